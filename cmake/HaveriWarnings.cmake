@@ -1,0 +1,12 @@
+# haveri_set_warnings(<target>): the warning set every Haveri target is built with.
+# C sources (test plugins, the ABI header check) get the subset that applies to C.
+function(haveri_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Werror
+    $<$<COMPILE_LANGUAGE:CXX>:-Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
+                              -Wunused -Woverloaded-virtual -Wnull-dereference>)
+endfunction()
+
+function(haveri_set_c_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Werror)
+endfunction()

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace haveri::daemon {
+
+// Every problem found in a configuration file, one per line, each naming the file,
+// line, column and key: "config.yaml:12:3: server.prot: unknown key (allowed: …)".
+class ConfigError : public std::runtime_error {
+ public:
+  explicit ConfigError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+struct ServerConfig {
+  std::string address = "127.0.0.1";
+  std::uint16_t port = 8480;  // 0: any free port (logged at start)
+  std::size_t body_limit_bytes = 1024 * 1024;
+  std::chrono::seconds read_timeout{15};
+  std::size_t max_connections = 256;
+};
+
+struct StorageConfig {
+  std::filesystem::path sqlite_path;  // absolute after loading
+  std::string synchronous = "full";   // off | normal | full | extra
+};
+
+struct ApiConfig {
+  std::string token;  // bearer token for /api/v1; a secret, never logged
+};
+
+struct PluginInstanceConfig {
+  std::string name;                                    // also the /hooks/<name>/ path segment
+  std::string plugin;                                  // loads <directory>/libhaveri_<plugin>.so
+  nlohmann::json settings = nlohmann::json::object();  // secrets resolved
+};
+
+struct PluginsConfig {
+  std::filesystem::path directory;  // absolute after loading
+  std::chrono::seconds request_timeout{10};
+  std::chrono::seconds operation_timeout{30};
+  std::vector<PluginInstanceConfig> instances;
+};
+
+struct LoggingConfig {
+  std::string level = "info";  // trace | debug | info | warn | error
+};
+
+struct Config {
+  std::filesystem::path source;  // the file it was read from
+  ServerConfig server;
+  StorageConfig storage;
+  ApiConfig api;
+  PluginsConfig plugins;
+  LoggingConfig logging;
+};
+
+// Reads and validates a configuration file.
+//
+// Every string value may contain ${VAR} or ${VAR:-default}, replaced from the
+// environment; a key `<name>_file` is replaced by `<name>` holding the file's
+// contents without the trailing newline (systemd credentials, Docker secrets).
+// Relative paths are relative to the directory of the configuration file.
+//
+// Throws ConfigError listing every problem (unknown keys, wrong types, missing
+// required keys, unset variables, unreadable secret files); never returns a
+// partly valid Config.
+Config load_config(const std::filesystem::path& file);
+
+}  // namespace haveri::daemon

@@ -1,0 +1,178 @@
+// haverid: the Haveri daemon.
+//
+// Threads: `io` (HTTP sessions, plugin strands, timers) runs on a small pool; the
+// incident service owns one store thread. Shutdown order matters and is spelled
+// out at the end of run().
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
+
+#include <haveri/core/clock.hpp>
+#include <haveri/store/sqlite_event_store.hpp>
+
+#include "config.hpp"
+#include "http_server.hpp"
+#include "incident_service.hpp"
+#include "logging.hpp"
+#include "plugin_host.hpp"
+#include "routes.hpp"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitRuntimeError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 3;
+constexpr unsigned kIoThreads = 2;
+
+constexpr const char* kUsage = R"(usage: haverid [--config FILE] [--check-config] [--version]
+
+  --config FILE    configuration file (default: $HAVERI_CONFIG, else /etc/haveri/haveri.yaml)
+  --check-config   validate the configuration and the plugins it names, then exit
+  --version        print the version and exit
+
+Exit codes: 0 stopped cleanly, 1 runtime error, 2 usage error, 3 invalid configuration.
+)";
+
+struct Options {
+  std::string config_path;
+  bool check_only = false;
+};
+
+int run(const Options& options) {
+  haveri::daemon::Config config;
+  try {
+    config = haveri::daemon::load_config(options.config_path);
+  } catch (const haveri::daemon::ConfigError& e) {
+    for (const auto& problem : e.problems()) {
+      std::cerr << problem << '\n';
+    }
+    std::cerr << "haverid: configuration " << options.config_path << " is invalid ("
+              << e.problems().size() << " problem" << (e.problems().size() == 1 ? "" : "s")
+              << ")\n";
+    return kExitConfig;
+  }
+  haveri::daemon::setup_logging(config.logging.level);
+
+  boost::asio::io_context io;
+  haveri::core::SystemWallClock clock;
+  std::unique_ptr<haveri::daemon::IncidentService> incidents;
+  haveri::daemon::PluginHost plugins(
+      io,
+      {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
+      [&incidents](const std::string& instance, nlohmann::json event, auto done) {
+        incidents->handle_inbound(instance, std::move(event), std::move(done));
+      });
+  try {
+    plugins.start(config.plugins.instances);
+  } catch (const haveri::daemon::PluginLoadError& e) {
+    spdlog::critical("{}", e.what());
+    std::cerr << "haverid: " << e.what() << '\n';
+    return options.check_only ? kExitConfig : kExitRuntimeError;
+  }
+  if (options.check_only) {
+    plugins.shutdown();
+    std::cout << options.config_path << ": configuration OK (" << config.plugins.instances.size()
+              << " plugin instance" << (config.plugins.instances.size() == 1 ? "" : "s") << ")\n";
+    return kExitOk;
+  }
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.storage.sqlite_path.parent_path(), ec);
+  auto store = haveri::store::SqliteEventStore::open(
+      {config.storage.sqlite_path, config.storage.synchronous});
+  if (!store) {
+    spdlog::critical("{}", store.error().message);
+    return kExitRuntimeError;
+  }
+  spdlog::info("store {} ready (schema version {})", config.storage.sqlite_path.string(),
+               store.value()->schema_version());
+  incidents = std::make_unique<haveri::daemon::IncidentService>(
+      std::move(store.value()), clock,
+      [&plugins](const std::string& instance, nlohmann::json operation, auto done) {
+        plugins.perform(instance, std::move(operation), std::move(done));
+      });
+
+  haveri::http::HttpServer server(
+      io,
+      {config.server.address, config.server.port, config.server.body_limit_bytes,
+       config.server.read_timeout, config.server.max_connections},
+      haveri::daemon::make_router({plugins, *incidents, config.api.token}));
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot listen on {}: {}", config.server.address, e.what());
+    plugins.shutdown();
+    return kExitRuntimeError;
+  }
+  spdlog::info("haverid listening on http://{}:{}", config.server.address, server.port());
+
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
+    if (error) {
+      return;
+    }
+    spdlog::info("received {}, stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+    server.stop();
+    io.stop();
+  });
+
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < kIoThreads; ++i) {
+    pool.emplace_back([&io] { io.run(); });
+  }
+  io.run();
+  for (auto& thread : pool) {
+    thread.join();
+  }
+
+  // Nothing runs on `io` any more: destroy plugin instances first (they may hold
+  // host handles), then the store thread, then (by scope) the server and io.
+  plugins.shutdown();
+  incidents.reset();
+  spdlog::info("haverid stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  if (const char* env = std::getenv("HAVERI_CONFIG"); env != nullptr && *env != '\0') {
+    options.config_path = env;
+  } else {
+    options.config_path = "/etc/haveri/haveri.yaml";
+  }
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      options.config_path = argv[++i];
+    } else if (arg.starts_with("--config=")) {
+      options.config_path = arg.substr(9);
+    } else if (arg == "--check-config") {
+      options.check_only = true;
+    } else if (arg == "--version") {
+      std::cout << "haverid 0.1.0\n";
+      return kExitOk;
+    } else if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return kExitOk;
+    } else {
+      std::cerr << "haverid: unknown argument \"" << arg << "\"\n" << kUsage;
+      return kExitUsage;
+    }
+  }
+  try {
+    return run(options);
+  } catch (const std::exception& e) {
+    std::cerr << "haverid: fatal: " << e.what() << '\n';
+    return kExitRuntimeError;
+  }
+}

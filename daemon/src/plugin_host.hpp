@@ -1,0 +1,107 @@
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "config.hpp"
+#include "http_server.hpp"
+
+struct haveri_plugin_api;
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace haveri::daemon {
+
+// A plugin library that cannot be used; the message names the file and the fix.
+class PluginLoadError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A dlopen()ed plugin library whose entry and ABI version were checked.
+class PluginLibrary {
+ public:
+  // Throws PluginLoadError for a missing or unloadable file, a missing entry
+  // symbol, a NULL table, a table too small, or another ABI major.
+  static std::shared_ptr<PluginLibrary> load(const std::filesystem::path& file);
+  ~PluginLibrary();
+  PluginLibrary(const PluginLibrary&) = delete;
+  PluginLibrary& operator=(const PluginLibrary&) = delete;
+
+  const haveri_plugin_api& api() const noexcept { return *api_; }
+  const std::filesystem::path& file() const noexcept { return file_; }
+
+ private:
+  PluginLibrary(void* handle, const haveri_plugin_api* api, std::filesystem::path file)
+      : handle_(handle), api_(api), file_(std::move(file)) {}
+  void* handle_;                  // from dlopen; dlclose'd last
+  const haveri_plugin_api* api_;  // static table inside the library
+  std::filesystem::path file_;
+};
+
+// What the host does with a neutral inbound event a plugin submitted. `done(true)`
+// once it is durable (or deliberately not stored), `done(false)` if it could not be
+// committed; callable from any thread.
+using InboundHandler = std::function<void(const std::string& instance, nlohmann::json event,
+                                          std::function<void(bool durable)> done)>;
+
+// The outcome of an outbound operation: {"v":1,"status":"ok"|"retryable"|"permanent",…}.
+using OperationCallback = std::function<void(nlohmann::json result)>;
+
+struct PluginHostOptions {
+  std::filesystem::path directory;
+  std::chrono::milliseconds request_timeout{10000};
+  std::chrono::milliseconds operation_timeout{30000};
+};
+
+// Loads plugin instances and is the host side of the C ABI for them.
+//
+// Threads: calls into one instance run on that instance's strand (never two at a
+// time); the host API the plugins call is thread-safe; pending requests and
+// operations live in lock-guarded tables.
+class PluginHost {
+ public:
+  PluginHost(boost::asio::io_context& io, PluginHostOptions options, InboundHandler inbound);
+  ~PluginHost();
+  PluginHost(const PluginHost&) = delete;
+  PluginHost& operator=(const PluginHost&) = delete;
+
+  // Loads each instance's library (once per plugin) and creates the instance.
+  // Throws PluginLoadError naming the instance, the file and the problem.
+  void start(const std::vector<PluginInstanceConfig>& instances);
+
+  bool has_instance(std::string_view name) const;
+
+  // Hands an HTTP request under /hooks/<instance>/ to the instance. `sub_path` is
+  // what follows /hooks/<instance>. The responder is called once: with the
+  // plugin's response after its submitted events are durable, 503 if one failed,
+  // 504 if the plugin did not answer in time, 404 for an unknown instance.
+  void handle_request(const std::string& instance, std::string sub_path, http::Request&& request,
+                      http::Responder responder);
+
+  // Asks an instance to perform an operation. `done` is called once, from any
+  // thread, with the plugin's result, or a synthesized "retryable" result on
+  // timeout, or "permanent" if the instance is unknown or refused the call.
+  void perform(const std::string& instance, nlohmann::json operation, OperationCallback done);
+
+  // Destroys every instance (pending requests answered 503, operations abandoned
+  // as retryable). Call after the io_context stopped running.
+  void shutdown();
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace haveri::daemon

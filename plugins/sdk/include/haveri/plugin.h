@@ -1,0 +1,243 @@
+/*
+ * Haveri plugin ABI — the whole contract between haverid (the host) and a chat
+ * platform adapter (a plugin). This header is the reference; docs/plugin-abi.md
+ * explains it with examples.
+ *
+ * Principles
+ *   - Pure C. No C++ types, exceptions or allocator ownership cross this boundary.
+ *   - Strings are borrowed: a `haveri_str` passed into a function is valid only for
+ *     the duration of that call. Whoever wants to keep it copies it.
+ *   - Payloads are UTF-8 JSON documents carrying "v" (payload version) and, where
+ *     it applies, "type". Readers ignore fields they do not know.
+ *   - Function tables start with their own size and only ever grow at the end.
+ *     A reader checks `struct_size` before touching a field added later.
+ *   - The host refuses a plugin whose ABI major differs from its own.
+ *
+ * Lifecycle
+ *   1. The host dlopen()s lib<name>.so and looks up HAVERI_PLUGIN_ENTRY_SYMBOL.
+ *   2. It calls the entry once with its ABI version; the plugin returns a pointer to
+ *      a static `haveri_plugin_api` (never freed).
+ *   3. For each configured instance the host calls `instance_create`, then routes
+ *      HTTP requests (`handle_request`) and outbound operations
+ *      (`perform_operation`) to it, and finally calls `instance_destroy`.
+ *
+ * Threading
+ *   - The host never calls one plugin instance concurrently: all calls into one
+ *     instance are serialised (they may come from different threads over time).
+ *     Different instances may be called concurrently.
+ *   - Every function in `haveri_host_api` is thread-safe and may be called from
+ *     inside a plugin call or from any thread the plugin owns, until
+ *     `instance_destroy` returns. Host functions never call back into the plugin
+ *     before they return, so a plugin may call them while holding its own locks.
+ */
+#ifndef HAVERI_PLUGIN_H
+#define HAVERI_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A plugin built against another major is refused. Minor versions add fields at
+ * the end of tables and new optional payload fields; they never change meaning. */
+#ifndef HAVERI_ABI_VERSION_MAJOR
+#define HAVERI_ABI_VERSION_MAJOR 1
+#endif
+#define HAVERI_ABI_VERSION_MINOR 0
+
+/* The one symbol a plugin exports. */
+#define HAVERI_PLUGIN_ENTRY_SYMBOL "haveri_plugin_entry"
+
+#if defined(__GNUC__)
+#define HAVERI_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define HAVERI_PLUGIN_EXPORT
+#endif
+
+/* A borrowed UTF-8 string or byte range. `ptr` may be NULL only when `len` is 0.
+ * Not NUL-terminated. */
+typedef struct haveri_str {
+  const char* ptr;
+  size_t len;
+} haveri_str;
+
+typedef enum haveri_status {
+  HAVERI_OK = 0,
+  /* The arguments were malformed (bad JSON, unknown id, …). */
+  HAVERI_ERR_INVALID = 1,
+  /* The call is not supported by this plugin or host. */
+  HAVERI_ERR_UNSUPPORTED = 2,
+  /* Something failed inside the callee; it logged why. */
+  HAVERI_ERR_INTERNAL = 3,
+  /* The target (request, operation, instance) is gone: timed out or shut down. */
+  HAVERI_ERR_GONE = 4
+} haveri_status;
+
+typedef enum haveri_log_level {
+  HAVERI_LOG_DEBUG = 0,
+  HAVERI_LOG_INFO = 1,
+  HAVERI_LOG_WARN = 2,
+  HAVERI_LOG_ERROR = 3
+} haveri_log_level;
+
+/* Opaque handle the host gives each instance; pass it back on every host call. */
+typedef struct haveri_host_instance haveri_host_instance;
+/* Opaque handle a plugin returns from instance_create; owned by the plugin. */
+typedef struct haveri_plugin_instance haveri_plugin_instance;
+
+/*
+ * What the host offers a plugin instance. The table is owned by the host and
+ * outlives every instance.
+ */
+typedef struct haveri_host_api {
+  /* sizeof(haveri_host_api) as compiled into the host. */
+  uint32_t struct_size;
+
+  /*
+   * Function: log
+   *   Writes one line to the daemon's log, tagged with the instance name.
+   * Parameters:
+   *   host    - the instance's host handle.
+   *   level   - a haveri_log_level.
+   *   message - UTF-8 text; never put secrets in it.
+   */
+  void (*log)(haveri_host_instance* host, int level, haveri_str message);
+
+  /*
+   * Function: submit_inbound
+   *   Hands one neutral inbound event (docs/plugin-abi.md, "Inbound events") that
+   *   arrived with HTTP request `request_id` to the host. The host commits it
+   *   before it sends the plugin's response to that request, so an acknowledged
+   *   request never loses an event. Call it before `respond` for that request.
+   * Parameters:
+   *   host       - the instance's host handle.
+   *   request_id - the id handle_request received.
+   *   event_json - a JSON object {"v":1,"type":...}; copied by the host.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_INVALID (not JSON / no type), HAVERI_ERR_GONE (the
+   *   request already timed out or was answered).
+   */
+  haveri_status (*submit_inbound)(haveri_host_instance* host, uint64_t request_id,
+                                  haveri_str event_json);
+
+  /*
+   * Function: respond
+   *   Gives the HTTP response for request `request_id`. The host sends it once
+   *   every event submitted for the request is durable; if committing one
+   *   failed, the host answers 503 instead so the platform retries. Exactly one
+   *   respond per request; the host answers 504 itself if none comes in time.
+   * Parameters:
+   *   status       - the HTTP status code.
+   *   content_type - e.g. "application/json"; may be empty for no body.
+   *   body         - the response body; copied by the host.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_GONE (already answered or timed out).
+   */
+  haveri_status (*respond)(haveri_host_instance* host, uint64_t request_id, uint16_t status,
+                           haveri_str content_type, haveri_str body);
+
+  /*
+   * Function: complete_operation
+   *   Reports the outcome of an operation given to perform_operation. Exactly
+   *   once per operation, from any thread.
+   * Parameters:
+   *   operation_id - the id perform_operation received.
+   *   result_json  - {"v":1,"status":"ok"|"retryable"|"permanent", ...}
+   *                  (docs/plugin-abi.md, "Operation results"); copied.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_INVALID (unparseable result), HAVERI_ERR_GONE.
+   */
+  haveri_status (*complete_operation)(haveri_host_instance* host, uint64_t operation_id,
+                                      haveri_str result_json);
+} haveri_host_api;
+
+/*
+ * What a plugin offers the host. Returned by the entry function; static storage
+ * owned by the plugin, valid until the library is unloaded.
+ */
+typedef struct haveri_plugin_api {
+  /* sizeof(haveri_plugin_api) as compiled into the plugin. */
+  uint32_t struct_size;
+  /* HAVERI_ABI_VERSION_MAJOR / _MINOR the plugin was built with. */
+  uint16_t abi_major;
+  uint16_t abi_minor;
+  /* Static NUL-terminated strings: the platform name ("local", "slack") and the
+   * plugin's own version. */
+  const char* name;
+  const char* version;
+
+  /*
+   * Function: instance_create
+   *   Creates one instance (one Slack workspace, one Teams app, one local bus).
+   * Parameters:
+   *   host          - host API table; valid until instance_destroy returns.
+   *   host_instance - handle to pass back on every host call.
+   *   instance_name - the instance's configured name (also its /hooks/<name>/ path).
+   *   config_json   - the instance's `settings` from the daemon config as a JSON
+   *                   object, with ${ENV} and *_file secrets already resolved.
+   *   out_instance  - receives the plugin's handle on success.
+   * Return value:
+   *   HAVERI_OK, or an error after logging, through host->log at error level,
+   *   what is wrong and how to fix it (the daemon then refuses to start).
+   */
+  haveri_status (*instance_create)(const haveri_host_api* host, haveri_host_instance* host_instance,
+                                   haveri_str instance_name, haveri_str config_json,
+                                   haveri_plugin_instance** out_instance);
+
+  /*
+   * Function: instance_destroy
+   *   Stops the instance and frees it. The plugin must not call the host for
+   *   this instance after returning. Operations still outstanding are abandoned.
+   */
+  void (*instance_destroy)(haveri_plugin_instance* instance);
+
+  /*
+   * Function: handle_request
+   *   An HTTP request arrived at /hooks/<instance>/...
+   * Parameters:
+   *   request_id   - identifies the request in submit_inbound / respond.
+   *   request_json - {"v":1,"method":"POST","path":"/messages","query":"a=b",
+   *                   "headers":{"content-type":"..."}} — `path` is the part after
+   *                   /hooks/<instance>; header names are lower case.
+   *   body         - the raw body bytes (signature checks need them unaltered).
+   * Return value:
+   *   HAVERI_OK when the plugin will (or did) respond; anything else makes the
+   *   host answer 500 at once.
+   */
+  haveri_status (*handle_request)(haveri_plugin_instance* instance, uint64_t request_id,
+                                  haveri_str request_json, haveri_str body);
+
+  /*
+   * Function: perform_operation
+   *   Asks the plugin to do one neutral outbound operation on its platform
+   *   (docs/plugin-abi.md, "Operations"). The plugin answers later or at once
+   *   through host->complete_operation.
+   * Return value:
+   *   HAVERI_OK when complete_operation will be (or was) called; anything else is
+   *   treated as a permanent failure of the operation.
+   */
+  haveri_status (*perform_operation)(haveri_plugin_instance* instance, uint64_t operation_id,
+                                     haveri_str operation_json);
+
+  /* New members are added here, at the end, in a later minor version. */
+} haveri_plugin_api;
+
+/*
+ * Function: haveri_plugin_entry (type of the exported entry symbol)
+ *   Called once after dlopen.
+ * Parameters:
+ *   host_abi_major, host_abi_minor - the host's ABI version.
+ * Return value:
+ *   The plugin's static API table (the host checks its abi_major), or NULL if the
+ *   plugin cannot work with this host at all.
+ */
+typedef const haveri_plugin_api* (*haveri_plugin_entry_fn)(uint32_t host_abi_major,
+                                                           uint32_t host_abi_minor);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HAVERI_PLUGIN_H */

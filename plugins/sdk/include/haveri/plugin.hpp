@@ -1,0 +1,156 @@
+// Header-only C++ helper over the C ABI in <haveri/plugin.h>.
+//
+// A plugin written in C++ implements a class with
+//
+//   static std::unique_ptr<T> create(haveri::sdk::Host host, std::string_view instance_name,
+//                                    std::string_view config_json);   // throws on bad config
+//   void handle_request(std::uint64_t request_id, std::string_view request_json,
+//                       std::string_view body);
+//   void perform_operation(std::uint64_t operation_id, std::string_view operation_json);
+//
+// and exports the table with HAVERI_DEFINE_PLUGIN(T, "name", "version"). Every call
+// into the class is wrapped so that no exception ever crosses the ABI: an exception
+// is logged through the host and turned into HAVERI_ERR_INTERNAL.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <haveri/plugin.h>
+
+namespace haveri::sdk {
+
+inline std::string_view view(haveri_str s) noexcept {
+  return s.len == 0 ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
+
+inline haveri_str borrow(std::string_view s) noexcept {
+  return haveri_str{s.data(), s.size()};
+}
+
+// The host side of one instance: a thin, copyable view over the host table.
+// Thread-safe because every host function is.
+class Host {
+ public:
+  Host(const haveri_host_api* api, haveri_host_instance* instance) noexcept
+      : api_(api), instance_(instance) {}
+
+  void log(haveri_log_level level, std::string_view message) const noexcept {
+    api_->log(instance_, level, borrow(message));
+  }
+  haveri_status submit_inbound(std::uint64_t request_id, std::string_view event_json) const {
+    return api_->submit_inbound(instance_, request_id, borrow(event_json));
+  }
+  haveri_status respond(std::uint64_t request_id, std::uint16_t status,
+                        std::string_view content_type, std::string_view body) const {
+    return api_->respond(instance_, request_id, status, borrow(content_type), borrow(body));
+  }
+  haveri_status complete_operation(std::uint64_t operation_id, std::string_view result_json) const {
+    return api_->complete_operation(instance_, operation_id, borrow(result_json));
+  }
+
+ private:
+  const haveri_host_api* api_;
+  haveri_host_instance* instance_;
+};
+
+// Runs `body`, turning any exception into a logged HAVERI_ERR_INTERNAL.
+template <class Body>
+haveri_status guarded(const Host& host, std::string_view what, Body&& body) noexcept {
+  try {
+    std::forward<Body>(body)();
+    return HAVERI_OK;
+  } catch (const std::exception& e) {
+    try {
+      host.log(HAVERI_LOG_ERROR, std::string(what) + ": " + e.what());
+    } catch (...) {  // NOLINT(bugprone-empty-catch): logging itself ran out of memory
+    }
+    return HAVERI_ERR_INTERNAL;
+  } catch (...) {
+    host.log(HAVERI_LOG_ERROR, std::string_view("unknown exception"));
+    return HAVERI_ERR_INTERNAL;
+  }
+}
+
+// Generates the C function table for plugin class T.
+template <class T>
+struct PluginTable {
+  // The opaque instance handle is a heap object holding the host view and T.
+  struct Box {
+    Host host;
+    std::unique_ptr<T> plugin;
+  };
+
+  static haveri_status instance_create(const haveri_host_api* api,
+                                       haveri_host_instance* host_instance,
+                                       haveri_str instance_name, haveri_str config_json,
+                                       haveri_plugin_instance** out_instance) noexcept {
+    if (api == nullptr || out_instance == nullptr) {
+      return HAVERI_ERR_INVALID;
+    }
+    Host host{api, host_instance};
+    Box* box = nullptr;
+    const haveri_status status = guarded(host, "instance_create", [&] {
+      auto plugin = T::create(host, view(instance_name), view(config_json));
+      box = new Box{host, std::move(plugin)};
+    });
+    if (status == HAVERI_OK) {
+      *out_instance = reinterpret_cast<haveri_plugin_instance*>(box);
+    }
+    return status;
+  }
+
+  static void instance_destroy(haveri_plugin_instance* instance) noexcept {
+    Box* box = reinterpret_cast<Box*>(instance);
+    if (box != nullptr) {
+      guarded(box->host, "instance_destroy", [&] { box->plugin.reset(); });
+      delete box;
+    }
+  }
+
+  static haveri_status handle_request(haveri_plugin_instance* instance, std::uint64_t request_id,
+                                      haveri_str request_json, haveri_str body) noexcept {
+    Box* box = reinterpret_cast<Box*>(instance);
+    if (box == nullptr) {
+      return HAVERI_ERR_INVALID;
+    }
+    return guarded(box->host, "handle_request", [&] {
+      box->plugin->handle_request(request_id, view(request_json), view(body));
+    });
+  }
+
+  static haveri_status perform_operation(haveri_plugin_instance* instance,
+                                         std::uint64_t operation_id,
+                                         haveri_str operation_json) noexcept {
+    Box* box = reinterpret_cast<Box*>(instance);
+    if (box == nullptr) {
+      return HAVERI_ERR_INVALID;
+    }
+    return guarded(box->host, "perform_operation",
+                   [&] { box->plugin->perform_operation(operation_id, view(operation_json)); });
+  }
+};
+
+}  // namespace haveri::sdk
+
+// Defines the exported entry symbol returning T's table. Use once per plugin.
+#define HAVERI_DEFINE_PLUGIN(T, NAME, VERSION)                                  \
+  extern "C" HAVERI_PLUGIN_EXPORT const haveri_plugin_api* haveri_plugin_entry( \
+      uint32_t /*host_abi_major*/, uint32_t /*host_abi_minor*/) {               \
+    static const haveri_plugin_api api = {                                      \
+        sizeof(haveri_plugin_api),                                              \
+        HAVERI_ABI_VERSION_MAJOR,                                               \
+        HAVERI_ABI_VERSION_MINOR,                                               \
+        NAME,                                                                   \
+        VERSION,                                                                \
+        &::haveri::sdk::PluginTable<T>::instance_create,                        \
+        &::haveri::sdk::PluginTable<T>::instance_destroy,                       \
+        &::haveri::sdk::PluginTable<T>::handle_request,                         \
+        &::haveri::sdk::PluginTable<T>::perform_operation,                      \
+    };                                                                          \
+    return &api;                                                                \
+  }

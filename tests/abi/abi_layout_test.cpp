@@ -1,0 +1,33 @@
+// The ABI as C++ sees it must match what C sees (abi_layout_check.c), and the
+// real plugin must report the version and table size the host expects.
+#include <cstddef>
+#include <string>
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <haveri/plugin.h>
+
+#include "support/daemon_process.hpp"
+
+static_assert(sizeof(haveri_host_api) == 40, "ABI 1.0 host table size is frozen");
+static_assert(sizeof(haveri_plugin_api) == 56, "ABI 1.0 plugin table size is frozen");
+static_assert(offsetof(haveri_plugin_api, perform_operation) == 48, "last ABI 1.0 member");
+static_assert(offsetof(haveri_host_api, complete_operation) == 32, "last ABI 1.0 member");
+
+TEST(AbiLayout, LocalPluginReportsThisAbiAndAFullTable) {
+  const auto file = haveri::testing::build_dir() / "plugins" / "libhaveri_local.so";
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  ASSERT_NE(handle, nullptr) << dlerror();
+  auto entry = reinterpret_cast<haveri_plugin_entry_fn>(dlsym(handle, HAVERI_PLUGIN_ENTRY_SYMBOL));
+  ASSERT_NE(entry, nullptr);
+  const haveri_plugin_api* api = entry(HAVERI_ABI_VERSION_MAJOR, HAVERI_ABI_VERSION_MINOR);
+  ASSERT_NE(api, nullptr);
+  EXPECT_EQ(api->abi_major, HAVERI_ABI_VERSION_MAJOR);
+  EXPECT_EQ(api->abi_minor, HAVERI_ABI_VERSION_MINOR);
+  EXPECT_EQ(api->struct_size, sizeof(haveri_plugin_api));
+  EXPECT_EQ(std::string(api->name), "local");
+  // Only the entry is exported: helpers stay private to the plugin.
+  EXPECT_EQ(dlsym(handle, "_ZN6haveri3sdk4view"), nullptr);
+  dlclose(handle);
+}

@@ -1,0 +1,114 @@
+// haverid refuses to start on a bad configuration or plugin, and says why.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "support/daemon_process.hpp"
+
+namespace {
+
+using namespace haveri::testing;
+using ::testing::HasSubstr;
+
+RunResult start_haverid(const TempDir& dir, const std::string& config_text,
+                        const std::vector<std::string>& extra_args = {}) {
+  const auto config = dir.path() / "haveri.yaml";
+  write_file(config, config_text);
+  std::vector<std::string> args{"--config", config.string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  // A misconfigured daemon must exit on its own; it never gets to listen.
+  return run_program(build_dir() / "bin" / "haverid", args, dir.path(), std::nullopt, {},
+                     std::chrono::seconds(20));
+}
+
+TEST(Startup, UnknownConfigKeyStopsStartAndNamesKeyFileAndLine) {
+  TempDir dir;
+  std::string config = test_config(dir.path());
+  config.replace(config.find("server:\n"), 8, "server:\n  prot: 9999\n");
+  auto result = start_haverid(dir, config);
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("haveri.yaml:2:"));
+  EXPECT_THAT(result.output, HasSubstr("server.prot"));
+  EXPECT_THAT(result.output, HasSubstr("unknown key"));
+}
+
+TEST(Startup, MissingSecretFileStopsStartAndNamesKeyAndPath) {
+  TempDir dir;
+  std::string config = test_config(dir.path());
+  std::filesystem::remove(dir.path() / "api-token");
+  auto result = start_haverid(dir, config);
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("api.token_file"));
+  EXPECT_THAT(result.output, HasSubstr((dir.path() / "api-token").string()));
+}
+
+TEST(Startup, UnsetEnvironmentVariableIsNamed) {
+  TempDir dir;
+  std::string config = test_config(dir.path());
+  config.replace(config.find("level: debug"), 12, "level: ${HAVERI_TEST_SURELY_UNSET_VAR}");
+  auto result = start_haverid(dir, config);
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("HAVERI_TEST_SURELY_UNSET_VAR"));
+  EXPECT_THAT(result.output, HasSubstr("logging.level"));
+}
+
+TEST(Startup, PluginBuiltForAnotherAbiMajorStopsStartAndNamesTheFile) {
+  TempDir dir;
+  auto result =
+      start_haverid(dir, test_config(dir.path(), HAVERI_TEST_PLUGIN_DIR,
+                                     "    - name: chat\n      plugin: abi_wrong_major\n"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("libhaveri_abi_wrong_major.so"));
+  EXPECT_THAT(result.output, HasSubstr("ABI 99."));
+}
+
+TEST(Startup, MissingPluginLibraryStopsStartAndNamesTheFile) {
+  TempDir dir;
+  auto result = start_haverid(dir, test_config(dir.path(), (build_dir() / "plugins").string(),
+                                               "    - name: chat\n      plugin: nosuchplatform\n"));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("libhaveri_nosuchplatform.so"));
+  EXPECT_THAT(result.output, HasSubstr("no such plugin library"));
+}
+
+TEST(Startup, CheckConfigAcceptsAValidConfigurationWithoutListening) {
+  TempDir dir;
+  auto result = start_haverid(dir, test_config(dir.path()), {"--check-config"});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("configuration OK"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "haveri.db"));
+}
+
+TEST(Startup, ExampleConfigurationPassesCheckConfig) {
+  TempDir dir;
+  // The example as shipped, beside the token file scripts/run would create.
+  std::filesystem::copy_file(source_dir() / "config.example.yaml", dir.path() / "haveri.yaml");
+  write_file(dir.path() / "data" / "api-token", "example-token-not-a-secret\n");
+  auto result =
+      run_program(build_dir() / "bin" / "haverid",
+                  {"--config", (dir.path() / "haveri.yaml").string(), "--check-config"}, dir.path(),
+                  std::nullopt, {"HAVERI_PLUGIN_DIR=" + (build_dir() / "plugins").string()});
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+TEST(Startup, PortAlreadyInUseIsAClearError) {
+  TempDir first_dir;
+  write_file(first_dir.path() / "haveri.yaml", test_config(first_dir.path()));
+  Haverid first(first_dir.path() / "haveri.yaml", first_dir.path() / "haverid.log");
+  TempDir dir;
+  std::string config = test_config(dir.path());
+  config.replace(config.find("port: 0"), 7, "port: " + std::to_string(first.port()));
+  auto result = start_haverid(dir, config);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("cannot bind"));
+  EXPECT_THAT(result.output, HasSubstr(std::to_string(first.port())));
+}
+
+TEST(Startup, UnknownArgumentIsAUsageError) {
+  TempDir dir;
+  auto result = run_program(build_dir() / "bin" / "haverid", {"--frobnicate"}, dir.path());
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.output, HasSubstr("--frobnicate"));
+  EXPECT_THAT(result.output, HasSubstr("usage: haverid"));
+}
+
+}  // namespace

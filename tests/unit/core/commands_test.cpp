@@ -1,0 +1,269 @@
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include <haveri/core/commands.hpp>
+
+namespace haveri::core {
+namespace {
+
+Command parsed(std::string_view text) {
+  auto result = parse_command(text);
+  if (const auto* error = std::get_if<CommandError>(&result)) {
+    ADD_FAILURE() << "\"" << text << "\" failed: " << error->problem;
+    return HelpCommand{"<failed>"};
+  }
+  return std::get<Command>(std::move(result));
+}
+
+CommandError failed(std::string_view text) {
+  auto result = parse_command(text);
+  if (const auto* error = std::get_if<CommandError>(&result)) {
+    return *error;
+  }
+  ADD_FAILURE() << "\"" << text << "\" parsed but should have failed";
+  return {};
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(ParseDeclare, TitleAndSeverity) {
+  EXPECT_EQ(parsed("/incident declare Line 3 down sev1"),
+            (Command{DeclareCommand{"Line 3 down", Severity::sev1}}));
+}
+
+TEST(ParseDeclare, WithoutSeverityLeavesItUnset) {
+  EXPECT_EQ(parsed("/incident declare Line 3 down"),
+            (Command{DeclareCommand{"Line 3 down", std::nullopt}}));
+}
+
+TEST(ParseDeclare, WithoutTheSlashCommandPrefix) {
+  EXPECT_EQ(parsed("declare Oven 2 cold SEV2"),
+            (Command{DeclareCommand{"Oven 2 cold", Severity::sev2}}));
+}
+
+TEST(ParseDeclare, MixedCaseVerbPrefixAndSeverity) {
+  EXPECT_EQ(parsed("/INCIDENT DeClArE Line 3 down Sev3"),
+            (Command{DeclareCommand{"Line 3 down", Severity::sev3}}));
+}
+
+TEST(ParseDeclare, TitleKeepsItsCase) {
+  EXPECT_EQ(std::get<DeclareCommand>(parsed("declare PLC on Line B")).title, "PLC on Line B");
+}
+
+TEST(ParseDeclare, CollapsesWhitespace) {
+  EXPECT_EQ(parsed("  /incident \t declare   Line   3\n down \r\n sev1  "),
+            (Command{DeclareCommand{"Line 3 down", Severity::sev1}}));
+}
+
+TEST(ParseDeclare, ALoneSeverityWordIsTheTitle) {
+  EXPECT_EQ(parsed("declare sev1"), (Command{DeclareCommand{"sev1", std::nullopt}}));
+}
+
+TEST(ParseDeclare, OnlyTheLastWordCanBeTheSeverity) {
+  EXPECT_EQ(parsed("declare sev1 conveyor jam"),
+            (Command{DeclareCommand{"sev1 conveyor jam", std::nullopt}}));
+}
+
+TEST(ParseDeclare, QuotedTitleLosesItsQuotes) {
+  EXPECT_EQ(parsed("declare \"Line 3 down\" sev2"),
+            (Command{DeclareCommand{"Line 3 down", Severity::sev2}}));
+  EXPECT_EQ(parsed("declare \"Line 3 down\""),
+            (Command{DeclareCommand{"Line 3 down", std::nullopt}}));
+}
+
+TEST(ParseDeclare, QuotesProtectATitleEndingInASeverityWord) {
+  EXPECT_EQ(parsed("declare \"Review of sev1\""),
+            (Command{DeclareCommand{"Review of sev1", std::nullopt}}));
+}
+
+TEST(ParseDeclare, TypographicQuotesAreStrippedToo) {
+  EXPECT_EQ(parsed("declare \xE2\x80\x9CLine 3 down\xE2\x80\x9D"),
+            (Command{DeclareCommand{"Line 3 down", std::nullopt}}));
+}
+
+TEST(ParseDeclare, InnerQuotesStay) {
+  EXPECT_EQ(parsed("declare Sensor \"T4\" reads 900C"),
+            (Command{DeclareCommand{"Sensor \"T4\" reads 900C", std::nullopt}}));
+  EXPECT_EQ(parsed("declare \"half quoted"),
+            (Command{DeclareCommand{"\"half quoted", std::nullopt}}));
+}
+
+TEST(ParseDeclare, UnicodeTitle) {
+  EXPECT_EQ(parsed("declare Überhitzung Ofen 3 🔥 — 炉子 sev1"),
+            (Command{DeclareCommand{"Überhitzung Ofen 3 🔥 — 炉子", Severity::sev1}}));
+}
+
+TEST(ParseDeclare, NeedsATitle) {
+  for (const std::string_view text :
+       {"declare", "/incident declare", "declare   ", "declare \"\"", "declare \"   \" sev1"}) {
+    const CommandError error = failed(text);
+    EXPECT_EQ(error.problem, "declare needs a title") << text;
+    EXPECT_EQ(error.usage, "/incident declare <title> [sev1|sev2|sev3]") << text;
+  }
+}
+
+TEST(ParseDeclare, UnknownSeverityIsAnError) {
+  const CommandError error = failed("declare Line 3 down sev9");
+  EXPECT_TRUE(contains(error.problem, "unknown severity \"sev9\"")) << error.problem;
+  EXPECT_TRUE(contains(error.problem, "sev1")) << error.problem;
+  EXPECT_EQ(error.usage, command_usage("declare"));
+}
+
+TEST(ParseDeclare, TitleLengthLimitCountsCharactersNotBytes) {
+  const std::string ascii_200(200, 'a');
+  EXPECT_EQ(std::get<DeclareCommand>(parsed("declare " + ascii_200)).title, ascii_200);
+  std::string umlauts_200;
+  for (int i = 0; i < 200; ++i) {
+    umlauts_200 += "ü";  // 2 bytes each: 400 bytes, 200 characters
+  }
+  EXPECT_EQ(std::get<DeclareCommand>(parsed("declare " + umlauts_200)).title, umlauts_200);
+  const CommandError error = failed("declare " + std::string(201, 'a'));
+  EXPECT_TRUE(contains(error.problem, "201")) << error.problem;
+  EXPECT_TRUE(contains(error.problem, "200")) << error.problem;
+}
+
+TEST(ParseDeclare, HugeInputIsRefusedQuickly) {
+  std::string huge = "/incident declare ";
+  for (int i = 0; i < 200'000; ++i) {
+    huge += "word ";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const CommandError error = failed(huge);
+  EXPECT_LT(error.problem.size(), 200U);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST(ParseDeclare, InvalidUtf8IsRefused) {
+  const CommandError error = failed("declare Line \xFF\xFE down");
+  EXPECT_TRUE(contains(error.problem, "UTF-8")) << error.problem;
+  EXPECT_FALSE(std::holds_alternative<CommandError>(parse_command("declare caf\xC3\xA9")));
+  EXPECT_TRUE(std::holds_alternative<CommandError>(parse_command("declare caf\xC3")));
+  EXPECT_TRUE(std::holds_alternative<CommandError>(parse_command("declare \xC0\xAF overlong")));
+}
+
+TEST(ParseStatus, EveryStateCaseInsensitively) {
+  EXPECT_EQ(parsed("/incident status investigating"),
+            Command{StatusCommand{Status::investigating}});
+  EXPECT_EQ(parsed("status MITIGATED"), Command{StatusCommand{Status::mitigated}});
+  EXPECT_EQ(parsed("Status Resolved"), Command{StatusCommand{Status::resolved}});
+  EXPECT_EQ(parsed("STATUS closed"), Command{StatusCommand{Status::closed}});
+  EXPECT_EQ(parsed("  status   declared  "), Command{StatusCommand{Status::declared}});
+}
+
+TEST(ParseStatus, MissingStateListsTheValidOnes) {
+  for (const std::string_view text : {"status", "/incident status", "status    "}) {
+    const CommandError error = failed(text);
+    for (const std::string_view state :
+         {"declared", "investigating", "mitigated", "resolved", "closed"}) {
+      EXPECT_TRUE(contains(error.problem, state)) << text << ": " << error.problem;
+    }
+    EXPECT_EQ(error.usage, "/incident status <declared|investigating|mitigated|resolved|closed>");
+  }
+}
+
+TEST(ParseStatus, UnknownStateNamesItAndListsTheValidOnes) {
+  const CommandError error = failed("status fixed");
+  EXPECT_TRUE(contains(error.problem, "\"fixed\"")) << error.problem;
+  EXPECT_TRUE(contains(error.problem, "investigating")) << error.problem;
+  EXPECT_EQ(error.usage, command_usage("status"));
+}
+
+TEST(ParseStatus, MoreThanOneStateIsAnError) {
+  const CommandError error = failed("status resolved closed");
+  EXPECT_TRUE(contains(error.problem, "one")) << error.problem;
+  EXPECT_EQ(error.usage, command_usage("status"));
+}
+
+TEST(ParseHelp, EmptyInputIsHelp) {
+  EXPECT_EQ(parsed(""), Command{HelpCommand{}});
+  EXPECT_EQ(parsed("    \t\n "), Command{HelpCommand{}});
+  EXPECT_EQ(parsed("/incident"), Command{HelpCommand{}});
+  EXPECT_EQ(parsed("  /Incident  "), Command{HelpCommand{}});
+}
+
+TEST(ParseHelp, WithAndWithoutTopic) {
+  EXPECT_EQ(parsed("help"), Command{HelpCommand{}});
+  EXPECT_EQ(parsed("/incident HELP Status"), Command{HelpCommand{"status"}});
+  EXPECT_EQ(parsed("help declare"), Command{HelpCommand{"declare"}});
+}
+
+TEST(ParseHelp, AHugeTopicIsShortenedBeforeItIsEchoed) {
+  const auto command = parsed("help " + std::string(10'000, 'x'));
+  EXPECT_LT(std::get<HelpCommand>(command).topic.size(), 100U);
+}
+
+TEST(ParseCommand, UnknownVerbNamesItAndListsTheCommands) {
+  const CommandError error = failed("/incident resolve now");
+  EXPECT_EQ(error.problem, "unknown command \"resolve\"");
+  EXPECT_TRUE(contains(error.usage, "declare")) << error.usage;
+  EXPECT_TRUE(contains(error.usage, "status")) << error.usage;
+  EXPECT_TRUE(contains(error.usage, "help")) << error.usage;
+}
+
+TEST(ParseCommand, UnknownVerbKeepsItsCaseInTheMessage) {
+  EXPECT_EQ(failed("Foo").problem, "unknown command \"Foo\"");
+}
+
+TEST(ParseCommand, HostileUnknownVerbIsEchoedShortAndValid) {
+  const CommandError long_verb = failed(std::string(100'000, 'z'));
+  EXPECT_LT(long_verb.problem.size(), 100U);
+  const CommandError bad_bytes = failed("\xFF\xFE\xFD");
+  EXPECT_FALSE(contains(bad_bytes.problem, "\xFF")) << bad_bytes.problem;
+  EXPECT_TRUE(contains(bad_bytes.problem, "\xEF\xBF\xBD")) << bad_bytes.problem;
+}
+
+TEST(ParseCommand, PrefixMustBeAWholeWord) {
+  EXPECT_EQ(failed("/incidentdeclare x").problem, "unknown command \"/incidentdeclare\"");
+}
+
+TEST(ParseCommand, NulBytesDoNotConfuseTheParser) {
+  const std::string text("declare a\0b", 11);
+  EXPECT_EQ(std::get<DeclareCommand>(parsed(text)).title, std::string("a\0b", 3));
+}
+
+TEST(CommandUsage, EachCommand) {
+  EXPECT_EQ(command_usage("declare"), "/incident declare <title> [sev1|sev2|sev3]");
+  EXPECT_EQ(command_usage("status"),
+            "/incident status <declared|investigating|mitigated|resolved|closed>");
+  EXPECT_EQ(command_usage("help"), "/incident help [command]");
+  EXPECT_EQ(command_usage("HELP"), "/incident help [command]");
+  EXPECT_EQ(command_usage("resolve"), "");
+  EXPECT_EQ(command_usage(""), "");
+}
+
+TEST(CommandHelp, OverviewHasOneLinePerCommand) {
+  const std::string help = command_help("");
+  EXPECT_TRUE(contains(help, command_usage("declare")));
+  EXPECT_TRUE(contains(help, command_usage("status")));
+  EXPECT_TRUE(contains(help, command_usage("help")));
+  EXPECT_EQ(std::count(help.begin(), help.end(), '\n'), 2);
+}
+
+TEST(CommandHelp, StatusListsTheTransitionRules) {
+  const std::string help = command_help("status");
+  EXPECT_TRUE(contains(help, command_usage("status")));
+  EXPECT_TRUE(contains(help, "DECLARED → INVESTIGATING, MITIGATED or RESOLVED")) << help;
+  EXPECT_TRUE(contains(help, "RESOLVED → CLOSED or INVESTIGATING")) << help;
+  EXPECT_TRUE(contains(help, "CLOSED is final")) << help;
+}
+
+TEST(CommandHelp, DeclareAndHelpTopics) {
+  EXPECT_TRUE(contains(command_help("declare"), command_usage("declare")));
+  EXPECT_TRUE(contains(command_help("declare"), "SEV3"));
+  EXPECT_TRUE(contains(command_help("Help"), command_usage("help")));
+  EXPECT_NE(command_help("declare"), command_help(""));
+}
+
+TEST(CommandHelp, UnknownTopicSaysSoAndListsCommands) {
+  const std::string help = command_help("escalate");
+  EXPECT_TRUE(contains(help, "\"escalate\"")) << help;
+  EXPECT_TRUE(contains(help, "declare, status, help")) << help;
+}
+
+}  // namespace
+}  // namespace haveri::core

@@ -1,0 +1,675 @@
+#include "config.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace haveri::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::AllOf;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::SizeIs;
+
+// Sets (or unsets, with nullopt) an environment variable and restores it on scope exit.
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::optional<std::string>& value) : name_(std::move(name)) {
+    if (const char* old = std::getenv(name_.c_str())) {
+      old_ = old;
+    }
+    set(value);
+  }
+  ~ScopedEnv() { set(old_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  void set(const std::optional<std::string>& value) {
+    if (value) {
+      ::setenv(name_.c_str(), value->c_str(), 1);
+    } else {
+      ::unsetenv(name_.c_str());
+    }
+  }
+
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// The repository root: HAVERI_SOURCE_DIR when CTest passes it, else derived from this
+// file's own path (tests/unit/daemon/config_test.cpp), which CMake compiles by absolute path.
+fs::path source_dir() {
+  if (const char* dir = std::getenv("HAVERI_SOURCE_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+}
+
+constexpr const char* kMinimal =
+    "api:\n"
+    "  token: t0ken\n"
+    "plugins:\n"
+    "  directory: plugins\n";
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "haveri-config-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    file_ = dir_ / "config.yaml";
+  }
+
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  fs::path write(const fs::path& relative, const std::string& contents) {
+    const fs::path path = dir_ / relative;
+    fs::create_directories(path.parent_path());
+    std::ofstream out(path, std::ios::binary);
+    out << contents;
+    return path;
+  }
+
+  Config load(const std::string& yaml) {
+    write("config.yaml", yaml);
+    return load_config(file_);
+  }
+
+  // The problems load_config reports; a test failure when it accepts the file.
+  std::vector<std::string> problems(const std::string& yaml) {
+    write("config.yaml", yaml);
+    return problems_of(file_);
+  }
+
+  static std::vector<std::string> problems_of(const fs::path& file) {
+    try {
+      load_config(file);
+    } catch (const ConfigError& e) {
+      return e.problems();
+    }
+    ADD_FAILURE() << "load_config accepted " << file;
+    return {};
+  }
+
+  // "<file>:<line>:<column>: " for an expected message.
+  std::string at(int line, int column) const {
+    return file_.string() + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
+  }
+
+  fs::path dir_;
+  fs::path file_;
+};
+
+TEST_F(ConfigTest, RepositoryExampleLoads) {
+  const fs::path example = source_dir() / "config.example.yaml";
+  ASSERT_TRUE(fs::exists(example)) << example;
+  fs::copy_file(example, file_);
+  write("data/api-token", "example-token\n");
+  const ScopedEnv plugin_dir("HAVERI_PLUGIN_DIR", std::nullopt);
+
+  const Config config = load_config(file_);
+
+  EXPECT_EQ(config.source, file_);
+  EXPECT_EQ(config.server.address, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 8480);
+  EXPECT_EQ(config.server.body_limit_bytes, 1048576U);
+  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.max_connections, 256U);
+  EXPECT_EQ(config.storage.sqlite_path, dir_ / "data" / "haveri.db");
+  EXPECT_EQ(config.storage.synchronous, "full");
+  EXPECT_EQ(config.api.token, "example-token");
+  EXPECT_EQ(config.plugins.directory, dir_ / "build" / "plugins");
+  EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(30));
+  ASSERT_THAT(config.plugins.instances, SizeIs(1));
+  EXPECT_EQ(config.plugins.instances[0].name, "local");
+  EXPECT_EQ(config.plugins.instances[0].plugin, "local");
+  EXPECT_EQ(config.plugins.instances[0].settings,
+            nlohmann::json({{"bot_name", "Haveri"}, {"history_limit", 1000}}));
+  EXPECT_EQ(config.logging.level, "info");
+}
+
+TEST_F(ConfigTest, RepositoryExampleHonoursPluginDirVariable) {
+  fs::copy_file(source_dir() / "config.example.yaml", file_);
+  write("data/api-token", "example-token\n");
+  const ScopedEnv plugin_dir("HAVERI_PLUGIN_DIR", "/opt/haveri/plugins");
+
+  EXPECT_EQ(load_config(file_).plugins.directory, fs::path("/opt/haveri/plugins"));
+}
+
+TEST_F(ConfigTest, OptionalKeysTakeTheirDefaults) {
+  const Config config = load(kMinimal);
+
+  EXPECT_EQ(config.server.address, "127.0.0.1");
+  EXPECT_EQ(config.server.port, 8480);
+  EXPECT_EQ(config.server.body_limit_bytes, 1024U * 1024U);
+  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.max_connections, 256U);
+  EXPECT_EQ(config.storage.sqlite_path, dir_ / "data" / "haveri.db");
+  EXPECT_EQ(config.storage.synchronous, "full");
+  EXPECT_EQ(config.api.token, "t0ken");
+  EXPECT_EQ(config.plugins.directory, dir_ / "plugins");
+  EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(30));
+  EXPECT_THAT(config.plugins.instances, SizeIs(0));
+  EXPECT_EQ(config.logging.level, "info");
+}
+
+TEST_F(ConfigTest, EverySchemaKeyIsRead) {
+  const Config config = load(
+      "server:\n"
+      "  address: 0.0.0.0\n"
+      "  port: 0\n"
+      "  body_limit_bytes: 2048\n"
+      "  read_timeout_seconds: 3600\n"
+      "  max_connections: 100000\n"
+      "storage:\n"
+      "  sqlite:\n"
+      "    path: /var/lib/haveri/haveri.db\n"
+      "    synchronous: normal\n"
+      "api:\n"
+      "  token: \"abc def\"\n"
+      "plugins:\n"
+      "  directory: /usr/lib/haveri\n"
+      "  request_timeout_seconds: 300\n"
+      "  operation_timeout_seconds: 1\n"
+      "  instances:\n"
+      "    - name: slack-main_1\n"
+      "      plugin: slack\n"
+      "logging:\n"
+      "  level: trace\n");
+
+  EXPECT_EQ(config.server.address, "0.0.0.0");
+  EXPECT_EQ(config.server.port, 0);
+  EXPECT_EQ(config.server.body_limit_bytes, 2048U);
+  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(3600));
+  EXPECT_EQ(config.server.max_connections, 100000U);
+  EXPECT_EQ(config.storage.sqlite_path, fs::path("/var/lib/haveri/haveri.db"));
+  EXPECT_EQ(config.storage.synchronous, "normal");
+  EXPECT_EQ(config.api.token, "abc def");
+  EXPECT_EQ(config.plugins.directory, fs::path("/usr/lib/haveri"));
+  EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(300));
+  EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(1));
+  ASSERT_THAT(config.plugins.instances, SizeIs(1));
+  EXPECT_EQ(config.plugins.instances[0].name, "slack-main_1");
+  EXPECT_EQ(config.plugins.instances[0].plugin, "slack");
+  EXPECT_EQ(config.plugins.instances[0].settings, nlohmann::json::object());
+  EXPECT_EQ(config.logging.level, "trace");
+}
+
+TEST_F(ConfigTest, EmptySectionsMeanDefaults) {
+  const Config config = load(std::string(kMinimal) + "server:\nlogging:\n");
+  EXPECT_EQ(config.server.port, 8480);
+  EXPECT_EQ(config.logging.level, "info");
+}
+
+TEST_F(ConfigTest, UnknownTopLevelKeyNamesKeyFileAndLine) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "sever:\n  port: 1\n"),
+              ElementsAre(at(5, 1) +
+                          "sever: unknown key (allowed: server, storage, api, plugins, logging)"));
+}
+
+TEST_F(ConfigTest, UnknownNestedKeyListsAllowedKeys) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "server:\n"
+                                       "  address: 127.0.0.1\n"
+                                       "  prot: 8080\n"),
+      ElementsAre(at(7, 3) + "server.prot: unknown key (allowed: address, port, body_limit_bytes, "
+                             "read_timeout_seconds, max_connections)"));
+}
+
+TEST_F(ConfigTest, UnknownKeyInsidePluginInstance) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "  instances:\n"
+                                       "    - name: a\n"
+                                       "      plugin: local\n"
+                                       "      setings: {}\n"),
+      ElementsAre(at(8, 7) + "plugins.instances[0].setings: unknown key (allowed: name, plugin, "
+                             "settings)"));
+}
+
+TEST_F(ConfigTest, WrongTypeNamesExpectedType) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "server:\n"
+                                       "  port: abc\n"),
+      ElementsAre(at(6, 9) + "server.port: expected an integer between 0 and 65535, got \"abc\""));
+}
+
+TEST_F(ConfigTest, WrongContainerTypes) {
+  EXPECT_THAT(problems("api:\n"
+                       "  token: [a, b]\n"
+                       "plugins: just-a-string\n"),
+              ElementsAre(at(2, 10) + "api.token: expected a string, got a list",
+                          at(3, 10) + "plugins: expected a mapping, got \"just-a-string\""));
+}
+
+TEST_F(ConfigTest, PortOutOfRange) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n  port: 65536\n"),
+              ElementsAre(at(6, 9) +
+                          "server.port: expected an integer between 0 and 65535, got \"65536\""));
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n  port: -1\n"),
+              ElementsAre(HasSubstr("server.port: expected an integer between 0 and 65535")));
+  EXPECT_EQ(load(std::string(kMinimal) + "server:\n  port: 65535\n").server.port, 65535);
+}
+
+TEST_F(ConfigTest, OtherIntegerBounds) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n"
+                                               "  body_limit_bytes: 1023\n"
+                                               "  read_timeout_seconds: 0\n"
+                                               "  max_connections: 100001\n"
+                                               "  request_timeout_seconds: 5\n"),
+              ElementsAre(at(6, 21) + "server.body_limit_bytes: expected an integer of at least "
+                                      "1024, got \"1023\"",
+                          at(7, 25) + "server.read_timeout_seconds: expected an integer between "
+                                      "1 and 3600, got \"0\"",
+                          at(8, 20) + "server.max_connections: expected an integer between 1 "
+                                      "and 100000, got \"100001\"",
+                          HasSubstr(at(9, 3) + "server.request_timeout_seconds: unknown key")));
+  EXPECT_THAT(problems("api: {token: t}\n"
+                       "plugins:\n"
+                       "  directory: p\n"
+                       "  request_timeout_seconds: 301\n"
+                       "  operation_timeout_seconds: 1.5\n"),
+              ElementsAre(HasSubstr("plugins.request_timeout_seconds: expected an integer "
+                                    "between 1 and 300, got \"301\""),
+                          HasSubstr("plugins.operation_timeout_seconds: expected an integer "
+                                    "between 1 and 3600, got \"1.5\"")));
+}
+
+TEST_F(ConfigTest, EnumeratedValues) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "storage:\n"
+                                       "  sqlite:\n"
+                                       "    synchronous: fast\n"
+                                       "logging:\n"
+                                       "  level: verbose\n"),
+      ElementsAre(at(7, 18) + "storage.sqlite.synchronous: expected one of off, normal, full, "
+                              "extra, got \"fast\"",
+                  at(9, 10) + "logging.level: expected one of trace, debug, info, warn, error, "
+                              "got \"verbose\""));
+}
+
+TEST_F(ConfigTest, DuplicateKeyIsAnError) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n"
+                                               "  port: 1\n"
+                                               "  port: 2\n"),
+              ElementsAre(at(7, 3) + "server.port: duplicate key (first at line 6)"));
+}
+
+TEST_F(ConfigTest, EnvironmentVariableIsSubstituted) {
+  const ScopedEnv token("HAVERI_TEST_TOKEN", "from-env");
+  const ScopedEnv port("HAVERI_TEST_PORT", "9000");
+  const Config config = load(
+      "api:\n"
+      "  token: pre-${HAVERI_TEST_TOKEN}-post\n"
+      "plugins:\n"
+      "  directory: plugins\n"
+      "server:\n"
+      "  port: \"${HAVERI_TEST_PORT}\"\n");
+  EXPECT_EQ(config.api.token, "pre-from-env-post");
+  EXPECT_EQ(config.server.port, 9000);
+}
+
+TEST_F(ConfigTest, UnsetEnvironmentVariableIsReported) {
+  const ScopedEnv token("HAVERI_TEST_UNSET", std::nullopt);
+  EXPECT_THAT(
+      problems("api:\n"
+               "  token: ${HAVERI_TEST_UNSET}\n"
+               "plugins:\n"
+               "  directory: plugins\n"),
+      ElementsAre(at(2, 10) + "api.token: environment variable HAVERI_TEST_UNSET is not set"));
+}
+
+TEST_F(ConfigTest, DefaultIsUsedWhenVariableUnsetOrEmpty) {
+  const ScopedEnv unset("HAVERI_TEST_UNSET", std::nullopt);
+  const ScopedEnv empty("HAVERI_TEST_EMPTY", "");
+  const ScopedEnv set("HAVERI_TEST_SET", "warn");
+  const Config config = load(
+      "api:\n"
+      "  token: ${HAVERI_TEST_UNSET:-fallback}\n"
+      "plugins:\n"
+      "  directory: ${HAVERI_TEST_EMPTY:-/srv/plugins}\n"
+      "logging:\n"
+      "  level: ${HAVERI_TEST_SET:-error}\n");
+  EXPECT_EQ(config.api.token, "fallback");
+  EXPECT_EQ(config.plugins.directory, fs::path("/srv/plugins"));
+  EXPECT_EQ(config.logging.level, "warn");
+}
+
+TEST_F(ConfigTest, LoneDollarStaysLiteral) {
+  EXPECT_EQ(load("api:\n  token: a$b$\nplugins:\n  directory: p\n").api.token, "a$b$");
+}
+
+TEST_F(ConfigTest, MalformedVariableReferenceIsReported) {
+  EXPECT_THAT(problems("api:\n  token: ${OOPS\nplugins:\n  directory: p\n"),
+              ElementsAre(AllOf(HasSubstr(at(2, 10) + "api.token: unterminated"))));
+  EXPECT_THAT(problems("api:\n  token: ${1x}\nplugins:\n  directory: p\n"),
+              ElementsAre(HasSubstr("api.token: \"${\" must be followed by a variable name")));
+}
+
+TEST_F(ConfigTest, TokenFileIsReadWithoutTrailingNewline) {
+  write("secrets/token", "file-token\n");
+  EXPECT_EQ(load("api:\n  token_file: secrets/token\nplugins:\n  directory: p\n").api.token,
+            "file-token");
+  write("secrets/token", "crlf-token\r\n");
+  EXPECT_EQ(load_config(file_).api.token, "crlf-token");
+  write("secrets/token", "  spaced token  ");
+  EXPECT_EQ(load_config(file_).api.token, "  spaced token  ");
+}
+
+TEST_F(ConfigTest, MissingTokenFileNamesKeyAndPath) {
+  const auto found = problems("api:\n  token_file: secrets/nope\nplugins:\n  directory: p\n");
+  const std::string path = (dir_ / "secrets" / "nope").string();
+  EXPECT_THAT(found, ElementsAre(at(2, 15) + "api.token_file: cannot read secret file \"" + path +
+                                 "\": No such file or directory"));
+}
+
+TEST_F(ConfigTest, EmptyTokenIsRejected) {
+  write("secrets/token", "\n");
+  EXPECT_THAT(problems("api:\n  token_file: secrets/token\nplugins:\n  directory: p\n"),
+              ElementsAre(HasSubstr("api.token_file: secret file \"" +
+                                    (dir_ / "secrets" / "token").string() + "\" is empty")));
+  EXPECT_THAT(problems("api:\n  token: \"\"\nplugins:\n  directory: p\n"),
+              ElementsAre(at(2, 10) + "api.token: must not be empty"));
+}
+
+TEST_F(ConfigTest, TokenAndTokenFileTogetherIsAnError) {
+  write("token", "from-file\n");
+  const auto found = problems(
+      "api:\n"
+      "  token: inline-s3cret\n"
+      "  token_file: token\n"
+      "plugins:\n"
+      "  directory: p\n");
+  ASSERT_THAT(found, ElementsAre(at(3, 3) + "api.token_file: api.token is also set; keep only "
+                                            "one of token and token_file"));
+  EXPECT_THAT(found[0], AllOf(Not(HasSubstr("inline-s3cret")), Not(HasSubstr("from-file"))));
+}
+
+TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
+  write("secrets/password", "hunter2\n");
+  const ScopedEnv token("HAVERI_TEST_TOKEN", "env-s3cret");
+  const ConfigError error = [&] {
+    try {
+      load(
+          "api:\n"
+          "  token: ${HAVERI_TEST_TOKEN}\n"
+          "plugins:\n"
+          "  directory: p\n"
+          "  instances:\n"
+          "    - name: BAD\n"
+          "      plugin: local\n"
+          "      settings:\n"
+          "        password_file: secrets/password\n"
+          "        password: also-here\n");
+    } catch (const ConfigError& e) {
+      return e;
+    }
+    return ConfigError(std::vector<std::string>{});
+  }();
+  ASSERT_THAT(error.problems(), SizeIs(2));
+  const std::string all = error.what();
+  EXPECT_THAT(all, AllOf(Not(HasSubstr("env-s3cret")), Not(HasSubstr("hunter2")),
+                         Not(HasSubstr("also-here"))));
+}
+
+TEST_F(ConfigTest, MissingTokenIsReportedAtParentMapping) {
+  EXPECT_THAT(problems("plugins:\n  directory: p\n"),
+              ElementsAre(at(1, 1) +
+                          "api.token: required key is missing (set api.token or api.token_file)"));
+  EXPECT_THAT(problems("plugins:\n  directory: p\napi:\n  # token: later\n"),
+              ElementsAre(HasSubstr(at(3, 1) + "api.token: required key is missing")));
+}
+
+TEST_F(ConfigTest, MissingPluginDirectoryIsReportedAtPluginsMapping) {
+  EXPECT_THAT(problems("api:\n  token: t\nplugins:\n  request_timeout_seconds: 5\n"),
+              ElementsAre(HasSubstr(at(4, 3) + "plugins.directory: required key is missing")));
+}
+
+TEST_F(ConfigTest, RelativePathsAreRelativeToTheConfigDirectory) {
+  fs::create_directories(dir_ / "etc");
+  file_ = dir_ / "etc" / "haveri.yaml";
+  write("etc/secrets/token", "relative-token\n");
+  write("etc/haveri.yaml",
+        "api:\n"
+        "  token_file: ./secrets/token\n"
+        "storage:\n"
+        "  sqlite:\n"
+        "    path: ../var/haveri.db\n"
+        "plugins:\n"
+        "  directory: lib/plugins/\n");
+  const Config config = load_config(file_);
+  EXPECT_EQ(config.api.token, "relative-token");
+  EXPECT_EQ(config.storage.sqlite_path, dir_ / "var" / "haveri.db");
+  EXPECT_TRUE(config.storage.sqlite_path.is_absolute());
+  EXPECT_EQ(config.plugins.directory, dir_ / "etc" / "lib" / "plugins");
+  EXPECT_TRUE(config.plugins.directory.is_absolute());
+  EXPECT_EQ(config.source, file_);
+}
+
+TEST_F(ConfigTest, SettingsBecomeJsonWithTypesPreserved) {
+  write("secrets/signing", "sig-secret\n");
+  write("secrets/nested", "nested-secret\n");
+  const ScopedEnv env("HAVERI_TEST_LIMIT", "250");
+  const Config config = load(std::string(kMinimal) +
+                             "  instances:\n"
+                             "    - name: local\n"
+                             "      plugin: local\n"
+                             "      settings:\n"
+                             "        count: 42\n"
+                             "        negative: -7\n"
+                             "        hex: 0x1f\n"
+                             "        ratio: 0.5\n"
+                             "        exp: 1e3\n"
+                             "        enabled: true\n"
+                             "        disabled: False\n"
+                             "        nothing: ~\n"
+                             "        empty:\n"
+                             "        quoted_number: \"42\"\n"
+                             "        quoted_bool: 'true'\n"
+                             "        yes_is_text: yes\n"
+                             "        version: 1.2.3\n"
+                             "        limit: ${HAVERI_TEST_LIMIT}\n"
+                             "        quoted_limit: \"${HAVERI_TEST_LIMIT}\"\n"
+                             "        channels: [general, 7, {id: C1}]\n"
+                             "        signing_secret_file: secrets/signing\n"
+                             "        oauth:\n"
+                             "          client_secret_file: secrets/nested\n"
+                             "          scopes:\n"
+                             "            - chat:write\n");
+  ASSERT_THAT(config.plugins.instances, SizeIs(1));
+  const nlohmann::json expected = {
+      {"count", 42},
+      {"negative", -7},
+      {"hex", 31},
+      {"ratio", 0.5},
+      {"exp", 1000.0},
+      {"enabled", true},
+      {"disabled", false},
+      {"nothing", nullptr},
+      {"empty", nullptr},
+      {"quoted_number", "42"},
+      {"quoted_bool", "true"},
+      {"yes_is_text", "yes"},
+      {"version", "1.2.3"},
+      {"limit", 250},
+      {"quoted_limit", "250"},
+      {"channels", nlohmann::json::array({"general", 7, {{"id", "C1"}}})},
+      {"signing_secret", "sig-secret"},
+      {"oauth", {{"client_secret", "nested-secret"}, {"scopes", {"chat:write"}}}},
+  };
+  const nlohmann::json& settings = config.plugins.instances[0].settings;
+  EXPECT_EQ(settings, expected) << settings.dump(2);
+  EXPECT_TRUE(settings["count"].is_number_integer());
+  EXPECT_TRUE(settings["ratio"].is_number_float());
+  EXPECT_TRUE(settings["quoted_number"].is_string());
+  EXPECT_FALSE(settings.contains("signing_secret_file"));
+}
+
+TEST_F(ConfigTest, SettingsSecretProblems) {
+  const auto found = problems(std::string(kMinimal) +
+                              "  instances:\n"
+                              "    - name: local\n"
+                              "      plugin: local\n"
+                              "      settings:\n"
+                              "        key_file: missing.pem\n"
+                              "        token: x\n"
+                              "        token_file: t\n"
+                              "        url: ${HAVERI_TEST_UNSET}\n");
+  EXPECT_THAT(
+      found,
+      ElementsAre(at(9, 19) + "plugins.instances[0].settings.key_file: cannot read secret file \"" +
+                      (dir_ / "missing.pem").string() + "\": No such file or directory",
+                  at(11, 9) +
+                      "plugins.instances[0].settings.token_file: plugins.instances[0].settings."
+                      "token is also set; keep only one of token and token_file",
+                  at(12, 14) + "plugins.instances[0].settings.url: environment variable "
+                               "HAVERI_TEST_UNSET is not set"));
+}
+
+TEST_F(ConfigTest, SettingsMustBeAMapping) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "  instances:\n"
+                                               "    - name: local\n"
+                                               "      plugin: local\n"
+                                               "      settings: [1, 2]\n"),
+              ElementsAre(at(8, 17) + "plugins.instances[0].settings: expected a mapping, got a "
+                                      "list"));
+}
+
+TEST_F(ConfigTest, DuplicateInstanceNames) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "  instances:\n"
+                                               "    - name: chat\n"
+                                               "      plugin: local\n"
+                                               "    - name: other\n"
+                                               "      plugin: local\n"
+                                               "    - name: chat\n"
+                                               "      plugin: slack\n"),
+              ElementsAre(at(10, 13) + "plugins.instances[2].name: duplicate instance name "
+                                       "\"chat\" (first at line 6)"));
+}
+
+TEST_F(ConfigTest, BadInstanceAndPluginNames) {
+  const std::string too_long(64, 'a');
+  const auto found = problems(std::string(kMinimal) +
+                              "  instances:\n"
+                              "    - name: Slack\n"
+                              "      plugin: local\n"
+                              "    - name: -leading-dash\n"
+                              "      plugin: local\n"
+                              "    - name: " +
+                              too_long +
+                              "\n"
+                              "      plugin: local\n"
+                              "    - name: " +
+                              too_long.substr(1) +
+                              "\n"
+                              "      plugin: ../evil\n"
+                              "    - plugin: local\n"
+                              "    - name: nameless\n");
+  EXPECT_THAT(
+      found,
+      ElementsAre(
+          HasSubstr(at(6, 13) + "plugins.instances[0].name: expected a name of lowercase"),
+          HasSubstr(at(8, 13) + "plugins.instances[1].name: expected a name"),
+          HasSubstr(at(10, 13) + "plugins.instances[2].name: expected a name"),
+          HasSubstr(at(13, 15) + "plugins.instances[3].plugin: expected a plugin name of lowercase "
+                                 "letters, digits and '_', got \"../evil\""),
+          at(14, 7) + "plugins.instances[4].name: required key is missing",
+          at(15, 7) + "plugins.instances[5].plugin: required key is missing"));
+}
+
+TEST_F(ConfigTest, InstancesMustBeAListOfMappings) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "  instances:\n    local: {}\n"),
+              ElementsAre(at(6, 5) + "plugins.instances: expected a list, got a mapping"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "  instances:\n    - local\n"),
+              ElementsAre(HasSubstr(at(6, 7) + "plugins.instances[0]: expected a mapping")));
+}
+
+TEST_F(ConfigTest, YamlSyntaxErrorHasFileLineAndColumn) {
+  const auto found = problems("api:\n  token: [unclosed\nplugins:\n  directory: p\n");
+  ASSERT_THAT(found, SizeIs(1));
+  EXPECT_THAT(found[0], AllOf(::testing::StartsWith(file_.string() + ":"),
+                              ::testing::MatchesRegex(".*:[0-9]+:[0-9]+: .+")));
+  EXPECT_THAT(problems("api:\n\ttoken: t\n"), ElementsAre(HasSubstr(file_.string() + ":2:")));
+}
+
+TEST_F(ConfigTest, UnreadableFileIsReported) {
+  const fs::path missing = dir_ / "absent.yaml";
+  EXPECT_THAT(problems_of(missing),
+              ElementsAre(missing.string() + ": cannot read: No such file or directory"));
+  EXPECT_THAT(problems_of(dir_), ElementsAre(dir_.string() + ": cannot read: Is a directory"));
+}
+
+TEST_F(ConfigTest, EmptyOrNonMappingFileIsRejected) {
+  EXPECT_THAT(problems(""), ElementsAre(HasSubstr(file_.string() + ": the file is empty")));
+  EXPECT_THAT(problems("# only a comment\n"), ElementsAre(HasSubstr("the file is empty")));
+  EXPECT_THAT(problems("- a\n- b\n"),
+              ElementsAre(at(1, 1) + "expected a mapping at the top level, got a list"));
+  EXPECT_THAT(problems("just text\n"),
+              ElementsAre(at(1, 1) + "expected a mapping at the top level, got \"just text\""));
+  EXPECT_THAT(problems(std::string(kMinimal) + "---\nother: doc\n"),
+              ElementsAre(HasSubstr(at(6, 1) + "a second YAML document")));
+}
+
+TEST_F(ConfigTest, EveryProblemIsReportedAtOnce) {
+  const ScopedEnv unset("HAVERI_TEST_UNSET", std::nullopt);
+  const ConfigError error = [&] {
+    try {
+      load(
+          "server:\n"
+          "  port: http\n"    // 1 wrong type
+          "  colour: blue\n"  // 2 unknown key
+          "storage:\n"
+          "  sqlite:\n"
+          "    synchronous: sometimes\n"  // 3 bad enum
+          "plugins:\n"
+          "  directory: ${HAVERI_TEST_UNSET}\n"  // 4 unset variable
+          "  instances:\n"
+          "    - name: a\n"
+          "      plugin: local\n"
+          "    - name: a\n"  // 5 duplicate name
+          "      plugin: local\n"
+          "logging:\n"
+          "  level: loud\n"  // 6 bad enum
+          "extra: 1\n");     // 7 unknown key; 8 api.token missing
+    } catch (const ConfigError& e) {
+      return e;
+    }
+    return ConfigError(std::vector<std::string>{});
+  }();
+  EXPECT_THAT(error.problems(), SizeIs(8));
+  // what() is every problem, one per line.
+  std::string joined;
+  for (const auto& problem : error.problems()) {
+    joined += (joined.empty() ? "" : "\n") + problem;
+  }
+  EXPECT_EQ(error.what(), joined);
+  EXPECT_THAT(error.what(), AllOf(HasSubstr("server.port"), HasSubstr("server.colour"),
+                                  HasSubstr("storage.sqlite.synchronous"),
+                                  HasSubstr("HAVERI_TEST_UNSET"), HasSubstr("instances[1].name"),
+                                  HasSubstr("logging.level"), HasSubstr("extra: unknown key"),
+                                  HasSubstr("api.token: required key is missing")));
+}
+
+TEST(ConfigErrorTest, WhatJoinsProblemsWithNewlines) {
+  const ConfigError error({"a.yaml:1:1: x: one", "a.yaml:2:1: y: two"});
+  EXPECT_STREQ(error.what(), "a.yaml:1:1: x: one\na.yaml:2:1: y: two");
+  EXPECT_THAT(error.problems(), SizeIs(2));
+}
+
+}  // namespace
+}  // namespace haveri::daemon
