@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -75,6 +76,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   ServerOptions options;
   Handler handler;
   tcp::acceptor acceptor;
+  asio::steady_timer retry_timer{acceptor.get_executor()};
   std::atomic<std::size_t> open_sessions{0};
   std::atomic<bool> stopped{false};
 
@@ -175,6 +177,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void send(Response response) {
+    try {
+      write(build(std::move(response)));
+    } catch (const std::exception& e) {
+      // A response Beast cannot serialise (a body on 204, a bad header) is our bug
+      // or a plugin's: answer 500 rather than let it end the io thread.
+      spdlog::error("http: cannot send a response: {}", e.what());
+      keep_alive_ = false;
+      write(build(Response::error(500, "internal error")));
+    }
+  }
+
+  std::shared_ptr<bhttp::response<bhttp::string_body>> build(Response response) {
     auto message = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(response.status), version_);
     message->set(bhttp::field::server, "haverid");
@@ -187,7 +201,7 @@ class Session : public std::enable_shared_from_this<Session> {
     message->body() = std::move(response.body);
     message->keep_alive(keep_alive_ && !server_->stopped.load());
     message->prepare_payload();
-    write(message);
+    return message;
   }
 
   void send_error(bhttp::status status, const std::string& text) {
@@ -238,8 +252,17 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   if (ec) {
-    spdlog::warn("http: accept failed: {}", ec.message());
-  } else {
+    // Out of file descriptors and the like: pause instead of spinning on the error.
+    spdlog::warn("http: accept failed: {}; pausing accepts for 100 ms", ec.message());
+    retry_timer.expires_after(std::chrono::milliseconds(100));
+    retry_timer.async_wait([self = shared_from_this()](beast::error_code timer_ec) {
+      if (!timer_ec) {
+        self->do_accept();
+      }
+    });
+    return;
+  }
+  {
     const bool over_limit = open_sessions.fetch_add(1) >= options.max_connections;
     auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
     if (over_limit) {

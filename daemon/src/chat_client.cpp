@@ -85,12 +85,74 @@ class HttpStatusError : public std::runtime_error {
   int status_;
 };
 
+// Text from other people, the bot or the server made safe to print: C0 controls
+// (except '\n'), DEL, C1 controls and malformed UTF-8 become U+FFFD, so nobody can
+// send escape sequences to our terminal; a tab becomes a space. Valid UTF-8, such as
+// the box-drawing bar of a card, passes unchanged.
+std::string printable(std::string_view text) {
+  constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80U) {
+      if (byte == '\n' || (byte >= 0x20U && byte != 0x7FU)) {
+        out += static_cast<char>(byte);
+      } else if (byte == '\t') {
+        out += ' ';
+      } else {
+        out += kReplacement;
+      }
+      ++i;
+      continue;
+    }
+    // The length of a well-formed UTF-8 sequence starting here, or 0 (RFC 3629:
+    // no overlong forms, no surrogates, nothing above U+10FFFF).
+    const auto at = [&](std::size_t k) {
+      return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0U;
+    };
+    const auto continuation = [](unsigned c, unsigned low = 0x80U, unsigned high = 0xBFU) {
+      return c >= low && c <= high;
+    };
+    std::size_t length = 0;
+    if (byte >= 0xC2U && byte <= 0xDFU && continuation(at(1))) {
+      length = 2;
+    } else if (byte == 0xE0U && continuation(at(1), 0xA0U) && continuation(at(2))) {
+      length = 3;
+    } else if (((byte >= 0xE1U && byte <= 0xECU) || byte == 0xEEU || byte == 0xEFU) &&
+               continuation(at(1)) && continuation(at(2))) {
+      length = 3;
+    } else if (byte == 0xEDU && continuation(at(1), 0x80U, 0x9FU) && continuation(at(2))) {
+      length = 3;
+    } else if (byte == 0xF0U && continuation(at(1), 0x90U) && continuation(at(2)) &&
+               continuation(at(3))) {
+      length = 4;
+    } else if (byte >= 0xF1U && byte <= 0xF3U && continuation(at(1)) && continuation(at(2)) &&
+               continuation(at(3))) {
+      length = 4;
+    } else if (byte == 0xF4U && continuation(at(1), 0x80U, 0x8FU) && continuation(at(2)) &&
+               continuation(at(3))) {
+      length = 4;
+    }
+    const bool c1_control = length == 2 && byte == 0xC2U && at(1) <= 0x9FU;  // U+0080..U+009F
+    if (length == 0 || c1_control) {
+      out += kReplacement;
+      i += length == 0 ? 1 : length;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
+}
+
 std::string error_text(const http::ClientResponse& response) {
   const json body = json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (body.is_object() && body.contains("error") && body["error"].is_string()) {
-    return body["error"].get<std::string>();
+    return printable(body["error"].get<std::string>());
   }
-  return response.body.empty() ? "no details" : response.body.substr(0, 200);
+  return response.body.empty() ? "no details" : printable(response.body.substr(0, 200));
 }
 
 std::string random_hex16() {
@@ -112,11 +174,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// Names and text come from other people and the bot: both go through printable().
 void print_line(std::ostream& out, const ChatLine& line) {
+  const std::string from = printable(line.from);
+  const std::string text = printable(line.text);
   if (line.bot) {
     // The plugin already rendered the card as text lines; indent them under the name.
-    out << line.from << ":\n";
-    std::string_view rest = line.text;
+    out << from << ":\n";
+    std::string_view rest = text;
     while (true) {
       const std::size_t nl = rest.find('\n');
       out << "  " << rest.substr(0, nl) << '\n';
@@ -126,7 +191,7 @@ void print_line(std::ostream& out, const ChatLine& line) {
       rest.remove_prefix(nl + 1);
     }
   } else {
-    out << line.from << ": " << line.text << '\n';
+    out << from << ": " << text << '\n';
   }
 }
 
@@ -148,14 +213,14 @@ class ChatSession {
     } catch (const HttpStatusError& e) {
       if (e.status() == 404) {
         err << "haverictl: haverid at " << options_.url << " has no chat instance \""
-            << options_.instance << "\" (404: " << e.what()
+            << options_.instance << "\" (404: " << printable(e.what())
             << "); pass --instance with the name of a local plugin instance\n";
       } else {
-        err << "haverictl: haverid answered " << e.status() << ": " << e.what() << '\n';
+        err << "haverictl: haverid answered " << e.status() << ": " << printable(e.what()) << '\n';
       }
       return 1;
     } catch (const std::exception& e) {  // http::ClientError, or a broken answer
-      err << "haverictl: cannot reach haverid (is it running?): " << e.what() << '\n';
+      err << "haverictl: cannot reach haverid (is it running?): " << printable(e.what()) << '\n';
       return 1;
     }
     screen_.with([&](Screen& s) {
@@ -224,7 +289,7 @@ class ChatSession {
       if (!page.is_object() || !page.contains("messages") || !page["messages"].is_array() ||
           !page.contains("last_seq") || !page["last_seq"].is_number_unsigned()) {
         throw HttpStatusError(response.status,
-                              "unexpected answer: " + response.body.substr(0, 200));
+                              "unexpected answer: " + printable(response.body.substr(0, 200)));
       }
       const auto last_seq = page["last_seq"].get<std::uint64_t>();
       const std::string epoch = page.contains("epoch") && page["epoch"].is_string()
@@ -309,7 +374,7 @@ class ChatSession {
     screen_.with([&](Screen& s) {
       if (!failure.empty()) {
         if (!s.poll_failing) {
-          *s.out << failure << '\n';
+          *s.out << printable(failure) << '\n';
           s.poll_failing = true;
         }
       } else if (s.generation == generation) {
@@ -394,7 +459,7 @@ class ChatSession {
   }
 
   void say(const std::string& line) {
-    screen_.with([&](Screen& s) { *s.out << line << std::endl; });
+    screen_.with([&](Screen& s) { *s.out << printable(line) << std::endl; });
   }
 
   const ChatOptions& options_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
@@ -108,8 +109,9 @@ std::string api_token(const GlobalOptions& global) {
   std::ostringstream content;
   content << file.rdbuf();
   std::string token = content.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ' ||
-                            token.back() == '\t')) {
+  // Exactly haverid's rule for `*_file` secrets: trailing line ends go, nothing else
+  // does, so the token we send is the token the daemon read from the same file.
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) {
     token.pop_back();
   }
   if (token.empty()) {
@@ -437,8 +439,9 @@ int cmd_chat(const GlobalOptions& global, CommandArgs args) {
     double seconds = -1;
     const auto [end, ec] =
         std::from_chars(linger->data(), linger->data() + linger->size(), seconds);
-    if (ec != std::errc{} || end != linger->data() + linger->size() || seconds < 0 ||
-        seconds > 3600) {
+    // from_chars accepts "nan" and "inf"; NaN would slip through both comparisons.
+    if (ec != std::errc{} || end != linger->data() + linger->size() || !std::isfinite(seconds) ||
+        seconds < 0 || seconds > 3600) {
       throw UsageError("chat: --linger \"" + *linger + "\": use seconds from 0 to 3600, e.g. 1.5");
     }
     options.linger = std::chrono::milliseconds(static_cast<std::int64_t>(seconds * 1000));

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,9 +29,16 @@ using OperationSender = std::function<void(const std::string& instance, nlohmann
 // Callbacks run on the store thread; they must not block.
 class IncidentService {
  public:
+  // `max_queued_inbound` bounds the inbound events waiting for the store thread;
+  // beyond it an event is answered done(false) at once, so the platform retries.
   IncidentService(std::unique_ptr<core::EventStore> store, const core::WallClock& clock,
-                  OperationSender send);
-  ~IncidentService();  // stops the store thread after finishing queued work
+                  OperationSender send, std::size_t max_queued_inbound = 10000);
+  ~IncidentService();  // stop()
+
+  // Runs the work already queued, then stops the store thread. Operations waiting
+  // for a retry are abandoned (the durable outbox of the incident-core issue will
+  // keep them). Idempotent; call from the thread that owns the service.
+  void stop();
   IncidentService(const IncidentService&) = delete;
   IncidentService& operator=(const IncidentService&) = delete;
 

@@ -5,7 +5,9 @@
 // out at the end of run().
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,31 +116,56 @@ int run(const Options& options) {
   }
   spdlog::info("haverid listening on http://{}:{}", config.server.address, server.port());
 
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
-    if (error) {
-      return;
-    }
-    spdlog::info("received {}, stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-    server.stop();
-    io.stop();
-  });
+  boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& error, int signal_number) {
+        if (error) {
+          return;
+        }
+        if (signal_number == SIGHUP) {
+          // TODO(escalation issue): reload policies and the directory here.
+          spdlog::info("received SIGHUP; nothing to reload yet");
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("received {}, stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+        server.stop();
+        io.stop();
+      };
+  signals.async_wait(on_signal);
 
+  // An exception escaping a handler is a bug; log it and stop rather than
+  // std::terminate from a pool thread.
+  int exit_code = kExitOk;
+  std::mutex exit_code_mutex;
+  auto run_io = [&] {
+    try {
+      io.run();
+    } catch (const std::exception& e) {
+      spdlog::critical("unexpected exception on an io thread: {}", e.what());
+      std::lock_guard lock(exit_code_mutex);
+      exit_code = kExitRuntimeError;
+      io.stop();
+    }
+  };
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < kIoThreads; ++i) {
-    pool.emplace_back([&io] { io.run(); });
+    pool.emplace_back(run_io);
   }
-  io.run();
+  run_io();
   for (auto& thread : pool) {
     thread.join();
   }
 
-  // Nothing runs on `io` any more: destroy plugin instances first (they may hold
-  // host handles), then the store thread, then (by scope) the server and io.
+  // Nothing runs on `io` any more. The store thread finishes what it has queued
+  // (its calls into the plugin host only queue work on the stopped io), then the
+  // plugin instances are destroyed, then (by scope) the server and io.
+  // TODO(operations issue): drain in-flight requests before stopping io.
+  incidents->stop();
   plugins.shutdown();
   incidents.reset();
   spdlog::info("haverid stopped");
-  return kExitOk;
+  return exit_code;
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "plugin_host.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <map>
@@ -241,7 +242,7 @@ HostInstance* instance_of(haveri_host_instance* handle) {
   return reinterpret_cast<HostInstance*>(handle);
 }
 
-void host_log(haveri_host_instance* handle, int level, haveri_str message) {
+void log_from_plugin(haveri_host_instance* handle, int level, haveri_str message) {
   HostInstance* instance = instance_of(handle);
   if (instance == nullptr) {
     return;
@@ -264,8 +265,8 @@ void host_log(haveri_host_instance* handle, int level, haveri_str message) {
   }
 }
 
-haveri_status host_submit_inbound(haveri_host_instance* handle, std::uint64_t request_id,
-                                  haveri_str event_json) {
+haveri_status submit_inbound_from_plugin(haveri_host_instance* handle, std::uint64_t request_id,
+                                         haveri_str event_json) {
   HostInstance* instance = instance_of(handle);
   if (instance == nullptr || instance->host == nullptr) {
     return HAVERI_ERR_INVALID;
@@ -308,14 +309,22 @@ haveri_status host_submit_inbound(haveri_host_instance* handle, std::uint64_t re
   return HAVERI_OK;
 }
 
-haveri_status host_respond(haveri_host_instance* handle, std::uint64_t request_id,
-                           std::uint16_t status, haveri_str content_type, haveri_str body) {
+haveri_status respond_from_plugin(haveri_host_instance* handle, std::uint64_t request_id,
+                                  std::uint16_t status, haveri_str content_type, haveri_str body) {
   HostInstance* instance = instance_of(handle);
   if (instance == nullptr || instance->host == nullptr) {
     return HAVERI_ERR_INVALID;
   }
-  if (status < 100 || status > 599) {
-    spdlog::error("plugin {}: responded with invalid HTTP status {}", instance->name, status);
+  if (status < 200 || status > 599) {
+    spdlog::error("plugin {}: responded with HTTP status {}; only 200-599 are allowed",
+                  instance->name, status);
+    return HAVERI_ERR_INVALID;
+  }
+  const std::string_view type = view(content_type);
+  if (std::any_of(type.begin(), type.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    spdlog::error("plugin {}: responded with a content type holding control characters",
+                  instance->name);
     return HAVERI_ERR_INVALID;
   }
   auto* impl = instance->host;
@@ -328,7 +337,10 @@ haveri_status host_respond(haveri_host_instance* handle, std::uint64_t request_i
     http::Response response;
     response.status = status;
     response.content_type = std::string(view(content_type));
-    response.body = std::string(view(body));
+    // These statuses carry no body in HTTP; Beast refuses to send one.
+    if (status != 204 && status != 304) {
+      response.body = std::string(view(body));
+    }
     it->second.plugin_response = std::move(response);
     return true;
   });
@@ -339,8 +351,8 @@ haveri_status host_respond(haveri_host_instance* handle, std::uint64_t request_i
   return HAVERI_OK;
 }
 
-haveri_status host_complete_operation(haveri_host_instance* handle, std::uint64_t operation_id,
-                                      haveri_str result_json) {
+haveri_status complete_from_plugin(haveri_host_instance* handle, std::uint64_t operation_id,
+                                   haveri_str result_json) {
   HostInstance* instance = instance_of(handle);
   if (instance == nullptr || instance->host == nullptr) {
     return HAVERI_ERR_INVALID;
@@ -352,13 +364,56 @@ haveri_status host_complete_operation(haveri_host_instance* handle, std::uint64_
                   instance->name, operation_id);
     return HAVERI_ERR_INVALID;
   }
-  const bool known =
-      instance->host->operations.with([&](auto& table) { return table.count(operation_id) > 0; });
+  // Only the instance that was asked may complete an operation.
+  const bool known = instance->host->operations.with([&](auto& table) {
+    auto it = table.find(operation_id);
+    return it != table.end() && it->second.instance == instance->name;
+  });
   if (!known) {
     return HAVERI_ERR_GONE;
   }
   instance->host->complete(operation_id, std::move(result));
   return HAVERI_OK;
+}
+
+// The functions in the host table: nothing may unwind into a plugin's C frames.
+template <class Body>
+haveri_status no_exception(const char* what, Body&& body) noexcept {
+  try {
+    return std::forward<Body>(body)();
+  } catch (const std::exception& e) {
+    spdlog::error("host API {}: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("host API {}: unknown exception", what);
+  }
+  return HAVERI_ERR_INTERNAL;
+}
+
+void host_log(haveri_host_instance* handle, int level, haveri_str message) noexcept {
+  no_exception("log", [&] {
+    log_from_plugin(handle, level, message);
+    return HAVERI_OK;
+  });
+}
+
+haveri_status host_submit_inbound(haveri_host_instance* handle, std::uint64_t request_id,
+                                  haveri_str event_json) noexcept {
+  return no_exception("submit_inbound",
+                      [&] { return submit_inbound_from_plugin(handle, request_id, event_json); });
+}
+
+haveri_status host_respond(haveri_host_instance* handle, std::uint64_t request_id,
+                           std::uint16_t status, haveri_str content_type,
+                           haveri_str body) noexcept {
+  return no_exception("respond", [&] {
+    return respond_from_plugin(handle, request_id, status, content_type, body);
+  });
+}
+
+haveri_status host_complete_operation(haveri_host_instance* handle, std::uint64_t operation_id,
+                                      haveri_str result_json) noexcept {
+  return no_exception("complete_operation",
+                      [&] { return complete_from_plugin(handle, operation_id, result_json); });
 }
 
 }  // namespace

@@ -94,8 +94,9 @@ class PluginHost {
   // timeout, or "permanent" if the instance is unknown or refused the call.
   void perform(const std::string& instance, nlohmann::json operation, OperationCallback done);
 
-  // Destroys every instance (pending requests answered 503, operations abandoned
-  // as retryable). Call after the io_context stopped running.
+  // Destroys every instance and forgets pending requests (their connections close
+  // unanswered; platforms retry) and operations. Call after the io_context stopped
+  // running and nothing else calls perform().
   void shutdown();
 
   struct Impl;

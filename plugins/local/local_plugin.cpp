@@ -74,6 +74,8 @@ constexpr std::size_t kDefaultPageSize = 100;
 constexpr std::size_t kMaxPageSize = 500;
 // How many client_message_ids we remember to make POST /messages retries idempotent.
 constexpr std::size_t kRememberedClientIds = 10000;
+// How many operation_keys we remember to make retried operations idempotent.
+constexpr std::size_t kRememberedOperations = 1000;
 
 bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -436,22 +438,37 @@ class LocalChat {
   }
 
   // Called through perform_operation. Completes the operation before returning.
+  //
+  // The host may deliver the same operation again (say, after a timeout although the
+  // first attempt went through); it then carries the same "operation_key". A repeated
+  // key is answered with the remembered result and not performed again, so a card is
+  // not posted twice. Only successes are remembered: a failed operation changed
+  // nothing, so performing it again is harmless.
   void perform_operation(std::uint64_t operation_id, std::string_view operation_json) {
     const json operation = json::parse(operation_json, nullptr, /*allow_exceptions=*/false);
+    std::string operation_key;
     json result;
     if (!operation.is_object()) {
       result = permanent("operation is not a JSON object");
     } else if (const auto v = operation.find("v");
                v != operation.end() && (!v->is_number_integer() || v->get<std::int64_t>() != 1)) {
       result = permanent("unsupported operation version " + v->dump() + " (this plugin reads v 1)");
-    } else if (const std::string type = string_member(operation, "type");
-               type == "create_channel") {
-      result = create_channel(operation);
-    } else if (type == "post_message") {
-      result = post_bot_message(operation);
+    } else if (const auto key = operation.find("operation_key");
+               key != operation.end() && !key->is_null() && !key->is_string()) {
+      result = permanent("operation_key must be a string, got " + key->dump());
     } else {
-      result = permanent("unsupported operation type \"" + type +
-                         "\" (local chat supports create_channel, post_message)");
+      if (key != operation.end() && key->is_string()) {
+        operation_key = key->get<std::string>();
+      }
+      if (const auto done = done_operations_.find(operation_key);
+          !operation_key.empty() && done != done_operations_.end()) {
+        result = done->second;
+      } else {
+        result = perform(operation);
+        if (!operation_key.empty() && result.value("status", "") == "ok") {
+          remember_operation(operation_key, result);
+        }
+      }
     }
     host_.complete_operation(operation_id, result.dump());
   }
@@ -459,6 +476,27 @@ class LocalChat {
  private:
   LocalChat(haveri::sdk::Host host, std::string instance_name, Settings settings)
       : host_(host), instance_name_(std::move(instance_name)), settings_(std::move(settings)) {}
+
+  json perform(const json& operation) {
+    const std::string type = string_member(operation, "type");
+    if (type == "create_channel") {
+      return create_channel(operation);
+    }
+    if (type == "post_message") {
+      return post_bot_message(operation);
+    }
+    return permanent("unsupported operation type \"" + type +
+                     "\" (local chat supports create_channel, post_message)");
+  }
+
+  void remember_operation(const std::string& operation_key, const json& result) {
+    done_operations_.emplace(operation_key, result);
+    done_order_.push_back(operation_key);
+    if (done_order_.size() > kRememberedOperations) {
+      done_operations_.erase(done_order_.front());
+      done_order_.pop_front();
+    }
+  }
 
   static json permanent(std::string_view error) {
     return json{{"v", 1}, {"status", "permanent"}, {"error", error}};
@@ -544,9 +582,14 @@ class LocalChat {
 
     // A client that lost our response retries with the same client_message_id: show
     // the line once, but submit the event again — the host deduplicates it by its
-    // idempotency key, and the first attempt may never have been committed.
+    // idempotency key, and the first attempt may never have been committed. Client
+    // ids are only unique per user (another user may well pick "m-1" too), so both
+    // the map and the key are scoped by user; a user name holds no ':', so
+    // "<user>:<client id>" is unambiguous.
+    const std::string scoped_client_id = client_id.empty() ? std::string{} : user + ":" + client_id;
     std::uint64_t seq = 0;
-    if (auto seen = seen_client_ids_.find(client_id); seen != seen_client_ids_.end()) {
+    if (auto seen = seen_client_ids_.find(scoped_client_id);
+        !scoped_client_id.empty() && seen != seen_client_ids_.end()) {
       seq = seen->second;
     } else {
       Channel* channel = open_channel(channel_name);
@@ -555,15 +598,19 @@ class LocalChat {
         return;
       }
       seq = append(*channel, channel_name, user, /*bot=*/false, text).seq;
-      remember_client_id(client_id, seq);
+      remember_client_id(scoped_client_id, seq);
     }
 
+    // The host remembers idempotency keys durably, across restarts, while seqs start
+    // again from 1 in every instance: a seq alone would make the first lines after a
+    // restart look like repeats. The epoch is new with every instance.
     const auto command = incident_command(text);
     const json event = {
         {"v", 1},
         {"type", command ? "command" : "message"},
         {"idempotency_key", "local:" + instance_name_ + ":" +
-                                (client_id.empty() ? "seq-" + std::to_string(seq) : client_id)},
+                                (scoped_client_id.empty() ? epoch_ + ":seq-" + std::to_string(seq)
+                                                          : scoped_client_id)},
         {"channel", {{"id", channel_name}, {"name", channel_name}}},
         {"user", {{"id", user}, {"name", user}}},
         {"text", command ? std::string(*command) : text},
@@ -581,12 +628,13 @@ class LocalChat {
     respond_json(request_id, 200, json{{"ok", true}, {"seq", seq}}.dump());
   }
 
-  void remember_client_id(const std::string& client_id, std::uint64_t seq) {
-    if (client_id.empty()) {
+  // `scoped_client_id` is "<user>:<client_message_id>"; empty for none.
+  void remember_client_id(const std::string& scoped_client_id, std::uint64_t seq) {
+    if (scoped_client_id.empty()) {
       return;
     }
-    seen_client_ids_.emplace(client_id, seq);
-    seen_order_.push_back(client_id);
+    seen_client_ids_.emplace(scoped_client_id, seq);
+    seen_order_.push_back(scoped_client_id);
     if (seen_order_.size() > kRememberedClientIds) {
       seen_client_ids_.erase(seen_order_.front());
       seen_order_.pop_front();
@@ -712,8 +760,11 @@ class LocalChat {
   // Seqs restart from 1 with every instance (a haverid restart); a reader that sees
   // another epoch knows its cursor is meaningless and reads from the start.
   std::string epoch_ = random_epoch();
-  std::unordered_map<std::string, std::uint64_t> seen_client_ids_;  // client_message_id -> seq
+  // "<user>:<client_message_id>" -> seq
+  std::unordered_map<std::string, std::uint64_t> seen_client_ids_;
   std::deque<std::string> seen_order_;  // the same ids, oldest first, to bound the map
+  std::unordered_map<std::string, json> done_operations_;  // operation_key -> its result
+  std::deque<std::string> done_order_;  // the same keys, oldest first, to bound the map
 };
 
 }  // namespace

@@ -237,11 +237,12 @@ class Session {
   Result<std::optional<IncidentId>> incident_by_channel(std::string_view instance,
                                                         std::string_view channel_id);
 
- private:
   struct Receipt {
     IncidentId incident = 0;  // 0: the key was recorded without an incident
   };
+  Result<std::optional<Receipt>> find_receipt(const std::string& key);
 
+ private:
   Error failure(std::string_view what, int rc) const {
     std::string message = describe(path_, db_, rc);
     // describe() starts with the path; put what we were doing right after it.
@@ -271,7 +272,6 @@ class Session {
   }
 
   Result<Incident> decode_state(IncidentId id, const std::string& text) const;
-  Result<std::optional<Receipt>> find_receipt(const std::string& key);
   Result<std::optional<Incident>> load_state(IncidentId id);
   Result<IncidentId> next_incident_id();
   Result<core::Done> insert_event(const Event& event);
@@ -904,6 +904,21 @@ core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_chan
   return guarded(path_, "looking up a channel", [&] {
     return Session(db_, path_.string(), statements_->slots)
         .incident_by_channel(instance, channel_id);
+  });
+}
+
+}  // namespace haveri::store
+
+namespace haveri::store {
+
+core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {
+  return guarded(path_, "looking up an idempotency key", [&]() -> core::Result<bool> {
+    auto receipt =
+        Session(db_, path_.string(), statements_->slots).find_receipt(std::string(idempotency_key));
+    if (!receipt) {
+      return receipt.error();
+    }
+    return receipt->has_value();
   });
 }
 

@@ -270,10 +270,12 @@ TEST_F(LocalPluginTest, PostedMessageIsSubmittedAsOneMessageEventBeforeThe200) {
   EXPECT_EQ(response.body, (json{{"ok", true}, {"seq", 1}}));
   ASSERT_EQ(host_.inbound.size(), 1U);
   EXPECT_EQ(host_.calls, (std::vector<std::string>{"submit", "respond"}));
+  // Keys without a client_message_id carry the instance's epoch (seqs restart with it).
+  const std::string epoch = get_messages("")["epoch"];
   EXPECT_EQ(host_.inbound[0].request_id, response.request_id);
   EXPECT_EQ(host_.inbound[0].event, (json{{"v", 1},
                                           {"type", "message"},
-                                          {"idempotency_key", "local:test:seq-1"},
+                                          {"idempotency_key", "local:test:" + epoch + ":seq-1"},
                                           {"channel", {{"id", "general"}, {"name", "general"}}},
                                           {"user", {{"id", "alice"}, {"name", "alice"}}},
                                           {"text", "hello all"},
@@ -292,7 +294,7 @@ TEST_F(LocalPluginTest, IncidentLineIsSubmittedAsACommand) {
   const json& event = host_.inbound[0].event;
   EXPECT_EQ(event["type"], "command");
   EXPECT_EQ(event["text"], "declare x sev1");
-  EXPECT_EQ(event["idempotency_key"], "local:test:0123abcd");
+  EXPECT_EQ(event["idempotency_key"], "local:test:alice:0123abcd");
   EXPECT_EQ(event["message_id"], "1");
 }
 
@@ -320,6 +322,42 @@ TEST_F(LocalPluginTest, RetryWithTheSameClientMessageIdIsShownOnceAndSubmittedAg
   ASSERT_EQ(host_.inbound.size(), 2U);
   EXPECT_EQ(host_.inbound[0].event, host_.inbound[1].event);
   EXPECT_EQ(seqs(get_messages("channel=general")), (std::vector<std::uint64_t>{1}));
+}
+
+// The host remembers idempotency keys across restarts, while seqs start again from 1:
+// the first line after a restart must not look like a repeat of the old first line.
+TEST_F(LocalPluginTest, LinesWithoutClientIdGetNewKeysAfterARestart) {
+  create_ok();
+  post({{"channel", "general"}, {"user", "alice"}, {"text", "before"}});
+  api_->instance_destroy(instance_);
+  instance_ = nullptr;
+  create_ok();
+  post({{"channel", "general"}, {"user", "alice"}, {"text", "after"}});
+
+  ASSERT_EQ(host_.inbound.size(), 2U);
+  EXPECT_EQ(host_.inbound[0].event["message_id"], "1");
+  EXPECT_EQ(host_.inbound[1].event["message_id"], "1");
+  EXPECT_NE(host_.inbound[0].event["idempotency_key"], host_.inbound[1].event["idempotency_key"]);
+  EXPECT_EQ(host_.inbound[1].event["idempotency_key"],
+            "local:test:" + get_messages("")["epoch"].get<std::string>() + ":seq-1");
+}
+
+TEST_F(LocalPluginTest, TheSameClientIdFromTwoUsersIsTwoLines) {
+  create_ok();
+  const auto alice = post(
+      {{"channel", "general"}, {"user", "alice"}, {"text", "a"}, {"client_message_id", "m-1"}});
+  const auto bob =
+      post({{"channel", "general"}, {"user", "bob"}, {"text", "b"}, {"client_message_id", "m-1"}});
+
+  EXPECT_EQ(alice.body["seq"], 1);
+  EXPECT_EQ(bob.body["seq"], 2);
+  ASSERT_EQ(host_.inbound.size(), 2U);
+  EXPECT_EQ(host_.inbound[0].event["idempotency_key"], "local:test:alice:m-1");
+  EXPECT_EQ(host_.inbound[1].event["idempotency_key"], "local:test:bob:m-1");
+  const json page = get_messages("channel=general");
+  EXPECT_EQ(seqs(page), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(page["messages"][0]["from"], "alice");
+  EXPECT_EQ(page["messages"][1]["from"], "bob");
 }
 
 TEST_F(LocalPluginTest, InvalidPostsGet400AndSubmitNothing) {
@@ -476,6 +514,73 @@ TEST_F(LocalPluginTest, PostMessageRendersTheCardAsPlainText) {
   EXPECT_LT(text.find("INC-1"), text.find("Status:"));
   EXPECT_LT(text.find("Status:"), text.find("Declared by"));
   EXPECT_LT(text.find("Declared by"), text.find("[Investigating"));
+}
+
+TEST_F(LocalPluginTest, ARetriedOperationKeyIsAnsweredWithoutPostingAgain) {
+  create_ok();
+  const json card = {{"text", "INC-1 declared"}};
+  json operation = {{"v", 1},
+                    {"type", "post_message"},
+                    {"operation_key", "op-1"},
+                    {"channel", {{"id", "general"}}},
+                    {"message", card}};
+  const json first = operate(operation);
+  EXPECT_EQ(first, (json{{"v", 1}, {"status", "ok"}, {"message_id", "1"}}));
+  EXPECT_EQ(operate(operation), first);
+  EXPECT_EQ(seqs(get_messages("channel=general")), (std::vector<std::uint64_t>{1}));
+
+  // Another key, or none, is another operation.
+  operation["operation_key"] = "op-2";
+  EXPECT_EQ(operate(operation)["message_id"], "2");
+  operation.erase("operation_key");
+  EXPECT_EQ(operate(operation)["message_id"], "3");
+  EXPECT_EQ(operate(operation)["message_id"], "4");
+  operation["operation_key"] = nullptr;
+  EXPECT_EQ(operate(operation)["message_id"], "5");
+  EXPECT_EQ(seqs(get_messages("channel=general")), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+
+  // create_channel too: the remembered result comes back.
+  const json create_op = {
+      {"v", 1}, {"type", "create_channel"}, {"operation_key", "op-3"}, {"name", "inc-1"}};
+  const json created = operate(create_op);
+  EXPECT_EQ(created["status"], "ok");
+  EXPECT_EQ(operate(create_op), created);
+
+  // A non-string key is a malformed operation.
+  operation["operation_key"] = 7;
+  const json bad = operate(operation);
+  EXPECT_EQ(bad["status"], "permanent");
+  EXPECT_TRUE(bad["error"].is_string());
+}
+
+TEST_F(LocalPluginTest, AFailedOperationIsNotRemembered) {
+  create_ok(R"({"max_channels":1})");
+  ASSERT_EQ(operate({{"v", 1}, {"type", "create_channel"}, {"name", "general"}})["status"], "ok");
+  const json post_op = {{"v", 1},
+                        {"type", "post_message"},
+                        {"operation_key", "op-1"},
+                        {"channel", {{"id", "other"}}},
+                        {"message", {{"text", "x"}}}};
+  EXPECT_EQ(operate(post_op)["status"], "permanent");
+  EXPECT_EQ(operate(post_op)["status"], "permanent");
+  EXPECT_TRUE(get_messages("")["messages"].empty());
+}
+
+TEST_F(LocalPluginTest, OnlyTheNewestThousandOperationKeysAreRemembered) {
+  create_ok(R"({"history_limit":10})");
+  const auto post_op = [](int key) {
+    return json{{"v", 1},
+                {"type", "post_message"},
+                {"operation_key", "op-" + std::to_string(key)},
+                {"channel", {{"id", "general"}}},
+                {"message", {{"text", "x"}}}};
+  };
+  for (int key = 0; key <= 1000; ++key) {
+    ASSERT_EQ(operate(post_op(key))["status"], "ok");
+  }
+  // op-0 was forgotten (1001 keys since); op-1 is still remembered.
+  EXPECT_EQ(operate(post_op(1))["message_id"], "2");
+  EXPECT_EQ(operate(post_op(0))["message_id"], "1002");
 }
 
 TEST_F(LocalPluginTest, MalformedOrUnknownOperationsFailPermanently) {

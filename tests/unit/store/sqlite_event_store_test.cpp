@@ -268,6 +268,17 @@ TEST_F(SqliteEventStoreTest, RepeatedIdempotencyKeyIsRecordedOnceAcrossRestarts)
   EXPECT_EQ(must(store->events(1)).size(), 2U);
 }
 
+TEST_F(SqliteEventStoreTest, HasReceiptKnowsCommittedKeysAcrossRestarts) {
+  auto store = open_store();
+  EXPECT_FALSE(must(store->has_receipt("local:local:alice:m-1")));
+  must(store->append(declare_request("Oven 2 cold", "local:local:alice:m-1")));
+  EXPECT_TRUE(must(store->has_receipt("local:local:alice:m-1")));
+  EXPECT_FALSE(must(store->has_receipt("local:local:bob:m-1")));
+  store.reset();
+  store = open_store();
+  EXPECT_TRUE(must(store->has_receipt("local:local:alice:m-1")));
+}
+
 TEST_F(SqliteEventStoreTest, KeyOnlyAppendRemembersTheKey) {
   auto store = open_store();
   must(store->append(declare_request("Line 3 down")));

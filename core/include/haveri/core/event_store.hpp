@@ -56,6 +56,9 @@ class EventStore {
   // Every incident, newest first.
   virtual Result<std::vector<Incident>> incidents() = 0;
 
+  // Whether an append with this idempotency key was already committed.
+  virtual Result<bool> has_receipt(std::string_view idempotency_key) = 0;
+
   // The incident whose channel this is, if any.
   virtual Result<std::optional<IncidentId>> incident_by_channel(std::string_view instance,
                                                                 std::string_view channel_id) = 0;

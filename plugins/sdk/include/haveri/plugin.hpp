@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -96,6 +97,9 @@ struct PluginTable {
     Box* box = nullptr;
     const haveri_status status = guarded(host, "instance_create", [&] {
       auto plugin = T::create(host, view(instance_name), view(config_json));
+      if (!plugin) {
+        throw std::runtime_error("create() returned no instance");
+      }
       box = new Box{host, std::move(plugin)};
     });
     if (status == HAVERI_OK) {
