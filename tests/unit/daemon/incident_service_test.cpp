@@ -1,0 +1,217 @@
+// The incident service with a real SQLite file, a fake clock and a recording
+// operation sender standing in for the plugin host.
+#include "incident_service.hpp"
+
+#include <haveri/store/sqlite_event_store.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include "support/daemon_process.hpp"
+
+namespace {
+
+using haveri::daemon::IncidentService;
+using ::testing::HasSubstr;
+
+class FakeClock final : public haveri::core::WallClock {
+ public:
+  haveri::core::TimePoint now() const override { return haveri::core::TimePoint{} + now_; }
+  std::chrono::milliseconds now_{1'795'000'000'000};
+};
+
+// What the service asked plugins to do; each is answered by a scripted result.
+class RecordingSender {
+ public:
+  using Script = std::function<nlohmann::json(const nlohmann::json& operation)>;
+
+  haveri::daemon::OperationSender sender() {
+    return [this](const std::string& instance, nlohmann::json operation, auto done) {
+      nlohmann::json result;
+      {
+        std::lock_guard lock(mutex_);
+        operation["instance"] = instance;
+        operations_.push_back(operation);
+        result = script_(operation);
+      }
+      changed_.notify_all();
+      done(std::move(result));
+    };
+  }
+
+  void set_script(Script script) {
+    std::lock_guard lock(mutex_);
+    script_ = std::move(script);
+  }
+
+  // Waits (bounded) until `count` operations were sent; returns them all.
+  std::vector<nlohmann::json> await(std::size_t count,
+                                    std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, limit, [&] { return operations_.size() >= count; });
+    return {operations_.begin(), operations_.end()};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<nlohmann::json> operations_;
+  Script script_ = [](const nlohmann::json& operation) {
+    if (operation.value("type", "") == "create_channel") {
+      return nlohmann::json{{"v", 1},
+                            {"status", "ok"},
+                            {"channel", {{"id", operation["name"]}, {"name", operation["name"]}}}};
+    }
+    return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", "1"}};
+  };
+};
+
+class IncidentServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(); }
+
+  void start(std::size_t max_queued = 10000) {
+    service_.reset();
+    auto store = haveri::store::SqliteEventStore::open({dir_.path() / "haveri.db", "full"});
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    service_ = std::make_unique<IncidentService>(std::move(store.value()), clock_,
+                                                 sender_.sender(), max_queued);
+  }
+
+  // Submits an inbound event and waits for the durability answer.
+  bool submit(nlohmann::json event) {
+    std::promise<bool> answered;
+    auto future = answered.get_future();
+    service_->handle_inbound("local", std::move(event),
+                             [&answered](bool durable) { answered.set_value(durable); });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    return future.get();
+  }
+
+  static nlohmann::json chat(const std::string& type, const std::string& channel,
+                             const std::string& text, const std::string& key) {
+    return {{"v", 1},
+            {"type", type},
+            {"idempotency_key", key},
+            {"channel", {{"id", channel}, {"name", channel}}},
+            {"user", {{"id", "alice"}, {"name", "Alice"}}},
+            {"text", text}};
+  }
+
+  std::vector<haveri::core::Event> timeline(haveri::core::IncidentId id) {
+    std::promise<std::vector<haveri::core::Event>> result;
+    auto future = result.get_future();
+    service_->incident_timeline(id, [&result](auto r) {
+      result.set_value(r.ok() ? r.value().second : std::vector<haveri::core::Event>{});
+    });
+    return future.get();
+  }
+
+  static std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& operations,
+                                             const std::string& type) {
+    std::vector<nlohmann::json> matching;
+    for (const auto& operation : operations) {
+      if (operation.value("type", "") == type) {
+        matching.push_back(operation);
+      }
+    }
+    return matching;
+  }
+
+  haveri::testing::TempDir dir_;
+  FakeClock clock_;
+  RecordingSender sender_;
+  std::unique_ptr<IncidentService> service_;
+};
+
+TEST_F(IncidentServiceTest, DeclareCreatesTheChannelLinksItAndPostsTheCard) {
+  EXPECT_TRUE(submit(chat("command", "general", "declare Oven 3 overheating sev2", "k-1")));
+  auto operations = sender_.await(3);
+  auto creates = of_type(operations, "create_channel");
+  ASSERT_EQ(creates.size(), 1u);
+  EXPECT_EQ(creates[0]["name"], "inc-1-oven-3-overheating");
+  EXPECT_FALSE(creates[0].value("operation_key", "").empty());
+  auto posts = of_type(operations, "post_message");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_EQ(posts[1]["channel"]["id"], "inc-1-oven-3-overheating");
+  EXPECT_THAT(posts[1]["message"].value("title", ""), HasSubstr("Oven 3 overheating"));
+  service_->stop();
+  start();
+  auto events = timeline(1);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].type(), haveri::core::EventType::channel_linked);
+}
+
+TEST_F(IncidentServiceTest, RetriedCommandIsNeitherAppliedNorAnsweredTwice) {
+  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped", "k-1")));
+  sender_.await(3);
+  EXPECT_TRUE(submit(chat("command", "inc-1-line-2-stopped", "status investigating", "k-2")));
+  const auto before = sender_.await(4).size();
+  EXPECT_TRUE(submit(chat("command", "inc-1-line-2-stopped", "status investigating", "k-2")));
+  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped", "k-1")));
+  EXPECT_EQ(sender_.await(before + 1, std::chrono::milliseconds(300)).size(), before);
+  EXPECT_EQ(timeline(1).size(), 3u);
+  EXPECT_TRUE(timeline(2).empty());
+}
+
+TEST_F(IncidentServiceTest, MalformedEventIsAcknowledgedAndStoresNothing) {
+  EXPECT_TRUE(submit({{"v", 1}, {"type", "message"}, {"text", "no channel or user"}}));
+  EXPECT_TRUE(submit({{"v", 1}, {"type", "command"}, {"text", 42}}));
+  EXPECT_TRUE(submit(chat("reaction_added", "general", ":fire:", "k-9")));  // unknown type
+  EXPECT_TRUE(sender_.await(1, std::chrono::milliseconds(200)).empty());
+  EXPECT_TRUE(timeline(1).empty());
+}
+
+TEST_F(IncidentServiceTest, OddlyTypedPluginResultIsReportedNotFatal) {
+  sender_.set_script([](const nlohmann::json& operation) {
+    if (operation.value("type", "") == "create_channel") {
+      return nlohmann::json{{"v", 1}, {"status", "permanent"}, {"error", {{"code", 7}}}};
+    }
+    return nlohmann::json{{"v", 1}, {"status", 12}, {"retry_after_ms", 1e300}};
+  });
+  EXPECT_TRUE(submit(chat("command", "general", "declare Chiller fault", "k-1")));
+  auto operations = sender_.await(3);
+  auto posts = of_type(operations, "post_message");
+  ASSERT_EQ(posts.size(), 2u);
+  EXPECT_THAT(posts[1]["message"].value("title", ""), HasSubstr("could not be created"));
+  // The service is still alive and stores what follows.
+  EXPECT_TRUE(submit(chat("command", "general", "declare Second fault", "k-2")));
+  EXPECT_EQ(timeline(2).size(), 1u);
+}
+
+TEST_F(IncidentServiceTest, RetryableOperationIsRetriedWithTheSameKeyThenGivenUp) {
+  sender_.set_script([](const nlohmann::json&) {
+    return nlohmann::json{{"v", 1}, {"status", "retryable"}, {"retry_after_ms", 0}};
+  });
+  EXPECT_TRUE(submit(chat("command", "general", "help", "k-1")));
+  auto operations = sender_.await(6, std::chrono::milliseconds(2000));
+  ASSERT_EQ(operations.size(), 5u);  // the attempt budget, and no more
+  for (const auto& operation : operations) {
+    EXPECT_EQ(operation["operation_key"], operations[0]["operation_key"]);
+  }
+}
+
+TEST_F(IncidentServiceTest, FullQueueAnswersRetryLaterAtOnce) {
+  start(0);
+  EXPECT_FALSE(submit(chat("command", "general", "declare Queue full", "k-1")));
+  EXPECT_TRUE(timeline(1).empty());
+}
+
+TEST_F(IncidentServiceTest, MessagesOutsideIncidentChannelsAreNotRecorded) {
+  EXPECT_TRUE(submit(chat("message", "general", "anyone seen the oven?", "k-1")));
+  EXPECT_TRUE(submit(chat("command", "general", "declare Oven", "k-2")));
+  sender_.await(3);
+  EXPECT_TRUE(submit(chat("message", "inc-1-oven", "door is open", "k-3")));
+  auto events = timeline(1);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].type(), haveri::core::EventType::message);
+  EXPECT_EQ(events[2].actor.display_name, "Alice");
+  EXPECT_EQ(events[2].at, clock_.now());
+}
+
+}  // namespace
