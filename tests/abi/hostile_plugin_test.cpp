@@ -1,15 +1,14 @@
 // A plugin that breaks the ABI's rules is refused call by call and does not take
 // the host down.
-#include "plugin_host.hpp"
+#include <optional>
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 #include <haveri/plugin.h>
 
-#include <boost/asio/io_context.hpp>
-
-#include <gtest/gtest.h>
-
-#include <optional>
-#include <string>
+#include "plugin_host.hpp"
 
 namespace {
 
@@ -127,8 +126,8 @@ TEST_F(HostilePlugin, AnInstanceCannotCompleteAnotherInstancesOperation) {
   run_until(thief_result);
   // Now steal with the right id, read from the first operation's neighbour.
   for (std::uint64_t guess = 1; guess < 64; ++guess) {
-    auto attempt = perform("trudy", {{"v", 1}, {"type", "complete_someone_elses"},
-                                     {"victim", guess}});
+    auto attempt =
+        perform("trudy", {{"v", 1}, {"type", "complete_someone_elses"}, {"victim", guess}});
     EXPECT_NE(attempt.value("steal_status", -1), HAVERI_OK) << "stole operation " << guess;
   }
   EXPECT_EQ(run_until(victim_result).value("status", ""), "retryable");  // timed out, not stolen

@@ -1,12 +1,12 @@
 // A plugin that breaks the ABI's rules on purpose, one route or operation per
 // rule, so tests can check that the host refuses each breach and survives it.
-#include <haveri/plugin.hpp>
-
-#include <nlohmann/json.hpp>
-
 #include <memory>
 #include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
+
+#include <haveri/plugin.hpp>
 
 namespace {
 
@@ -59,12 +59,10 @@ class Hostile {
                                    R"("retry_after_ms":1e300})");
     } else if (type == "complete_someone_elses") {
       const auto victim = operation.value("victim", std::uint64_t{0});
-      const haveri_status stolen =
-          host_.complete_operation(victim, R"({"v":1,"status":"ok"})");
-      host_.complete_operation(id, nlohmann::json{{"v", 1},
-                                                  {"status", "ok"},
-                                                  {"steal_status", static_cast<int>(stolen)}}
-                                       .dump());
+      const haveri_status stolen = host_.complete_operation(victim, R"({"v":1,"status":"ok"})");
+      host_.complete_operation(
+          id, nlohmann::json{{"v", 1}, {"status", "ok"}, {"steal_status", static_cast<int>(stolen)}}
+                  .dump());
     } else if (type == "throw") {
       throw std::runtime_error("hostile plugin throws from perform_operation");
     } else {

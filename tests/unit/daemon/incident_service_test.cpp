@@ -2,15 +2,15 @@
 // operation sender standing in for the plugin host.
 #include "incident_service.hpp"
 
-#include <haveri/store/sqlite_event_store.hpp>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <haveri/store/sqlite_event_store.hpp>
 
 #include "support/daemon_process.hpp"
 
@@ -79,8 +79,8 @@ class IncidentServiceTest : public ::testing::Test {
     service_.reset();
     auto store = haveri::store::SqliteEventStore::open({dir_.path() / "haveri.db", "full"});
     ASSERT_TRUE(store.ok()) << store.error().message;
-    service_ = std::make_unique<IncidentService>(std::move(store.value()), clock_,
-                                                 sender_.sender(), max_queued);
+    service_ = std::make_unique<IncidentService>(std::move(store.value()), clock_, sender_.sender(),
+                                                 max_queued);
   }
 
   // Submits an inbound event and waits for the durability answer.
