@@ -210,7 +210,7 @@ class Session : public std::enable_shared_from_this<Session> {
     send(std::move(response));
   }
 
-  void write(std::shared_ptr<bhttp::response<bhttp::string_body>> message) {
+  void write(const std::shared_ptr<bhttp::response<bhttp::string_body>>& message) {
     stream_.expires_after(server_->options.read_timeout);
     bhttp::async_write(stream_, *message,
                        [self = shared_from_this(), message](beast::error_code ec, std::size_t) {

@@ -48,7 +48,7 @@ using Handler = std::function<void(Request&&, Responder)>;
 struct ServerOptions {
   std::string address = "127.0.0.1";
   std::uint16_t port = 0;
-  std::size_t body_limit_bytes = 1024 * 1024;
+  std::size_t body_limit_bytes = std::size_t{1024} * 1024;
   std::chrono::seconds read_timeout{15};
   std::size_t max_connections = 256;
 };

@@ -25,7 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // A secret file is a token or a key, not a data set; anything bigger is a wrong path.
-constexpr std::size_t kMaxSecretBytes = 1024 * 1024;
+constexpr std::size_t kMaxSecretBytes = std::size_t{1024} * 1024;
 // Aliases let a few lines of YAML expand into an exponential tree; settings are small.
 constexpr std::size_t kMaxSettingsNodes = 100'000;
 constexpr std::string_view kFileSuffix = "_file";

@@ -26,7 +26,7 @@ class ConfigError : public std::runtime_error {
 struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8480;  // 0: any free port (logged at start)
-  std::size_t body_limit_bytes = 1024 * 1024;
+  std::size_t body_limit_bytes = std::size_t{1024} * 1024;
   std::chrono::seconds read_timeout{15};
   std::size_t max_connections = 256;
 };

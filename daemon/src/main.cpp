@@ -69,6 +69,7 @@ int run(const Options& options) {
   haveri::daemon::PluginHost plugins(
       io,
       {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
+      // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the service
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
         incidents->handle_inbound(instance, std::move(event), std::move(done));
       });
@@ -98,8 +99,8 @@ int run(const Options& options) {
                store.value()->schema_version());
   incidents = std::make_unique<haveri::daemon::IncidentService>(
       std::move(store.value()), clock,
-      [&plugins](const std::string& instance, nlohmann::json operation, auto done) {
-        plugins.perform(instance, std::move(operation), std::move(done));
+      [&plugins](const std::string& instance, const nlohmann::json& operation, auto done) {
+        plugins.perform(instance, operation, std::move(done));
       });
 
   haveri::http::HttpServer server(

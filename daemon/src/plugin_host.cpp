@@ -474,7 +474,7 @@ bool PluginHost::has_instance(std::string_view name) const {
   return impl_->find(name) != nullptr;
 }
 
-void PluginHost::handle_request(const std::string& instance_name, std::string sub_path,
+void PluginHost::handle_request(const std::string& instance_name, const std::string& sub_path,
                                 http::Request&& request, http::Responder responder) {
   HostInstance* instance = impl_->find(instance_name);
   if (instance == nullptr || !instance->alive) {
@@ -532,7 +532,7 @@ void PluginHost::handle_request(const std::string& instance_name, std::string su
   });
 }
 
-void PluginHost::perform(const std::string& instance_name, nlohmann::json operation,
+void PluginHost::perform(const std::string& instance_name, const nlohmann::json& operation,
                          OperationCallback done) {
   HostInstance* instance = impl_->find(instance_name);
   if (instance == nullptr || !instance->alive) {

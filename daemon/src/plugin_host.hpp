@@ -86,13 +86,14 @@ class PluginHost {
   // what follows /hooks/<instance>. The responder is called once: with the
   // plugin's response after its submitted events are durable, 503 if one failed,
   // 504 if the plugin did not answer in time, 404 for an unknown instance.
-  void handle_request(const std::string& instance, std::string sub_path, http::Request&& request,
-                      http::Responder responder);
+  void handle_request(const std::string& instance, const std::string& sub_path,
+                      http::Request&& request, http::Responder responder);
 
   // Asks an instance to perform an operation. `done` is called once, from any
   // thread, with the plugin's result, or a synthesized "retryable" result on
   // timeout, or "permanent" if the instance is unknown or refused the call.
-  void perform(const std::string& instance, nlohmann::json operation, OperationCallback done);
+  void perform(const std::string& instance, const nlohmann::json& operation,
+               OperationCallback done);
 
   // Destroys every instance and forgets pending requests (their connections close
   // unanswered; platforms retry) and operations. Call after the io_context stopped

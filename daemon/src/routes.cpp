@@ -53,7 +53,8 @@ http::Response store_failure(const core::Error& error) {
                                                   : http::Response::error(500, "store error");
 }
 
-void serve_api(RouterDependencies& deps, const http::Request& request, http::Responder respond) {
+void serve_api(RouterDependencies& deps, const http::Request& request,
+               const http::Responder& respond) {
   if (!authorized(request, deps.api_token)) {
     auto response = http::Response::error(401, "missing or wrong bearer token");
     response.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"haveri\"");
@@ -122,7 +123,7 @@ http::Handler make_router(RouterDependencies dependencies) {
       return;
     }
     if (path == "/api/v1" || path.starts_with("/api/v1/")) {
-      serve_api(*deps, request, std::move(respond));
+      serve_api(*deps, request, respond);
       return;
     }
     constexpr std::string_view kHooks = "/hooks/";
@@ -130,8 +131,7 @@ http::Handler make_router(RouterDependencies dependencies) {
       const std::size_t name_end = path.find('/', kHooks.size());
       std::string instance = path.substr(kHooks.size(), name_end - kHooks.size());
       std::string sub_path = name_end == std::string::npos ? "/" : path.substr(name_end);
-      deps->plugins.handle_request(instance, std::move(sub_path), std::move(request),
-                                   std::move(respond));
+      deps->plugins.handle_request(instance, sub_path, std::move(request), std::move(respond));
       return;
     }
     respond(http::Response::error(404, "not found"));

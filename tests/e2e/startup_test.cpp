@@ -1,4 +1,6 @@
 // haverid refuses to start on a bad configuration or plugin, and says why.
+#include <thread>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -101,6 +103,21 @@ TEST(Startup, PortAlreadyInUseIsAClearError) {
   EXPECT_EQ(result.exit_code, 1) << result.output;
   EXPECT_THAT(result.output, HasSubstr("cannot bind"));
   EXPECT_THAT(result.output, HasSubstr(std::to_string(first.port())));
+}
+
+TEST(Startup, SigintAndSigtermStopCleanlyAndSighupDoesNot) {
+  for (int stop_signal : {SIGINT, SIGTERM}) {
+    TempDir dir;
+    write_file(dir.path() / "haveri.yaml", test_config(dir.path()));
+    Haverid daemon(dir.path() / "haveri.yaml", dir.path() / "haverid.log");
+    ::kill(daemon.pid(), SIGHUP);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_FALSE(wait_exit(daemon.pid(), std::chrono::milliseconds(0)).has_value())
+        << "SIGHUP ended haverid:\n"
+        << daemon.log();
+    EXPECT_EQ(daemon.terminate(std::chrono::seconds(10), stop_signal), 0) << daemon.log();
+    EXPECT_THAT(daemon.log(), HasSubstr("haverid stopped"));
+  }
 }
 
 TEST(Startup, UnknownArgumentIsAUsageError) {

@@ -183,14 +183,17 @@ class Haverid {
   Haverid& operator=(const Haverid&) = delete;
 
   std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string log() const { return read_file(log_); }
 
-  // SIGTERM, then the exit code (nullopt if it did not exit within the limit).
-  std::optional<int> terminate(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  // Sends `signal_number` (SIGTERM by default), then returns the exit code (nullopt
+  // if it did not exit within the limit).
+  std::optional<int> terminate(std::chrono::milliseconds limit = std::chrono::seconds(10),
+                               int signal_number = SIGTERM) {
     if (pid_ == 0) {
       return std::nullopt;
     }
-    ::kill(pid_, SIGTERM);
+    ::kill(pid_, signal_number);
     auto code = wait_exit(pid_, limit);
     if (code) {
       pid_ = 0;

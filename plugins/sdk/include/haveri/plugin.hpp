@@ -82,6 +82,7 @@ template <class T>
 struct PluginTable {
   // The opaque instance handle is a heap object holding the host view and T.
   struct Box {
+    Box(Host h, std::unique_ptr<T> p) noexcept : host(h), plugin(std::move(p)) {}
     Host host;
     std::unique_ptr<T> plugin;
   };
@@ -100,7 +101,7 @@ struct PluginTable {
       if (!plugin) {
         throw std::runtime_error("create() returned no instance");
       }
-      box = new Box{host, std::move(plugin)};
+      box = std::make_unique<Box>(host, std::move(plugin)).release();
     });
     if (status == HAVERI_OK) {
       *out_instance = reinterpret_cast<haveri_plugin_instance*>(box);
