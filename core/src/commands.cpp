@@ -7,6 +7,8 @@
 
 #include <haveri/core/commands.hpp>
 
+#include "wording.hpp"
+
 namespace haveri::core {
 
 namespace {
@@ -43,16 +45,6 @@ std::vector<std::string_view> split_words(std::string_view text) {
     }
   }
   return words;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + ('a' - 'A'));
-    }
-  }
-  return out;
 }
 
 // Length in bytes of the valid UTF-8 sequence starting at `pos`, or 0 if invalid.
@@ -173,7 +165,7 @@ std::string_view strip_quotes(std::string_view title) {
 
 // "sev9", "SEV12": meant as a severity, but not one we have.
 bool looks_like_severity(std::string_view word) {
-  const std::string lower = to_lower(word);
+  const std::string lower = wording::lower_ascii(word);
   if (lower.size() < 4 || !starts_with(lower, "sev")) {
     return false;
   }
@@ -238,17 +230,6 @@ std::variant<Command, CommandError> parse_status_command(std::span<const std::st
   return Command{StatusCommand{*status}};
 }
 
-std::string join_statuses(std::span<const Status> statuses) {
-  std::string out;
-  for (std::size_t i = 0; i < statuses.size(); ++i) {
-    if (i > 0) {
-      out += (i + 1 == statuses.size()) ? " or " : ", ";
-    }
-    out.append(to_string(statuses[i]));
-  }
-  return out;
-}
-
 }  // namespace
 
 std::variant<Command, CommandError> parse_command(std::string_view text) {
@@ -256,7 +237,7 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
   std::span<const std::string_view> rest(words);
   // "/incident" from Slack and the local transport; "incident" from a Teams mention.
   if (!rest.empty()) {
-    const std::string first = to_lower(rest.front());
+    const std::string first = wording::lower_ascii(rest.front());
     if (first == "/incident" || first == "incident") {
       rest = rest.subspan(1);
     }
@@ -264,7 +245,7 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
   if (rest.empty()) {
     return Command{HelpCommand{}};
   }
-  const std::string verb = to_lower(rest.front());
+  const std::string verb = wording::lower_ascii(rest.front());
   const auto args = rest.subspan(1);
   if (verb == "declare") {
     return parse_declare(args);
@@ -273,7 +254,8 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
     return parse_status_command(args);
   }
   if (verb == "help") {
-    return Command{HelpCommand{args.empty() ? std::string() : echo(to_lower(args.front()))}};
+    return Command{
+        HelpCommand{args.empty() ? std::string() : echo(wording::lower_ascii(args.front()))}};
   }
   return CommandError{"unknown command \"" + echo(rest.front()) + "\"", std::string(kAllUsage)};
 }
@@ -307,7 +289,7 @@ std::string_view command_usage(std::string_view command) noexcept {
 }
 
 std::string command_help(std::string_view topic) {
-  const std::string name = to_lower(topic);
+  const std::string name = wording::lower_ascii(topic);
   const auto usage_line = [](std::string_view usage) { return "`" + std::string(usage) + "`"; };
   if (name.empty()) {
     return usage_line(kDeclareUsage) + " declares an incident and opens its channel.\n" +
@@ -328,7 +310,7 @@ std::string command_help(std::string_view topic) {
       const auto to = allowed_transitions(from);
       text += "\n• ";
       text.append(to_string(from));
-      text += to.empty() ? " is final" : " → " + join_statuses(to);
+      text += to.empty() ? " is final" : " → " + wording::join_statuses(to);
     }
     return text;
   }

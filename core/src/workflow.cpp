@@ -2,6 +2,8 @@
 
 #include <haveri/core/workflow.hpp>
 
+#include "wording.hpp"
+
 namespace haveri::core {
 
 namespace {
@@ -23,28 +25,6 @@ std::string title_case(std::string_view upper) {
     if (out[i] >= 'A' && out[i] <= 'Z') {
       out[i] = static_cast<char>(out[i] + ('a' - 'A'));
     }
-  }
-  return out;
-}
-
-std::string lower_case(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c + ('a' - 'A'));
-    }
-  }
-  return out;
-}
-
-// "A", "A or B", "A, B or C".
-std::string join_statuses(std::span<const Status> statuses) {
-  std::string out;
-  for (std::size_t i = 0; i < statuses.size(); ++i) {
-    if (i > 0) {
-      out += (i + 1 == statuses.size()) ? " or " : ", ";
-    }
-    out.append(to_string(statuses[i]));
   }
   return out;
 }
@@ -71,8 +51,8 @@ Result<Decision> decide_status(const Incident* incident, const StatusCommand& co
       return Decision{{StatusChanged{incident->status, command.status}}, std::nullopt};
     }
   }
-  return Error{ErrorCode::refused,
-               label + " is " + current + "; it can move to " + join_statuses(allowed) + "."};
+  return Error{ErrorCode::refused, label + " is " + current + "; it can move to " +
+                                       wording::join_statuses(allowed) + "."};
 }
 
 }  // namespace
@@ -173,7 +153,8 @@ Message incident_card(const Incident& incident) {
     card.fields.push_back({"Channel", "#" + incident.channel->name});
   }
   for (const Status next : allowed_transitions(incident.status)) {
-    card.actions.push_back({title_case(to_string(next)), "status " + lower_case(to_string(next))});
+    card.actions.push_back(
+        {title_case(to_string(next)), "status " + wording::lower_ascii(to_string(next))});
   }
   card.context = "Haveri · updated " + format_time(incident.updated_at);
   return card;
