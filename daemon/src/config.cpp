@@ -37,8 +37,9 @@ constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "bod
 constexpr std::array<std::string_view, 1> kStorageKeys = {"sqlite"};
 constexpr std::array<std::string_view, 2> kSqliteKeys = {"path", "synchronous"};
 constexpr std::array<std::string_view, 2> kApiKeys = {"token", "token_file"};
-constexpr std::array<std::string_view, 4> kPluginsKeys = {"directory", "request_timeout_seconds",
-                                                          "operation_timeout_seconds", "instances"};
+constexpr std::array<std::string_view, 5> kPluginsKeys = {"directory", "request_timeout_seconds",
+                                                          "operation_timeout_seconds",
+                                                          "max_queued_events", "instances"};
 constexpr std::array<std::string_view, 3> kInstanceKeys = {"name", "plugin", "settings"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
 constexpr std::array<std::string_view, 4> kSynchronousModes = {"off", "normal", "full", "extra"};
@@ -682,6 +683,11 @@ class ConfigReader {
     if (const Field* f = s.find("operation_timeout_seconds")) {
       if (auto value = integer(f->value, "plugins.operation_timeout_seconds", 1, 3600)) {
         plugins.operation_timeout = std::chrono::seconds(*value);
+      }
+    }
+    if (const Field* f = s.find("max_queued_events")) {
+      if (auto value = integer(f->value, "plugins.max_queued_events", 1, 1000000)) {
+        plugins.max_queued_events = static_cast<std::size_t>(*value);
       }
     }
     if (const Field* f = s.find("instances")) {

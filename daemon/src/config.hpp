@@ -50,6 +50,7 @@ struct PluginsConfig {
   std::filesystem::path directory;  // absolute after loading
   std::chrono::seconds request_timeout{10};
   std::chrono::seconds operation_timeout{30};
+  std::size_t max_queued_events = 10000;  // inbound events waiting to be stored
   std::vector<PluginInstanceConfig> instances;
 };
 

@@ -101,7 +101,8 @@ int run(const Options& options) {
       std::move(store.value()), clock,
       [&plugins](const std::string& instance, const nlohmann::json& operation, auto done) {
         plugins.perform(instance, operation, std::move(done));
-      });
+      },
+      config.plugins.max_queued_events);
 
   haveri::http::HttpServer server(
       io,

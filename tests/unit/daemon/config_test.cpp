@@ -135,6 +135,7 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   EXPECT_EQ(config.plugins.directory, dir_ / "build" / "plugins");
   EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(10));
   EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.plugins.max_queued_events, 10000U);
   ASSERT_THAT(config.plugins.instances, SizeIs(1));
   EXPECT_EQ(config.plugins.instances[0].name, "local");
   EXPECT_EQ(config.plugins.instances[0].plugin, "local");
@@ -187,6 +188,7 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
       "  directory: /usr/lib/haveri\n"
       "  request_timeout_seconds: 300\n"
       "  operation_timeout_seconds: 1\n"
+      "  max_queued_events: 7\n"
       "  instances:\n"
       "    - name: slack-main_1\n"
       "      plugin: slack\n"
@@ -204,6 +206,7 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
   EXPECT_EQ(config.plugins.directory, fs::path("/usr/lib/haveri"));
   EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(300));
   EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(1));
+  EXPECT_EQ(config.plugins.max_queued_events, 7U);
   ASSERT_THAT(config.plugins.instances, SizeIs(1));
   EXPECT_EQ(config.plugins.instances[0].name, "slack-main_1");
   EXPECT_EQ(config.plugins.instances[0].plugin, "slack");
