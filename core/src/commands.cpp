@@ -16,12 +16,21 @@ namespace {
 constexpr std::string_view kDeclareUsage = "/incident declare <title> [sev1|sev2|sev3]";
 constexpr std::string_view kStatusUsage =
     "/incident status <declared|investigating|mitigated|resolved|closed>";
+constexpr std::string_view kSevUsage = "/incident sev <sev1|sev2|sev3>";
+constexpr std::string_view kLeadUsage = "/incident lead <@user|user id|me>";
+constexpr std::string_view kCommsUsage = "/incident comms <@user|user id|me>";
+constexpr std::string_view kAckUsage = "/incident ack";
+constexpr std::string_view kNoteUsage = "/incident note <text>";
+constexpr std::string_view kActionUsage = "/incident action <text>";
 constexpr std::string_view kHelpUsage = "/incident help [command]";
 constexpr std::string_view kAllUsage =
-    "/incident declare <title> [sev1|sev2|sev3] | status <state> | help [command]";
+    "/incident declare <title> [sev1|sev2|sev3] | status <state> | sev <severity> | "
+    "lead <@user|me> | comms <@user|me> | ack | note <text> | action <text> | help [command]";
 constexpr std::string_view kValidStates = "declared, investigating, mitigated, resolved or closed";
 
 constexpr std::size_t kMaxTitleCodePoints = 200;
+// Longest user id accepted by lead/comms, in bytes (Slack ids are ~11, Teams ids ~100).
+constexpr std::size_t kMaxUserIdBytes = 200;
 // How much of an unrecognised word is echoed back in a reply.
 constexpr std::size_t kMaxEchoCodePoints = 40;
 
@@ -230,6 +239,97 @@ std::variant<Command, CommandError> parse_status_command(std::span<const std::st
   return Command{StatusCommand{*status}};
 }
 
+std::variant<Command, CommandError> parse_sev(std::span<const std::string_view> args) {
+  constexpr std::string_view kValid = "sev1 (line down), sev2 (degraded) or sev3 (minor)";
+  if (args.empty()) {
+    return CommandError{"sev needs a severity: " + std::string(kValid), std::string(kSevUsage)};
+  }
+  if (args.size() > 1) {
+    return CommandError{"sev takes one severity, not " + std::to_string(args.size()) +
+                            " words; use " + std::string(kValid),
+                        std::string(kSevUsage)};
+  }
+  const auto severity = parse_severity(args.front());
+  if (!severity) {
+    return CommandError{
+        "unknown severity \"" + echo(args.front()) + "\"; use " + std::string(kValid),
+        std::string(kSevUsage)};
+  }
+  return Command{SeverityCommand{*severity}};
+}
+
+// "@alice", "<@U123>", "<@U123|alice>" (Slack) or "alice" -> the person; "me" -> nullopt.
+// `verb` is "lead" or "comms", for messages.
+std::variant<std::optional<Actor>, CommandError> parse_person(
+    std::string_view verb, std::span<const std::string_view> args, std::string_view usage) {
+  const std::string v(verb);
+  if (args.empty()) {
+    return CommandError{v + " needs a person: @name, a user id, or me", std::string(usage)};
+  }
+  if (args.size() > 1) {
+    return CommandError{v + " takes one person, not " + std::to_string(args.size()) + " words",
+                        std::string(usage)};
+  }
+  std::string_view word = args.front();
+  if (wording::lower_ascii(word) == "me") {
+    return std::optional<Actor>{};
+  }
+  std::string_view name;
+  if (starts_with(word, "<@") && ends_with(word, ">")) {
+    word = word.substr(2, word.size() - 3);
+    if (const auto bar = word.find('|'); bar != std::string_view::npos) {
+      name = word.substr(bar + 1);
+      word = word.substr(0, bar);
+    }
+  } else if (starts_with(word, "@")) {
+    word.remove_prefix(1);
+  }
+  const auto bad = [&](std::string_view why) {
+    return CommandError{v + ": \"" + echo(args.front()) + "\" " + std::string(why) +
+                            "; name one person as @name, a user id, or me",
+                        std::string(usage)};
+  };
+  if (word.empty()) {
+    return bad("names nobody");
+  }
+  if (word.find_first_of("<>@|") != std::string_view::npos ||
+      name.find_first_of("<>@|") != std::string_view::npos) {
+    return bad("is not a user");
+  }
+  if (word.size() > kMaxUserIdBytes || name.size() > kMaxUserIdBytes) {
+    return bad("is too long for a user id");
+  }
+  if (!is_valid_utf8(word) || !is_valid_utf8(name)) {
+    return bad("is not valid UTF-8 text");
+  }
+  return std::optional<Actor>{Actor{std::string(word), std::string(name.empty() ? word : name)}};
+}
+
+// The text after the verb as typed (line breaks kept), or an error.
+std::variant<std::string, CommandError> parse_text(std::string_view verb,
+                                                   std::span<const std::string_view> args,
+                                                   std::string_view usage) {
+  if (args.empty()) {
+    return CommandError{std::string(verb) + " needs some text", std::string(usage)};
+  }
+  // The words are views into the command text, so this is the original span of it.
+  const char* begin = args.front().data();
+  const char* end = args.back().data() + args.back().size();
+  const std::string_view text(begin, static_cast<std::size_t>(end - begin));
+  if (!is_valid_utf8(text)) {
+    return CommandError{"the " + std::string(verb) + " is not valid UTF-8 text",
+                        std::string(usage)};
+  }
+  const std::size_t length = count_code_points(text);
+  if (length > kMaxNoteCodePoints) {
+    return CommandError{"the " + std::string(verb) + " is " + std::to_string(length) +
+                            " characters long; keep it to " + std::to_string(kMaxNoteCodePoints) +
+                            " or fewer",
+                        std::string(usage)};
+  }
+  return std::string(text);
+}
+
 }  // namespace
 
 std::variant<Command, CommandError> parse_command(std::string_view text) {
@@ -252,6 +352,33 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
   }
   if (verb == "status") {
     return parse_status_command(args);
+  }
+  if (verb == "sev" || verb == "severity") {
+    return parse_sev(args);
+  }
+  if (verb == "lead" || verb == "comms") {
+    const bool lead = verb == "lead";
+    auto person = parse_person(verb, args, lead ? kLeadUsage : kCommsUsage);
+    if (auto* error = std::get_if<CommandError>(&person)) {
+      return std::move(*error);
+    }
+    auto& who = std::get<std::optional<Actor>>(person);
+    return lead ? Command{LeadCommand{std::move(who)}} : Command{CommsCommand{std::move(who)}};
+  }
+  if (verb == "ack") {
+    if (!args.empty()) {
+      return CommandError{"ack takes nothing after it", std::string(kAckUsage)};
+    }
+    return Command{AckCommand{}};
+  }
+  if (verb == "note" || verb == "action") {
+    const bool note = verb == "note";
+    auto parsed = parse_text(verb, args, note ? kNoteUsage : kActionUsage);
+    if (auto* error = std::get_if<CommandError>(&parsed)) {
+      return std::move(*error);
+    }
+    auto& body = std::get<std::string>(parsed);
+    return note ? Command{NoteCommand{std::move(body)}} : Command{ActionCommand{std::move(body)}};
   }
   if (verb == "help") {
     return Command{
@@ -282,6 +409,24 @@ std::string_view command_usage(std::string_view command) noexcept {
   if (is("status")) {
     return kStatusUsage;
   }
+  if (is("sev") || is("severity")) {
+    return kSevUsage;
+  }
+  if (is("lead")) {
+    return kLeadUsage;
+  }
+  if (is("comms")) {
+    return kCommsUsage;
+  }
+  if (is("ack")) {
+    return kAckUsage;
+  }
+  if (is("note")) {
+    return kNoteUsage;
+  }
+  if (is("action")) {
+    return kActionUsage;
+  }
   if (is("help")) {
     return kHelpUsage;
   }
@@ -294,7 +439,12 @@ std::string command_help(std::string_view topic) {
   if (name.empty()) {
     return usage_line(kDeclareUsage) + " declares an incident and opens its channel.\n" +
            usage_line(kStatusUsage) + " moves this channel's incident to a new status.\n" +
-           usage_line(kHelpUsage) + " explains one command.";
+           usage_line(kSevUsage) + " changes its severity.\n" + usage_line(kLeadUsage) +
+           " makes someone the incident lead.\n" + usage_line(kCommsUsage) +
+           " makes someone the comms lead.\n" + usage_line(kAckUsage) +
+           " acknowledges the incident.\n" + usage_line(kNoteUsage) +
+           " adds a note to the timeline.\n" + usage_line(kActionUsage) +
+           " records an action taken.\n" + usage_line(kHelpUsage) + " explains one command.";
   }
   if (name == "declare") {
     return usage_line(kDeclareUsage) +
@@ -314,10 +464,37 @@ std::string command_help(std::string_view topic) {
     }
     return text;
   }
+  if (name == "sev" || name == "severity") {
+    return usage_line(kSevUsage) +
+           "\nChanges the severity of this channel's incident: SEV1 (line down), SEV2 "
+           "(degraded) or SEV3 (minor).";
+  }
+  if (name == "lead" || name == "comms") {
+    const bool lead = name == "lead";
+    return usage_line(lead ? kLeadUsage : kCommsUsage) + "\nMakes someone the " +
+           (lead ? "incident lead" : "comms lead") +
+           " of this channel's incident: mention them (@name), give their user id, or say "
+           "`me` for yourself.";
+  }
+  if (name == "ack") {
+    return usage_line(kAckUsage) +
+           "\nAcknowledges this channel's incident: someone is on it. Only the first "
+           "acknowledgement counts.";
+  }
+  if (name == "note") {
+    return usage_line(kNoteUsage) + "\nAdds a note to the incident's timeline (at most " +
+           std::to_string(kMaxNoteCodePoints) + " characters).";
+  }
+  if (name == "action") {
+    return usage_line(kActionUsage) +
+           "\nRecords an action taken to fix or contain the problem (at most " +
+           std::to_string(kMaxNoteCodePoints) + " characters).";
+  }
   if (name == "help") {
     return usage_line(kHelpUsage) + "\nShows every command, or the details of one.";
   }
-  return "There is no command \"" + echo(topic) + "\". Commands: declare, status, help.";
+  return "There is no command \"" + echo(topic) +
+         "\". Commands: declare, status, sev, lead, comms, ack, note, action, help.";
 }
 
 }  // namespace haveri::core

@@ -138,6 +138,28 @@ class JsonReader {
     read(*value, prefix + "name", out.display_name);
   }
 
+  // An optional member: missing or null reads as absent.
+  void read(const json& obj, std::string_view path, std::optional<Actor>& out) {
+    read_optional(obj, path, out);
+  }
+  void read(const json& obj, std::string_view path, std::optional<TimePoint>& out) {
+    read_optional(obj, path, out);
+  }
+
+  // An optional sequence number (>= 1): missing or null reads as absent.
+  void read(const json& obj, std::string_view path, std::optional<Sequence>& out) {
+    std::optional<std::int64_t> value;
+    read_optional(obj, path, value);
+    if (failed()) {
+      return;
+    }
+    if (value && *value < 1) {
+      fail(quoted(path) + " must be a sequence number of 1 or more, not " + std::to_string(*value));
+      return;
+    }
+    out = value;
+  }
+
   // A channel that may be null.
   void read(const json& obj, std::string_view path, std::optional<ChannelRef>& out) {
     const json* value = member(obj, path);
@@ -156,6 +178,25 @@ class JsonReader {
   }
 
  private:
+  template <class T>
+  void read_optional(const json& obj, std::string_view path, std::optional<T>& out) {
+    if (failed()) {
+      return;
+    }
+    const auto dot = path.rfind('.');
+    const std::string key(dot == std::string_view::npos ? path : path.substr(dot + 1));
+    const auto it = obj.find(key);
+    if (it == obj.end() || it->is_null()) {
+      out.reset();
+      return;
+    }
+    T value{};
+    read(obj, path, value);
+    if (!failed()) {
+      out = std::move(value);
+    }
+  }
+
   static std::string quoted(std::string_view path) { return "\"" + std::string(path) + "\""; }
 
   // `path` is dotted ("declared_in.id"); the member looked up is its last part.
@@ -205,6 +246,21 @@ Result<EventPayload> read_payload(JsonReader& reader, const json& json_value, Pa
     reader.read(json_value, "to", payload.to);
   } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
     reader.read(json_value, "channel", payload.channel);
+  } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
+    reader.read(json_value, "from", payload.from);
+    reader.read(json_value, "to", payload.to);
+  } else if constexpr (std::is_same_v<Payload, LeadAssigned>) {
+    reader.read(json_value, "lead", payload.lead);
+  } else if constexpr (std::is_same_v<Payload, CommsLeadAssigned>) {
+    reader.read(json_value, "comms_lead", payload.comms_lead);
+  } else if constexpr (std::is_same_v<Payload, Acknowledged>) {
+    // No members: {} (unknown members are ignored, like everywhere else).
+  } else if constexpr (std::is_same_v<Payload, Annotation>) {
+    reader.read(json_value, "text", payload.text);
+    reader.read(json_value, "refers_to_sequence", payload.refers_to_sequence);
+  } else {
+    static_assert(std::is_same_v<Payload, ActionTaken>);
+    reader.read(json_value, "text", payload.text);
   }
   if (reader.failed()) {
     return reader.error();
@@ -224,13 +280,28 @@ std::string_view to_string(EventType type) noexcept {
       return "status_change";
     case EventType::channel_linked:
       return "channel_linked";
+    case EventType::severity_change:
+      return "severity_change";
+    case EventType::assignment:
+      return "assignment";
+    case EventType::comms_assignment:
+      return "comms_assignment";
+    case EventType::acknowledgement:
+      return "acknowledgement";
+    case EventType::annotation:
+      return "annotation";
+    case EventType::action_taken:
+      return "action_taken";
   }
   return "unknown";
 }
 
 std::optional<EventType> parse_event_type(std::string_view text) noexcept {
-  for (const EventType type : {EventType::declared, EventType::message, EventType::status_change,
-                               EventType::channel_linked}) {
+  for (const EventType type :
+       {EventType::declared, EventType::message, EventType::status_change,
+        EventType::channel_linked, EventType::severity_change, EventType::assignment,
+        EventType::comms_assignment, EventType::acknowledgement, EventType::annotation,
+        EventType::action_taken}) {
     if (text == to_string(type)) {
       return type;
     }
@@ -248,9 +319,21 @@ EventType type_of(const EventPayload& payload) noexcept {
           return EventType::message;
         } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
           return EventType::status_change;
-        } else {
-          static_assert(std::is_same_v<Payload, ChannelLinked>);
+        } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
           return EventType::channel_linked;
+        } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
+          return EventType::severity_change;
+        } else if constexpr (std::is_same_v<Payload, LeadAssigned>) {
+          return EventType::assignment;
+        } else if constexpr (std::is_same_v<Payload, CommsLeadAssigned>) {
+          return EventType::comms_assignment;
+        } else if constexpr (std::is_same_v<Payload, Acknowledged>) {
+          return EventType::acknowledgement;
+        } else if constexpr (std::is_same_v<Payload, Annotation>) {
+          return EventType::annotation;
+        } else {
+          static_assert(std::is_same_v<Payload, ActionTaken>);
+          return EventType::action_taken;
         }
       },
       payload);
@@ -278,9 +361,23 @@ json payload_to_json(const EventPayload& payload) {
                       {"platform_message_id", value.platform_message_id}};
         } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
           return json{{"from", to_string(value.from)}, {"to", to_string(value.to)}};
-        } else {
-          static_assert(std::is_same_v<Payload, ChannelLinked>);
+        } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
           return json{{"channel", channel_to_json(value.channel)}};
+        } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
+          return json{{"from", to_string(value.from)}, {"to", to_string(value.to)}};
+        } else if constexpr (std::is_same_v<Payload, LeadAssigned>) {
+          return json{{"lead", actor_to_json(value.lead)}};
+        } else if constexpr (std::is_same_v<Payload, CommsLeadAssigned>) {
+          return json{{"comms_lead", actor_to_json(value.comms_lead)}};
+        } else if constexpr (std::is_same_v<Payload, Acknowledged>) {
+          return json::object();
+        } else if constexpr (std::is_same_v<Payload, Annotation>) {
+          return json{{"text", value.text},
+                      {"refers_to_sequence",
+                       value.refers_to_sequence ? json(*value.refers_to_sequence) : json(nullptr)}};
+        } else {
+          static_assert(std::is_same_v<Payload, ActionTaken>);
+          return json{{"text", value.text}};
         }
       },
       payload);
@@ -298,6 +395,18 @@ Result<EventPayload> payload_from_json(EventType type, const json& json_value) {
         return read_payload(reader, json_value, StatusChanged{});
       case EventType::channel_linked:
         return read_payload(reader, json_value, ChannelLinked{});
+      case EventType::severity_change:
+        return read_payload(reader, json_value, SeverityChanged{});
+      case EventType::assignment:
+        return read_payload(reader, json_value, LeadAssigned{});
+      case EventType::comms_assignment:
+        return read_payload(reader, json_value, CommsLeadAssigned{});
+      case EventType::acknowledgement:
+        return read_payload(reader, json_value, Acknowledged{});
+      case EventType::annotation:
+        return read_payload(reader, json_value, Annotation{});
+      case EventType::action_taken:
+        return read_payload(reader, json_value, ActionTaken{});
     }
     return Error{ErrorCode::invalid_argument, "unknown event type"};
   } catch (const std::exception& e) {
@@ -312,18 +421,30 @@ json event_to_json(const Event& event) {
               {"actor", actor_to_json(event.actor)}, {"payload", payload_to_json(event.payload)}};
 }
 
+namespace {
+json optional_actor_json(const std::optional<Actor>& actor) {
+  return actor ? actor_to_json(*actor) : json(nullptr);
+}
+}  // namespace
+
 json incident_to_json(const Incident& incident) {
-  return json{{"id", incident.id},
-              {"last_sequence", incident.last_sequence},
-              {"title", incident.title},
-              {"status", to_string(incident.status)},
-              {"severity", to_string(incident.severity)},
-              {"declared_by", actor_to_json(incident.declared_by)},
-              {"declared_at", format_time(incident.declared_at)},
-              {"updated_at", format_time(incident.updated_at)},
-              {"declared_in", channel_to_json(incident.declared_in)},
-              {"channel", incident.channel ? channel_to_json(*incident.channel) : json(nullptr)},
-              {"message_count", incident.message_count}};
+  return json{
+      {"id", incident.id},
+      {"last_sequence", incident.last_sequence},
+      {"title", incident.title},
+      {"status", to_string(incident.status)},
+      {"severity", to_string(incident.severity)},
+      {"declared_by", actor_to_json(incident.declared_by)},
+      {"declared_at", format_time(incident.declared_at)},
+      {"updated_at", format_time(incident.updated_at)},
+      {"declared_in", channel_to_json(incident.declared_in)},
+      {"channel", incident.channel ? channel_to_json(*incident.channel) : json(nullptr)},
+      {"message_count", incident.message_count},
+      {"lead", optional_actor_json(incident.lead)},
+      {"comms_lead", optional_actor_json(incident.comms_lead)},
+      {"acknowledged_by", optional_actor_json(incident.acknowledged_by)},
+      {"acknowledged_at",
+       incident.acknowledged_at ? json(format_time(*incident.acknowledged_at)) : json(nullptr)}};
 }
 
 Result<Incident> incident_from_json(const json& json_value) {
@@ -342,6 +463,10 @@ Result<Incident> incident_from_json(const json& json_value) {
       reader.read(json_value, "declared_in", incident.declared_in);
       reader.read(json_value, "channel", incident.channel);
       reader.read(json_value, "message_count", incident.message_count);
+      reader.read(json_value, "lead", incident.lead);
+      reader.read(json_value, "comms_lead", incident.comms_lead);
+      reader.read(json_value, "acknowledged_by", incident.acknowledged_by);
+      reader.read(json_value, "acknowledged_at", incident.acknowledged_at);
     }
     if (reader.failed()) {
       return reader.error();

@@ -118,7 +118,21 @@ Incident apply(Incident state, const Event& event) noexcept {
           state.status = payload.to;
         } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
           state.channel = payload.channel;
+        } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
+          state.severity = payload.to;
+        } else if constexpr (std::is_same_v<Payload, LeadAssigned>) {
+          state.lead = payload.lead;
+        } else if constexpr (std::is_same_v<Payload, CommsLeadAssigned>) {
+          state.comms_lead = payload.comms_lead;
+        } else if constexpr (std::is_same_v<Payload, Acknowledged>) {
+          // Time to acknowledge is measured to the first acknowledgement; later ones
+          // (possible in a replayed history) leave it as it was.
+          if (!state.acknowledged_at) {
+            state.acknowledged_by = event.actor;
+            state.acknowledged_at = event.at;
+          }
         }
+        // Annotation, ActionTaken: timeline entries only; the state has no field for them.
       },
       event.payload);
   state.last_sequence = event.sequence;

@@ -366,6 +366,25 @@ std::string event_summary(const ordered_json& event) {
   if (type == "channel_linked") {
     return "channel " + channel_label(member(payload, "channel")) + " created";
   }
+  if (type == "severity_change") {
+    return "severity " + text(payload, "from") + " \xE2\x86\x92 " + text(payload, "to");  // →
+  }
+  if (type == "assignment" || type == "comms_assignment") {
+    const bool lead = type == "assignment";
+    const ordered_json person = member(payload, lead ? "lead" : "comms_lead");
+    const std::string name = text(person, "name");
+    return std::string(lead ? "lead: " : "comms lead: ") +
+           (name == "-" ? text(person, "id") : name);
+  }
+  if (type == "acknowledgement") {
+    return "acknowledged";
+  }
+  if (type == "annotation") {
+    return "note: " + one_line(text(payload, "text"));
+  }
+  if (type == "action_taken") {
+    return "action: " + one_line(text(payload, "text"));
+  }
   return type + " " + payload.dump();
 }
 

@@ -200,7 +200,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       done(false);
       return;
     }
-    auto decision = core::decide(incident ? &*incident : nullptr, command, event.channel);
+    auto decision =
+        core::decide(incident ? &*incident : nullptr, command, event.channel, event.actor);
     if (!decision) {
       done(true);
       post_message(event.channel, core::refusal_reply(decision.error()), reply_key(event, 0));

@@ -284,6 +284,44 @@ TEST_F(EndToEnd, HaverictlPrintsIncidentsAndTimelineForPeopleAndScripts) {
   EXPECT_THAT(refused.output, ::testing::Not(HasSubstr("wrong-token")));
 }
 
+TEST_F(EndToEnd, RolesSeverityAcknowledgementNotesAndActionsAreRecordedAndShown) {
+  ASSERT_EQ(say("general", "alice", "/incident declare Boiler pressure low sev2", "r-1").status,
+            200);
+  auto incidents = await("/api/v1/incidents", [](const nlohmann::json& doc) {
+    return doc["incidents"].size() == 1 && doc["incidents"][0]["channel"].is_object();
+  });
+  const std::string channel = incidents["incidents"][0]["channel"]["name"];
+  ASSERT_EQ(say(channel, "alice", "/incident sev sev1", "r-2").status, 200);
+  ASSERT_EQ(say(channel, "alice", "/incident lead @bob", "r-3").status, 200);
+  ASSERT_EQ(say(channel, "alice", "/incident comms me", "r-4").status, 200);
+  ASSERT_EQ(say(channel, "bob", "/incident ack", "r-5").status, 200);
+  ASSERT_EQ(say(channel, "carol", "/incident ack", "r-6").status, 200);  // refused: already
+  ASSERT_EQ(say(channel, "bob", "/incident note feed pump 2 tripped", "r-7").status, 200);
+  ASSERT_EQ(say(channel, "bob", "/incident action restarted feed pump 2", "r-8").status, 200);
+
+  auto timeline = await("/api/v1/incidents/1/events",
+                        [](const nlohmann::json& doc) { return doc["events"].size() >= 8; });
+  EXPECT_THAT(
+      event_types(timeline),
+      ::testing::ElementsAre("declared", "channel_linked", "severity_change", "assignment",
+                             "comms_assignment", "acknowledgement", "annotation", "action_taken"));
+  EXPECT_EQ(timeline["incident"]["severity"], "SEV1");
+  EXPECT_EQ(timeline["incident"]["lead"]["id"], "bob");
+  EXPECT_EQ(timeline["incident"]["comms_lead"]["id"], "alice");
+  EXPECT_EQ(timeline["incident"]["acknowledged_by"]["id"], "bob");
+  EXPECT_THAT(await_channel_text(channel, "already acknowledged"),
+              HasSubstr("already acknowledged"));
+
+  const auto ctl = build_dir() / "bin" / "haverictl";
+  auto human = run_program(ctl, {"--url", url(), "timeline", "1"}, dir_.path(), std::nullopt,
+                           {std::string("HAVERI_API_TOKEN=") + kTestToken});
+  EXPECT_EQ(human.exit_code, 0) << human.output;
+  for (const char* line : {"severity SEV2 → SEV1", "lead: bob", "comms lead: alice", "acknowledged",
+                           "note: feed pump 2 tripped", "action: restarted feed pump 2"}) {
+    EXPECT_THAT(human.output, HasSubstr(line));
+  }
+}
+
 TEST_F(EndToEnd, HaverictlChatDeclaresAndShowsTheBotsReply) {
   const auto ctl = build_dir() / "bin" / "haverictl";
   auto chat = run_program(

@@ -241,7 +241,10 @@ TEST(CommandHelp, OverviewHasOneLinePerCommand) {
   EXPECT_TRUE(contains(help, command_usage("declare")));
   EXPECT_TRUE(contains(help, command_usage("status")));
   EXPECT_TRUE(contains(help, command_usage("help")));
-  EXPECT_EQ(std::count(help.begin(), help.end(), '\n'), 2);
+  for (const char* name : {"sev", "lead", "comms", "ack", "note", "action"}) {
+    EXPECT_TRUE(contains(help, command_usage(name))) << name;
+  }
+  EXPECT_EQ(std::count(help.begin(), help.end(), '\n'), 8);
 }
 
 TEST(CommandHelp, StatusListsTheTransitionRules) {
@@ -262,7 +265,140 @@ TEST(CommandHelp, DeclareAndHelpTopics) {
 TEST(CommandHelp, UnknownTopicSaysSoAndListsCommands) {
   const std::string help = command_help("escalate");
   EXPECT_TRUE(contains(help, "\"escalate\"")) << help;
-  EXPECT_TRUE(contains(help, "declare, status, help")) << help;
+  EXPECT_TRUE(contains(help, "declare, status, sev, lead, comms, ack, note, action, help")) << help;
+}
+
+TEST(ParseSev, EverySeverityCaseInsensitively) {
+  EXPECT_EQ(parsed("/incident sev sev1"), (Command{SeverityCommand{Severity::sev1}}));
+  EXPECT_EQ(parsed("sev SEV2"), (Command{SeverityCommand{Severity::sev2}}));
+  EXPECT_EQ(parsed("  /INCIDENT   Sev   sEv3  "), (Command{SeverityCommand{Severity::sev3}}));
+}
+
+TEST(ParseSev, MissingUnknownOrExtraSeverityShowsTheSevUsage) {
+  for (const char* text : {"sev", "sev sev9", "sev 1", "sev critical", "sev sev1 sev2"}) {
+    const CommandError error = failed(text);
+    EXPECT_EQ(error.usage, "/incident sev <sev1|sev2|sev3>") << text;
+    EXPECT_TRUE(contains(error.problem, "sev1 (line down)")) << text << ": " << error.problem;
+  }
+  EXPECT_TRUE(contains(failed("sev sev9").problem, "\"sev9\"")) << failed("sev sev9").problem;
+}
+
+TEST(ParseLead, MentionIdOrPlainName) {
+  EXPECT_EQ(parsed("/incident lead @alice"), (Command{LeadCommand{Actor{"alice", "alice"}}}));
+  EXPECT_EQ(parsed("lead <@U123>"), (Command{LeadCommand{Actor{"U123", "U123"}}}));
+  EXPECT_EQ(parsed("lead <@U123|alice>"), (Command{LeadCommand{Actor{"U123", "alice"}}}));
+  EXPECT_EQ(parsed("lead alice"), (Command{LeadCommand{Actor{"alice", "alice"}}}));
+  EXPECT_EQ(parsed("LEAD Alice"), (Command{LeadCommand{Actor{"Alice", "Alice"}}}));
+}
+
+TEST(ParseLead, MeMeansTheCallerInAnyCase) {
+  EXPECT_EQ(parsed("lead me"), (Command{LeadCommand{std::nullopt}}));
+  EXPECT_EQ(parsed("Lead ME"), (Command{LeadCommand{std::nullopt}}));
+  EXPECT_EQ(parsed("comms Me"), (Command{CommsCommand{std::nullopt}}));
+}
+
+TEST(ParseComms, SameFormsAsLead) {
+  EXPECT_EQ(parsed("/incident comms @bob"), (Command{CommsCommand{Actor{"bob", "bob"}}}));
+  EXPECT_EQ(parsed("comms <@W42>"), (Command{CommsCommand{Actor{"W42", "W42"}}}));
+  EXPECT_EQ(parsed("COMMS bob"), (Command{CommsCommand{Actor{"bob", "bob"}}}));
+}
+
+TEST(ParseLead, HostileOrMissingPersonShowsTheRightUsage) {
+  for (const char* text : {"lead", "lead <@>", "lead @", "lead <@|x>", "lead <@U1><@U2>",
+                           "lead @al@ice", "lead alice bob", "lead <@U1|a|b>"}) {
+    const CommandError error = failed(text);
+    EXPECT_EQ(error.usage, "/incident lead <@user|user id|me>") << text;
+    EXPECT_FALSE(error.problem.empty()) << text;
+  }
+  for (const char* text : {"comms", "comms <@>", "comms a b"}) {
+    EXPECT_EQ(failed(text).usage, "/incident comms <@user|user id|me>") << text;
+  }
+  EXPECT_TRUE(contains(failed("lead").problem, "needs a person")) << failed("lead").problem;
+  EXPECT_TRUE(contains(failed("lead <@>").problem, "names nobody")) << failed("lead <@>").problem;
+}
+
+TEST(ParseLead, HugeOrInvalidIdIsRefusedAndEchoedShort) {
+  const CommandError huge = failed("lead @" + std::string(100'000, 'x'));
+  EXPECT_TRUE(contains(huge.problem, "too long")) << huge.problem;
+  EXPECT_LT(huge.problem.size(), 300U);
+  const CommandError bad = failed("lead @al\xFFice");
+  EXPECT_TRUE(contains(bad.problem, "UTF-8")) << bad.problem;
+}
+
+TEST(ParseAck, TakesNoArguments) {
+  EXPECT_EQ(parsed("/incident ack"), (Command{AckCommand{}}));
+  EXPECT_EQ(parsed("ACK"), (Command{AckCommand{}}));
+  const CommandError error = failed("ack now please");
+  EXPECT_EQ(error.usage, "/incident ack");
+}
+
+TEST(ParseNote, KeepsTheTextAsTypedIncludingLineBreaks) {
+  EXPECT_EQ(parsed("/incident note fuse   replaced\n  watch temps "),
+            (Command{NoteCommand{"fuse   replaced\n  watch temps"}}));
+  EXPECT_EQ(parsed("NOTE Überhitzung 🔥"), (Command{NoteCommand{"Überhitzung 🔥"}}));
+  EXPECT_EQ(parsed("action restarted conveyor B"),
+            (Command{ActionCommand{"restarted conveyor B"}}));
+  EXPECT_EQ(parsed("Action sev1"), (Command{ActionCommand{"sev1"}}));
+}
+
+TEST(ParseNote, TextIsRequired) {
+  EXPECT_EQ(failed("note").usage, "/incident note <text>");
+  EXPECT_EQ(failed("note   \n ").usage, "/incident note <text>");
+  EXPECT_EQ(failed("action").usage, "/incident action <text>");
+  EXPECT_TRUE(contains(failed("note").problem, "needs some text")) << failed("note").problem;
+}
+
+TEST(ParseNote, AtMost4000CharactersNotBytes) {
+  const std::string ok(4000, 'a');
+  EXPECT_EQ(parsed("note " + ok), (Command{NoteCommand{ok}}));
+  std::string umlauts;
+  for (int i = 0; i < 4000; ++i) {
+    umlauts += "ü";  // 2 bytes each: 8000 bytes, 4000 characters
+  }
+  EXPECT_EQ(parsed("note " + umlauts), (Command{NoteCommand{umlauts}}));
+  const CommandError error = failed("action " + std::string(4001, 'a'));
+  EXPECT_EQ(error.usage, "/incident action <text>");
+  EXPECT_TRUE(contains(error.problem, "4001")) << error.problem;
+  EXPECT_TRUE(contains(error.problem, "4000")) << error.problem;
+}
+
+TEST(ParseNote, HugeOrInvalidTextIsRefusedQuickly) {
+  std::string huge = "note ";
+  for (int i = 0; i < 200'000; ++i) {
+    huge += "word ";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const CommandError error = failed(huge);
+  EXPECT_LT(error.problem.size(), 200U);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_TRUE(contains(failed("note bad \xC3\x28 bytes").problem, "UTF-8"));
+}
+
+TEST(CommandUsage, EachNewCommand) {
+  EXPECT_EQ(command_usage("sev"), "/incident sev <sev1|sev2|sev3>");
+  EXPECT_EQ(command_usage("LEAD"), "/incident lead <@user|user id|me>");
+  EXPECT_EQ(command_usage("comms"), "/incident comms <@user|user id|me>");
+  EXPECT_EQ(command_usage("ack"), "/incident ack");
+  EXPECT_EQ(command_usage("note"), "/incident note <text>");
+  EXPECT_EQ(command_usage("Action"), "/incident action <text>");
+}
+
+TEST(CommandHelp, EachNewTopicShowsItsUsage) {
+  for (const char* name : {"sev", "lead", "comms", "ack", "note", "action"}) {
+    const std::string help = command_help(name);
+    EXPECT_TRUE(contains(help, command_usage(name))) << name << ": " << help;
+    EXPECT_FALSE(contains(help, "There is no command")) << name;
+  }
+  EXPECT_TRUE(contains(command_help("note"), "4000"));
+  EXPECT_TRUE(contains(command_help("lead"), "`me`"));
+}
+
+TEST(ParseCommand, UnknownVerbUsageListsTheNewCommands) {
+  const CommandError error = failed("escalate now");
+  for (const char* part : {"sev <severity>", "lead <@user|me>", "comms <@user|me>", "ack",
+                           "note <text>", "action <text>"}) {
+    EXPECT_TRUE(contains(error.usage, part)) << part << ": " << error.usage;
+  }
 }
 
 }  // namespace

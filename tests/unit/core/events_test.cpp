@@ -28,7 +28,29 @@ std::vector<EventPayload> every_payload() {
       StatusChanged{Status::declared, Status::investigating},
       StatusChanged{Status::resolved, Status::closed},
       ChannelLinked{kIncidentChannel},
+      SeverityChanged{Severity::sev3, Severity::sev1},
+      SeverityChanged{Severity::sev1, Severity::sev2},
+      LeadAssigned{Actor{"U024BE7LH", "Ana Müller"}},
+      LeadAssigned{Actor{"alice", "alice"}},
+      CommsLeadAssigned{Actor{"U2", "Bo"}},
+      Acknowledged{},
+      Annotation{"fuse replaced\nwatch temps 🔥", std::nullopt},
+      Annotation{"see above", Sequence{3}},
+      Annotation{"", Sequence{9'007'199'254'740'993}},
+      ActionTaken{"restarted conveyor \"B\""},
+      ActionTaken{""},
   };
+}
+
+Incident sample_incident();
+
+Incident fully_set_incident() {
+  Incident incident = sample_incident();
+  incident.lead = Actor{"U1", "Ana"};
+  incident.comms_lead = Actor{"U2", "Bö"};
+  incident.acknowledged_by = Actor{"U3", "Cy"};
+  incident.acknowledged_at = at_ms(1'795'000'060'001);
+  return incident;
 }
 
 Incident sample_incident() {
@@ -52,12 +74,21 @@ TEST(EventType, NamesRoundTripAndAreStable) {
   EXPECT_EQ(to_string(EventType::message), "message");
   EXPECT_EQ(to_string(EventType::status_change), "status_change");
   EXPECT_EQ(to_string(EventType::channel_linked), "channel_linked");
-  for (const EventType type : {EventType::declared, EventType::message, EventType::status_change,
-                               EventType::channel_linked}) {
+  EXPECT_EQ(to_string(EventType::severity_change), "severity_change");
+  EXPECT_EQ(to_string(EventType::assignment), "assignment");
+  EXPECT_EQ(to_string(EventType::comms_assignment), "comms_assignment");
+  EXPECT_EQ(to_string(EventType::acknowledgement), "acknowledgement");
+  EXPECT_EQ(to_string(EventType::annotation), "annotation");
+  EXPECT_EQ(to_string(EventType::action_taken), "action_taken");
+  for (const EventType type :
+       {EventType::declared, EventType::message, EventType::status_change,
+        EventType::channel_linked, EventType::severity_change, EventType::assignment,
+        EventType::comms_assignment, EventType::acknowledgement, EventType::annotation,
+        EventType::action_taken}) {
     EXPECT_EQ(parse_event_type(to_string(type)), type);
   }
-  for (const std::string_view text :
-       {"", "Declared", "MESSAGE", "status", "closed", "annotation"}) {
+  for (const std::string_view text : {"", "Declared", "MESSAGE", "status", "closed", "note",
+                                      "Annotation", "ack", "action", "lead"}) {
     EXPECT_EQ(parse_event_type(text), std::nullopt) << text;
   }
 }
@@ -249,7 +280,11 @@ TEST(IncidentJson, DocumentedForm) {
   EXPECT_EQ(j.at("declared_in"), channel_to_json(kGeneral));
   EXPECT_EQ(j.at("channel"), channel_to_json(kIncidentChannel));
   EXPECT_EQ(j.at("message_count"), 5);
-  EXPECT_EQ(j.size(), 11U);
+  EXPECT_EQ(j.at("lead"), nullptr);
+  EXPECT_EQ(j.at("comms_lead"), nullptr);
+  EXPECT_EQ(j.at("acknowledged_by"), nullptr);
+  EXPECT_EQ(j.at("acknowledged_at"), nullptr);
+  EXPECT_EQ(j.size(), 15U);
 }
 
 TEST(IncidentJson, UnlinkedChannelIsNull) {
@@ -338,6 +373,178 @@ INSTANTIATE_TEST_SUITE_P(
         MalformedIncident{"channel_no_name",
                           incident_with("channel", json{{"instance", "x"}, {"id", "y"}}),
                           "channel.name"}),
+    [](const ::testing::TestParamInfo<MalformedIncident>& param_info) {
+      return param_info.param.name;
+    });
+
+TEST(EventType, OfEachNewPayload) {
+  EXPECT_EQ(type_of(SeverityChanged{}), EventType::severity_change);
+  EXPECT_EQ(type_of(LeadAssigned{}), EventType::assignment);
+  EXPECT_EQ(type_of(CommsLeadAssigned{}), EventType::comms_assignment);
+  EXPECT_EQ(type_of(Acknowledged{}), EventType::acknowledgement);
+  EXPECT_EQ(type_of(Annotation{}), EventType::annotation);
+  EXPECT_EQ(type_of(ActionTaken{}), EventType::action_taken);
+}
+
+TEST(PayloadJson, DocumentedFormsOfTheNewTypes) {
+  EXPECT_EQ(payload_to_json(SeverityChanged{Severity::sev3, Severity::sev1}),
+            json::parse(R"({"from":"SEV3","to":"SEV1"})"));
+  EXPECT_EQ(payload_to_json(LeadAssigned{Actor{"U1", "Ana"}}),
+            json::parse(R"({"lead":{"id":"U1","name":"Ana"}})"));
+  EXPECT_EQ(payload_to_json(CommsLeadAssigned{Actor{"U2", "Bo"}}),
+            json::parse(R"({"comms_lead":{"id":"U2","name":"Bo"}})"));
+  EXPECT_EQ(payload_to_json(Acknowledged{}), json::object());
+  EXPECT_EQ(payload_to_json(Acknowledged{}).dump(), "{}");
+  EXPECT_EQ(payload_to_json(Annotation{"fuse replaced", Sequence{4}}),
+            json::parse(R"({"text":"fuse replaced","refers_to_sequence":4})"));
+  EXPECT_EQ(payload_to_json(Annotation{"fuse replaced", std::nullopt}),
+            json::parse(R"({"text":"fuse replaced","refers_to_sequence":null})"));
+  EXPECT_EQ(payload_to_json(ActionTaken{"restarted"}), json::parse(R"({"text":"restarted"})"));
+}
+
+TEST(PayloadJson, AnnotationWithoutReferenceMayOmitIt) {
+  const auto back = payload_from_json(EventType::annotation, json{{"text", "hi"}});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), (EventPayload{Annotation{"hi", std::nullopt}}));
+}
+
+TEST(PayloadJson, AcknowledgementIgnoresUnknownMembers) {
+  const auto back = payload_from_json(EventType::acknowledgement, json{{"via", "button"}});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), (EventPayload{Acknowledged{}}));
+}
+
+json actor_json() {
+  return json{{"id", "U1"}, {"name", "Ana"}};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MalformedNewTypes, PayloadFromJsonRejects,
+    ::testing::Values(
+        MalformedPayload{"severity_no_from", EventType::severity_change, json{{"to", "SEV1"}},
+                         "\"from\" is missing"},
+        MalformedPayload{"severity_unknown", EventType::severity_change,
+                         json{{"from", "SEV3"}, {"to", "SEV9"}}, "SEV9"},
+        MalformedPayload{"severity_number", EventType::severity_change,
+                         json{{"from", 3}, {"to", "SEV1"}}, "\"from\" must be a string"},
+        MalformedPayload{"severity_status", EventType::severity_change,
+                         json{{"from", "SEV3"}, {"to", "CLOSED"}}, "to"},
+        MalformedPayload{"assignment_no_lead", EventType::assignment, json::object(),
+                         "\"lead\" is missing"},
+        MalformedPayload{"assignment_lead_string", EventType::assignment, json{{"lead", "U1"}},
+                         "\"lead\" must be an object"},
+        MalformedPayload{"assignment_lead_no_name", EventType::assignment,
+                         json{{"lead", json{{"id", "U1"}}}}, "lead.name"},
+        MalformedPayload{"assignment_lead_id_number", EventType::assignment,
+                         json{{"lead", json{{"id", 1}, {"name", "Ana"}}}}, "lead.id"},
+        MalformedPayload{"assignment_uses_comms_key", EventType::assignment,
+                         json{{"comms_lead", actor_json()}}, "\"lead\" is missing"},
+        MalformedPayload{"comms_no_comms_lead", EventType::comms_assignment,
+                         json{{"lead", actor_json()}}, "comms_lead"},
+        MalformedPayload{"comms_null", EventType::comms_assignment, json{{"comms_lead", nullptr}},
+                         "comms_lead"},
+        MalformedPayload{"ack_array", EventType::acknowledgement, json::array(), "object"},
+        MalformedPayload{"ack_null", EventType::acknowledgement, json(nullptr), "object"},
+        MalformedPayload{"annotation_no_text", EventType::annotation,
+                         json{{"refers_to_sequence", 2}}, "\"text\" is missing"},
+        MalformedPayload{"annotation_text_number", EventType::annotation, json{{"text", 5}},
+                         "\"text\" must be a string"},
+        MalformedPayload{"annotation_ref_string", EventType::annotation,
+                         json{{"text", "t"}, {"refers_to_sequence", "2"}}, "refers_to_sequence"},
+        MalformedPayload{"annotation_ref_float", EventType::annotation,
+                         json{{"text", "t"}, {"refers_to_sequence", 2.5}}, "refers_to_sequence"},
+        MalformedPayload{"annotation_ref_zero", EventType::annotation,
+                         json{{"text", "t"}, {"refers_to_sequence", 0}}, "1 or more"},
+        MalformedPayload{"annotation_ref_negative", EventType::annotation,
+                         json{{"text", "t"}, {"refers_to_sequence", -4}}, "refers_to_sequence"},
+        MalformedPayload{"annotation_ref_too_big", EventType::annotation,
+                         json{{"text", "t"},
+                              {"refers_to_sequence", std::uint64_t{18'000'000'000'000'000'000ULL}}},
+                         "out of range"},
+        MalformedPayload{"action_no_text", EventType::action_taken, json::object(), "text"},
+        MalformedPayload{"action_text_null", EventType::action_taken, json{{"text", nullptr}},
+                         "text"},
+        MalformedPayload{"action_string", EventType::action_taken, json("restarted"), "object"}),
+    [](const ::testing::TestParamInfo<MalformedPayload>& param_info) {
+      return param_info.param.name;
+    });
+
+TEST(PayloadFromJson, NamesTheNewEventTypeInTheError) {
+  const auto result = payload_from_json(EventType::comms_assignment, json::object());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message.rfind("invalid \"comms_assignment\" event payload", 0), 0U)
+      << result.error().message;
+}
+
+TEST(IncidentJson, EveryOptionalSetHasItsDocumentedForm) {
+  const json j = incident_to_json(fully_set_incident());
+  EXPECT_EQ(j.at("lead"), (json{{"id", "U1"}, {"name", "Ana"}}));
+  EXPECT_EQ(j.at("comms_lead"), (json{{"id", "U2"}, {"name", "Bö"}}));
+  EXPECT_EQ(j.at("acknowledged_by"), (json{{"id", "U3"}, {"name", "Cy"}}));
+  EXPECT_EQ(j.at("acknowledged_at"), format_time(at_ms(1'795'000'060'001)));
+}
+
+TEST(IncidentJson, RoundTripsExactlyWithEveryOptionalSetOrUnset) {
+  std::vector<Incident> incidents = {fully_set_incident(), sample_incident()};
+  // Each optional set alone, and each unset alone.
+  for (int i = 0; i < 4; ++i) {
+    Incident alone = sample_incident();
+    Incident missing_one = fully_set_incident();
+    const Incident full = fully_set_incident();
+    switch (i) {
+      case 0:
+        alone.lead = full.lead;
+        missing_one.lead.reset();
+        break;
+      case 1:
+        alone.comms_lead = full.comms_lead;
+        missing_one.comms_lead.reset();
+        break;
+      case 2:
+        alone.acknowledged_by = full.acknowledged_by;
+        missing_one.acknowledged_by.reset();
+        break;
+      default:
+        alone.acknowledged_at = full.acknowledged_at;
+        missing_one.acknowledged_at.reset();
+        break;
+    }
+    incidents.push_back(alone);
+    incidents.push_back(missing_one);
+  }
+  for (const Incident& incident : incidents) {
+    const std::string text = incident_to_json(incident).dump();
+    const auto back = incident_from_json(json::parse(text));
+    ASSERT_TRUE(back.ok()) << text << ": " << back.error().message;
+    EXPECT_EQ(back.value(), incident) << text;
+    EXPECT_EQ(incident_to_json(back.value()).dump(), text);
+  }
+}
+
+TEST(IncidentJson, ASnapshotFromBeforeTheNewMembersReadsThemAsAbsent) {
+  json j = incident_to_json(fully_set_incident());
+  for (const char* key : {"lead", "comms_lead", "acknowledged_by", "acknowledged_at"}) {
+    j.erase(key);
+  }
+  const auto back = incident_from_json(j);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), sample_incident());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MalformedNewMembers, IncidentFromJsonRejects,
+    ::testing::Values(
+        MalformedIncident{"lead_string", incident_with("lead", "Ana"),
+                          "\"lead\" must be an object"},
+        MalformedIncident{"lead_no_id", incident_with("lead", json{{"name", "Ana"}}), "lead.id"},
+        MalformedIncident{"comms_lead_array", incident_with("comms_lead", json::array()),
+                          "comms_lead"},
+        MalformedIncident{"acknowledged_by_number", incident_with("acknowledged_by", 3),
+                          "acknowledged_by"},
+        MalformedIncident{"acknowledged_at_garbage", incident_with("acknowledged_at", "just now"),
+                          "acknowledged_at"},
+        MalformedIncident{"acknowledged_at_number", incident_with("acknowledged_at", 1795000000123),
+                          "acknowledged_at"}),
     [](const ::testing::TestParamInfo<MalformedIncident>& param_info) {
       return param_info.param.name;
     });

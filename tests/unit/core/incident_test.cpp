@@ -207,5 +207,90 @@ TEST(Fold, ReopenAndClose) {
   EXPECT_EQ(state.updated_at, minute(60));
 }
 
+const Actor kCy{"U3", "Cy"};
+
+// Every event type, in the order a real incident might produce them.
+std::vector<Event> full_history() {
+  return {
+      event(7, 1, minute(0), kAna, Declared{"Line 3 down", Severity::sev3, kGeneral}),
+      event(7, 2, minute(1), Actor::system(), ChannelLinked{kIncidentChannel}),
+      event(7, 3, minute(2), kBo, Acknowledged{}),
+      event(7, 4, minute(3), kBo, SeverityChanged{Severity::sev3, Severity::sev1}),
+      event(7, 5, minute(4), kAna, LeadAssigned{kBo}),
+      event(7, 6, minute(5), kBo, CommsLeadAssigned{kCy}),
+      event(7, 7, minute(6), kBo, StatusChanged{Status::declared, Status::investigating}),
+      event(7, 8, minute(7), kAna, MessagePosted{"fuse blown", kIncidentChannel, "m1"}),
+      event(7, 9, minute(8), kBo, Annotation{"fuse blown again?", Sequence{8}}),
+      event(7, 10, minute(9), kBo, ActionTaken{"replaced fuse"}),
+      event(7, 11, minute(10), kCy, Acknowledged{}),  // a late second ack (replayed history)
+      event(7, 12, minute(11), kAna, LeadAssigned{kCy}),
+      event(7, 13, minute(12), kAna, SeverityChanged{Severity::sev1, Severity::sev2}),
+  };
+}
+
+TEST(Fold, HistoryWithEveryEventType) {
+  const Incident state = fold(full_history());
+  EXPECT_EQ(state.last_sequence, 13);
+  EXPECT_EQ(state.updated_at, minute(12));
+  EXPECT_EQ(state.severity, Severity::sev2);
+  EXPECT_EQ(state.status, Status::investigating);
+  EXPECT_EQ(state.lead, kCy);  // the later assignment wins
+  EXPECT_EQ(state.comms_lead, kCy);
+  EXPECT_EQ(state.acknowledged_by, kBo);  // the first acknowledgement wins
+  EXPECT_EQ(state.acknowledged_at, minute(2));
+  EXPECT_EQ(state.message_count, 1);  // notes and actions are not messages
+  EXPECT_EQ(state.declared_by, kAna);
+  EXPECT_EQ(state.channel, kIncidentChannel);
+}
+
+TEST(Apply, NewIncidentHasNoLeadsAndIsUnacknowledged) {
+  const Incident state = fold(line_three_history());
+  EXPECT_EQ(state.lead, std::nullopt);
+  EXPECT_EQ(state.comms_lead, std::nullopt);
+  EXPECT_EQ(state.acknowledged_by, std::nullopt);
+  EXPECT_EQ(state.acknowledged_at, std::nullopt);
+}
+
+TEST(Apply, EachNewTypeChangesOnlyItsField) {
+  const Incident before = fold(line_three_history());
+  const auto applied = [&](Actor actor, EventPayload payload) {
+    return apply(before, event(7, 9, minute(40), std::move(actor), std::move(payload)));
+  };
+  Incident expected = before;
+  expected.last_sequence = 9;
+  expected.updated_at = minute(40);
+
+  Incident sev = expected;
+  sev.severity = Severity::sev3;
+  EXPECT_EQ(applied(kBo, SeverityChanged{Severity::sev1, Severity::sev3}), sev);
+
+  Incident lead = expected;
+  lead.lead = kCy;
+  EXPECT_EQ(applied(kBo, LeadAssigned{kCy}), lead);
+
+  Incident comms = expected;
+  comms.comms_lead = kCy;
+  EXPECT_EQ(applied(kBo, CommsLeadAssigned{kCy}), comms);
+
+  Incident ack = expected;
+  ack.acknowledged_by = kBo;
+  ack.acknowledged_at = minute(40);
+  EXPECT_EQ(applied(kBo, Acknowledged{}), ack);
+
+  EXPECT_EQ(applied(kBo, Annotation{"note", Sequence{2}}), expected);
+  EXPECT_EQ(applied(kBo, ActionTaken{"did it"}), expected);
+}
+
+TEST(Apply, ForeignNewTypesChangeNothing) {
+  const Incident before = fold(full_history());
+  for (const EventPayload& payload :
+       {EventPayload{SeverityChanged{Severity::sev2, Severity::sev3}},
+        EventPayload{LeadAssigned{kAna}}, EventPayload{CommsLeadAssigned{kAna}},
+        EventPayload{Acknowledged{}}, EventPayload{Annotation{"x", std::nullopt}},
+        EventPayload{ActionTaken{"y"}}}) {
+    EXPECT_EQ(apply(before, event(8, 14, minute(99), kAna, payload)), before);
+  }
+}
+
 }  // namespace
 }  // namespace haveri::core

@@ -50,7 +50,8 @@ bool allowed(Status from, Status to) {
 }
 
 TEST(DecideDeclare, OutsideAnIncidentChannel) {
-  const auto decision = decide(nullptr, DeclareCommand{"Line 3 down", Severity::sev1}, kGeneral);
+  const auto decision =
+      decide(nullptr, DeclareCommand{"Line 3 down", Severity::sev1}, kGeneral, kAna);
   ASSERT_TRUE(decision.ok()) << decision.error().message;
   ASSERT_EQ(decision->events.size(), 1U);
   EXPECT_EQ(decision->events[0], (EventPayload{Declared{"Line 3 down", Severity::sev1, kGeneral}}));
@@ -60,7 +61,7 @@ TEST(DecideDeclare, OutsideAnIncidentChannel) {
 TEST(DecideDeclare, DefaultsToSev3AndWorksInsideAnIncidentChannelToo) {
   const Incident current = incident_in(Status::investigating);
   const auto decision =
-      decide(&current, DeclareCommand{"Second problem", std::nullopt}, kIncidentChannel);
+      decide(&current, DeclareCommand{"Second problem", std::nullopt}, kIncidentChannel, kAna);
   ASSERT_TRUE(decision.ok());
   ASSERT_EQ(decision->events.size(), 1U);
   EXPECT_EQ(decision->events[0],
@@ -68,7 +69,7 @@ TEST(DecideDeclare, DefaultsToSev3AndWorksInsideAnIncidentChannelToo) {
 }
 
 TEST(DecideStatus, RefusedOutsideAnIncidentChannel) {
-  const auto decision = decide(nullptr, StatusCommand{Status::resolved}, kGeneral);
+  const auto decision = decide(nullptr, StatusCommand{Status::resolved}, kGeneral, kAna);
   ASSERT_FALSE(decision.ok());
   EXPECT_EQ(decision.error().code, ErrorCode::refused);
   EXPECT_EQ(decision.error().message,
@@ -79,7 +80,7 @@ TEST(DecideStatus, EveryPairOfStatuses) {
   for (const Status from : kAllStatuses) {
     const Incident current = incident_in(from);
     for (const Status to : kAllStatuses) {
-      const auto decision = decide(&current, StatusCommand{to}, kIncidentChannel);
+      const auto decision = decide(&current, StatusCommand{to}, kIncidentChannel, kAna);
       const std::string pair = std::string(to_string(from)) + "→" + std::string(to_string(to));
       if (allowed(from, to)) {
         ASSERT_TRUE(decision.ok()) << pair << ": " << decision.error().message;
@@ -96,36 +97,39 @@ TEST(DecideStatus, EveryPairOfStatuses) {
 
 TEST(DecideStatus, SameStatusIsRefusedPlainly) {
   const Incident current = incident_in(Status::mitigated);
-  const auto decision = decide(&current, StatusCommand{Status::mitigated}, kIncidentChannel);
+  const auto decision = decide(&current, StatusCommand{Status::mitigated}, kIncidentChannel, kAna);
   ASSERT_FALSE(decision.ok());
   EXPECT_EQ(decision.error().message, "INC-7 is already MITIGATED.");
 }
 
 TEST(DecideStatus, DisallowedTransitionListsTheAllowedOnes) {
   const Incident declared = incident_in(Status::declared);
-  EXPECT_EQ(decide(&declared, StatusCommand{Status::closed}, kIncidentChannel).error().message,
-            "INC-7 is DECLARED; it can move to INVESTIGATING, MITIGATED or RESOLVED.");
-  const Incident investigating = incident_in(Status::investigating);
   EXPECT_EQ(
-      decide(&investigating, StatusCommand{Status::declared}, kIncidentChannel).error().message,
-      "INC-7 is INVESTIGATING; it can move to MITIGATED or RESOLVED.");
+      decide(&declared, StatusCommand{Status::closed}, kIncidentChannel, kAna).error().message,
+      "INC-7 is DECLARED; it can move to INVESTIGATING, MITIGATED or RESOLVED.");
+  const Incident investigating = incident_in(Status::investigating);
+  EXPECT_EQ(decide(&investigating, StatusCommand{Status::declared}, kIncidentChannel, kAna)
+                .error()
+                .message,
+            "INC-7 is INVESTIGATING; it can move to MITIGATED or RESOLVED.");
   const Incident resolved = incident_in(Status::resolved);
-  EXPECT_EQ(decide(&resolved, StatusCommand{Status::mitigated}, kIncidentChannel).error().message,
-            "INC-7 is RESOLVED; it can move to CLOSED or INVESTIGATING.");
+  EXPECT_EQ(
+      decide(&resolved, StatusCommand{Status::mitigated}, kIncidentChannel, kAna).error().message,
+      "INC-7 is RESOLVED; it can move to CLOSED or INVESTIGATING.");
 }
 
 TEST(DecideStatus, ClosedIsFinal) {
   const Incident closed = incident_in(Status::closed);
   for (const Status to :
        {Status::declared, Status::investigating, Status::mitigated, Status::resolved}) {
-    const auto decision = decide(&closed, StatusCommand{to}, kIncidentChannel);
+    const auto decision = decide(&closed, StatusCommand{to}, kIncidentChannel, kAna);
     ASSERT_FALSE(decision.ok());
     EXPECT_EQ(decision.error().message, "INC-7 is CLOSED; a closed incident cannot change status.");
   }
 }
 
 TEST(DecideHelp, RepliesWithoutEvents) {
-  const auto overview = decide(nullptr, HelpCommand{}, kGeneral);
+  const auto overview = decide(nullptr, HelpCommand{}, kGeneral, kAna);
   ASSERT_TRUE(overview.ok());
   EXPECT_TRUE(overview->events.empty());
   ASSERT_TRUE(overview->reply.has_value());
@@ -133,7 +137,7 @@ TEST(DecideHelp, RepliesWithoutEvents) {
   EXPECT_EQ(overview->reply->text, command_help(""));
 
   const Incident current = incident_in(Status::declared);
-  const auto topic = decide(&current, HelpCommand{"status"}, kIncidentChannel);
+  const auto topic = decide(&current, HelpCommand{"status"}, kIncidentChannel, kAna);
   ASSERT_TRUE(topic.ok());
   EXPECT_TRUE(topic->events.empty());
   ASSERT_TRUE(topic->reply.has_value());
@@ -263,12 +267,16 @@ TEST(IncidentCard, ShowsStateAndOffersTheAllowedMoves) {
   const std::vector<MessageField> fields = {
       {"Status", "DECLARED"},
       {"Severity", "SEV1"},
+      {"Lead", "—"},
+      {"Comms", "—"},
+      {"Acknowledged", "not yet"},
       {"Declared by", "Ana"},
       {"Declared at", format_time(minute(0))},
       {"Channel", "#inc-7-line-3-down"},
   };
   EXPECT_EQ(card.fields, fields);
   const std::vector<MessageAction> actions = {
+      {"Acknowledge", "ack"},
       {"Investigating", "status investigating"},
       {"Mitigated", "status mitigated"},
       {"Resolved", "status resolved"},
@@ -279,20 +287,27 @@ TEST(IncidentCard, ShowsStateAndOffersTheAllowedMoves) {
 
 TEST(IncidentCard, NoChannelFieldUntilLinkedAndNoButtonsWhenClosed) {
   const Message unlinked = incident_card(incident_in(Status::resolved, false));
-  EXPECT_EQ(unlinked.fields.size(), 4U);
-  const std::vector<MessageAction> reopen = {{"Closed", "status closed"},
+  EXPECT_EQ(unlinked.fields.size(), 7U);
+  const std::vector<MessageAction> reopen = {{"Acknowledge", "ack"},
+                                             {"Closed", "status closed"},
                                              {"Investigating", "status investigating"}};
   EXPECT_EQ(unlinked.actions, reopen);
   EXPECT_TRUE(incident_card(incident_in(Status::closed)).actions.empty());
 }
 
-TEST(IncidentCard, EveryButtonParsesToAnAllowedStatusCommand) {
+TEST(IncidentCard, EveryButtonParsesToACommandThatIsNotRefused) {
   for (const Status status : kAllStatuses) {
-    for (const MessageAction& action : incident_card(incident_in(status)).actions) {
+    const Incident incident = incident_in(status);
+    for (const MessageAction& action : incident_card(incident).actions) {
       const auto parsed = parse_command(action.command);
       ASSERT_TRUE(std::holds_alternative<Command>(parsed)) << action.command;
-      const auto& command = std::get<StatusCommand>(std::get<Command>(parsed));
-      EXPECT_TRUE(allowed(status, command.status)) << action.command;
+      const Command& command = std::get<Command>(parsed);
+      if (const auto* change = std::get_if<StatusCommand>(&command)) {
+        EXPECT_TRUE(allowed(status, change->status)) << action.command;
+      } else {
+        EXPECT_TRUE(std::holds_alternative<AckCommand>(command)) << action.command;
+      }
+      EXPECT_TRUE(decide(&incident, command, kIncidentChannel, kBo).ok()) << action.command;
     }
   }
 }
@@ -305,6 +320,224 @@ TEST(Replies, ErrorAndRefusal) {
   const Message refusal = refusal_reply(Error{ErrorCode::refused, "INC-7 is already CLOSED."});
   EXPECT_EQ(refusal.title, "Not done");
   EXPECT_EQ(refusal.text, "INC-7 is already CLOSED.");
+}
+
+const Actor kCy{"U3", "Cy"};
+
+// Every new command, each valid against incident_in(Status::investigating).
+std::vector<Command> every_change_command() {
+  return {SeverityCommand{Severity::sev2}, LeadCommand{kBo},
+          CommsCommand{std::nullopt},      AckCommand{},
+          NoteCommand{"fuse blown"},       ActionCommand{"replaced fuse"}};
+}
+
+std::string verb_of(const Command& command) {
+  return std::visit(
+      [](const auto& cmd) -> std::string {
+        using Cmd = std::decay_t<decltype(cmd)>;
+        if constexpr (std::is_same_v<Cmd, SeverityCommand>) {
+          return "sev";
+        } else if constexpr (std::is_same_v<Cmd, LeadCommand>) {
+          return "lead";
+        } else if constexpr (std::is_same_v<Cmd, CommsCommand>) {
+          return "comms";
+        } else if constexpr (std::is_same_v<Cmd, AckCommand>) {
+          return "ack";
+        } else if constexpr (std::is_same_v<Cmd, NoteCommand>) {
+          return "note";
+        } else if constexpr (std::is_same_v<Cmd, ActionCommand>) {
+          return "action";
+        } else {
+          return "other";
+        }
+      },
+      command);
+}
+
+TEST(DecideChanges, EachCommandMakesItsEvent) {
+  const Incident current = incident_in(Status::investigating);
+  const std::vector<EventPayload> expected = {SeverityChanged{Severity::sev1, Severity::sev2},
+                                              LeadAssigned{kBo},
+                                              CommsLeadAssigned{kAna},  // "comms me", typed by Ana
+                                              Acknowledged{},
+                                              Annotation{"fuse blown", std::nullopt},
+                                              ActionTaken{"replaced fuse"}};
+  const auto commands = every_change_command();
+  ASSERT_EQ(commands.size(), expected.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    const auto decision = decide(&current, commands[i], kIncidentChannel, kAna);
+    ASSERT_TRUE(decision.ok()) << verb_of(commands[i]) << ": " << decision.error().message;
+    ASSERT_EQ(decision->events.size(), 1U) << verb_of(commands[i]);
+    EXPECT_EQ(decision->events[0], expected[i]) << verb_of(commands[i]);
+    EXPECT_EQ(decision->reply, std::nullopt) << verb_of(commands[i]);
+  }
+}
+
+TEST(DecideChanges, LeadMeIsTheCaller) {
+  const Incident current = incident_in(Status::declared);
+  const auto decision = decide(&current, LeadCommand{std::nullopt}, kIncidentChannel, kCy);
+  ASSERT_TRUE(decision.ok());
+  EXPECT_EQ(decision->events.at(0), (EventPayload{LeadAssigned{kCy}}));
+}
+
+TEST(DecideChanges, RefusedOutsideAnIncidentChannel) {
+  for (const Command& command : every_change_command()) {
+    const std::string verb = verb_of(command);
+    const auto decision = decide(nullptr, command, kGeneral, kAna);
+    ASSERT_FALSE(decision.ok()) << verb;
+    EXPECT_EQ(decision.error().code, ErrorCode::refused) << verb;
+    EXPECT_EQ(decision.error().message,
+              "`/incident " + verb + "` works only in an incident channel; #general is not one.");
+    // An incident that was never declared is no incident either.
+    const Incident nothing;
+    EXPECT_FALSE(decide(&nothing, command, kIncidentChannel, kAna).ok()) << verb;
+  }
+}
+
+TEST(DecideChanges, AClosedIncidentRefusesEveryChange) {
+  const Incident closed = incident_in(Status::closed);
+  for (const Command& command : every_change_command()) {
+    const auto decision = decide(&closed, command, kIncidentChannel, kAna);
+    ASSERT_FALSE(decision.ok()) << verb_of(command);
+    EXPECT_EQ(decision.error().code, ErrorCode::refused);
+    EXPECT_EQ(decision.error().message, "INC-7 is CLOSED; a closed incident cannot be changed.");
+  }
+}
+
+TEST(DecideChanges, ResolvedIncidentsStillTakeChanges) {
+  const Incident resolved = incident_in(Status::resolved);
+  for (const Command& command : every_change_command()) {
+    EXPECT_TRUE(decide(&resolved, command, kIncidentChannel, kAna).ok()) << verb_of(command);
+  }
+}
+
+TEST(DecideChanges, SameSeverityIsRefused) {
+  const Incident current = incident_in(Status::investigating);  // SEV1
+  const auto decision = decide(&current, SeverityCommand{Severity::sev1}, kIncidentChannel, kAna);
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message, "INC-7 is already SEV1.");
+}
+
+TEST(DecideChanges, SamePersonAlreadyInTheRoleIsRefusedByTheirId) {
+  Incident current = incident_in(Status::investigating);
+  current.lead = kBo;
+  current.comms_lead = kAna;
+  // Same id, whatever name the mention carried.
+  const auto lead = decide(&current, LeadCommand{Actor{"U2", "U2"}}, kIncidentChannel, kAna);
+  ASSERT_FALSE(lead.ok());
+  EXPECT_EQ(lead.error().code, ErrorCode::refused);
+  EXPECT_EQ(lead.error().message, "Bo is already the incident lead of INC-7.");
+  const auto comms = decide(&current, CommsCommand{std::nullopt}, kIncidentChannel, kAna);
+  ASSERT_FALSE(comms.ok());
+  EXPECT_EQ(comms.error().message, "Ana is already the comms lead of INC-7.");
+  // The comms lead may become the lead, and another person may replace the lead.
+  EXPECT_TRUE(decide(&current, LeadCommand{std::nullopt}, kIncidentChannel, kAna).ok());
+  EXPECT_TRUE(decide(&current, LeadCommand{kCy}, kIncidentChannel, kAna).ok());
+}
+
+TEST(DecideChanges, ASecondAckIsRefusedNamingWhoAndWhen) {
+  Incident current = incident_in(Status::investigating);
+  current.acknowledged_by = kBo;
+  current.acknowledged_at = minute(3);
+  for (const Actor& caller : {kAna, kBo}) {
+    const auto decision = decide(&current, AckCommand{}, kIncidentChannel, caller);
+    ASSERT_FALSE(decision.ok()) << caller.id;
+    EXPECT_EQ(decision.error().code, ErrorCode::refused);
+    EXPECT_EQ(decision.error().message,
+              "INC-7 is already acknowledged by Bo at " + format_time(minute(3)) + ".");
+  }
+}
+
+TEST(EffectsOf, EachStateChangePostsTheRefreshedCardSayingWhatChanged) {
+  Incident after = incident_in(Status::investigating);
+  after.lead = kBo;
+  after.comms_lead = kCy;
+  after.acknowledged_by = kAna;
+  after.acknowledged_at = minute(5);
+  const std::vector<std::pair<EventPayload, std::string>> cases = {
+      {SeverityChanged{Severity::sev3, Severity::sev1},
+       "Severity changed from SEV3 to SEV1 by Ana"},
+      {LeadAssigned{kBo}, "Incident lead set to Bo by Ana"},
+      {CommsLeadAssigned{kCy}, "Comms lead set to Cy by Ana"},
+      {Acknowledged{}, "Acknowledged by Ana"},
+  };
+  for (const auto& [payload, context] : cases) {
+    const auto effects = effects_of(after, {Event{7, 5, minute(10), kAna, payload}});
+    ASSERT_EQ(effects.size(), 1U) << context;
+    const auto& post = std::get<PostMessage>(effects[0]);
+    EXPECT_EQ(post.channel, kIncidentChannel) << context;
+    Message expected = incident_card(after);
+    expected.context = context;
+    EXPECT_EQ(post.message, expected);
+  }
+}
+
+TEST(EffectsOf, NotesAndActionsPostNothing) {
+  const Incident after = incident_in(Status::investigating);
+  EXPECT_TRUE(effects_of(after, {Event{7, 6, minute(11), kAna, Annotation{"n", Sequence{2}}},
+                                 Event{7, 7, minute(12), kAna, ActionTaken{"a"}}})
+                  .empty());
+}
+
+TEST(EffectsOf, SeverityChangeWithoutAChannelGoesWhereItWasDeclared) {
+  const Incident after = incident_in(Status::declared, false);
+  const auto effects = effects_of(
+      after, {Event{7, 2, minute(1), kBo, SeverityChanged{Severity::sev3, Severity::sev1}}});
+  ASSERT_EQ(effects.size(), 1U);
+  EXPECT_EQ(std::get<PostMessage>(effects[0]).channel, kGeneral);
+}
+
+TEST(IncidentCard, ShowsLeadCommsAndAcknowledgement) {
+  Incident incident = incident_in(Status::investigating);
+  incident.lead = kBo;
+  incident.comms_lead = Actor{"W9", ""};  // no display name: the id is shown
+  incident.acknowledged_by = kCy;
+  incident.acknowledged_at = minute(2);
+  const Message card = incident_card(incident);
+  const std::vector<MessageField> fields = {
+      {"Status", "INVESTIGATING"},
+      {"Severity", "SEV1"},
+      {"Lead", "Bo"},
+      {"Comms", "W9"},
+      {"Acknowledged", "Cy at " + format_time(minute(2))},
+      {"Declared by", "Ana"},
+      {"Declared at", format_time(minute(0))},
+      {"Channel", "#inc-7-line-3-down"},
+  };
+  EXPECT_EQ(card.fields, fields);
+}
+
+TEST(IncidentCard, AcknowledgeButtonOnlyWhileUnacknowledgedAndOpen) {
+  const auto has_ack = [](const Message& card) {
+    for (const MessageAction& action : card.actions) {
+      if (action.command == "ack") {
+        EXPECT_EQ(action.label, "Acknowledge");
+        return true;
+      }
+    }
+    return false;
+  };
+  Incident incident = incident_in(Status::investigating);
+  EXPECT_TRUE(has_ack(incident_card(incident)));
+  incident.acknowledged_by = kBo;
+  incident.acknowledged_at = minute(1);
+  EXPECT_FALSE(has_ack(incident_card(incident)));
+  EXPECT_EQ(incident_card(incident).actions.size(), 2U);  // Mitigated, Resolved
+  EXPECT_FALSE(has_ack(incident_card(incident_in(Status::closed))));
+}
+
+TEST(IncidentCard, FoldedAckThenRefreshedCardDropsTheButton) {
+  Incident incident = incident_in(Status::declared);
+  const Event ack{7, 5, minute(11), kBo, Acknowledged{}};
+  incident = apply(incident, ack);
+  const auto effects = effects_of(incident, {ack});
+  ASSERT_EQ(effects.size(), 1U);
+  const Message& card = std::get<PostMessage>(effects[0]).message;
+  EXPECT_EQ(card.fields.at(4), (MessageField{"Acknowledged", "Bo at " + format_time(minute(11))}));
+  for (const MessageAction& action : card.actions) {
+    EXPECT_NE(action.command, "ack");
+  }
 }
 
 }  // namespace

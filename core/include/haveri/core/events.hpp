@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -43,11 +44,63 @@ struct ChannelLinked {
   bool operator==(const ChannelLinked&) const = default;
 };
 
-using EventPayload = std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked>;
+// The severity was changed (`/incident sev …`).
+struct SeverityChanged {
+  Severity from = Severity::sev3;
+  Severity to = Severity::sev3;
+  bool operator==(const SeverityChanged&) const = default;
+};
 
-enum class EventType { declared, message, status_change, channel_linked };
+// Someone became the incident lead (`/incident lead …`); stored as "assignment".
+struct LeadAssigned {
+  Actor lead;
+  bool operator==(const LeadAssigned&) const = default;
+};
 
-// "declared", "message", "status_change", "channel_linked": the stored type names.
+// Someone became the comms lead (`/incident comms …`); stored as "comms_assignment".
+struct CommsLeadAssigned {
+  Actor comms_lead;
+  bool operator==(const CommsLeadAssigned&) const = default;
+};
+
+// The event's actor acknowledged the incident (`/incident ack`, the Acknowledge button).
+struct Acknowledged {
+  bool operator==(const Acknowledged&) const = default;
+};
+
+// A note on the timeline (`/incident note …`); stored as "annotation".
+struct Annotation {
+  std::string text;
+  std::optional<Sequence> refers_to_sequence;  // the event it comments on, if any (>= 1)
+  bool operator==(const Annotation&) const = default;
+};
+
+// Something done to fix or contain the problem (`/incident action …`).
+struct ActionTaken {
+  std::string text;
+  bool operator==(const ActionTaken&) const = default;
+};
+
+using EventPayload =
+    std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked, SeverityChanged,
+                 LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken>;
+
+enum class EventType {
+  declared,
+  message,
+  status_change,
+  channel_linked,
+  severity_change,
+  assignment,
+  comms_assignment,
+  acknowledgement,
+  annotation,
+  action_taken,
+};
+
+// "declared", "message", "status_change", "channel_linked", "severity_change",
+// "assignment", "comms_assignment", "acknowledgement", "annotation", "action_taken":
+// the stored type names.
 std::string_view to_string(EventType type) noexcept;
 std::optional<EventType> parse_event_type(std::string_view text) noexcept;
 EventType type_of(const EventPayload& payload) noexcept;
@@ -74,7 +127,9 @@ nlohmann::json event_to_json(const Event& event);
 nlohmann::json channel_to_json(const ChannelRef& channel);
 nlohmann::json actor_to_json(const Actor& actor);
 
-// The incident state as JSON (API form and projection snapshot), and back.
+// The incident state as JSON (API form and projection snapshot), and back. Absent
+// optionals are written as null; when reading, a missing optional member (a snapshot
+// written before the member existed) reads as absent too.
 nlohmann::json incident_to_json(const Incident& incident);
 Result<Incident> incident_from_json(const nlohmann::json& json);
 

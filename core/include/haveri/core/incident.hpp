@@ -38,6 +38,10 @@ struct Incident {
   ChannelRef declared_in;             // where /incident declare was typed
   std::optional<ChannelRef> channel;  // the incident's own channel, once created
   std::int64_t message_count = 0;
+  std::optional<Actor> lead;             // incident lead, once assigned
+  std::optional<Actor> comms_lead;       // comms lead, once assigned
+  std::optional<Actor> acknowledged_by;  // who acknowledged first
+  std::optional<TimePoint> acknowledged_at;
 
   bool exists() const noexcept { return last_sequence > 0; }
   bool operator==(const Incident&) const = default;

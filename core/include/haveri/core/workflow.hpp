@@ -20,11 +20,14 @@ struct Decision {
 // Decides a command against the incident it concerns. Pure: no I/O, time passed in.
 //   incident - the incident of the channel the command came from, or nullptr when
 //              the channel is not an incident channel.
+//   channel  - where the command was typed.
+//   caller   - who typed it ("lead me" names them).
 // Returns a refusal (ErrorCode::refused) with a reply text when the command does
-// not apply, e.g. a status change outside an incident channel or a transition
-// the status machine does not allow.
-Result<Decision> decide(const Incident* incident, const Command& command,
-                        const ChannelRef& channel);
+// not apply, e.g. a status change outside an incident channel, a transition the
+// status machine does not allow, a value the incident already has, a second
+// acknowledgement, or any change to a CLOSED incident.
+Result<Decision> decide(const Incident* incident, const Command& command, const ChannelRef& channel,
+                        const Actor& caller);
 
 // Outbound work that follows from committed events, done through a plugin.
 struct CreateIncidentChannel {
@@ -46,7 +49,9 @@ std::vector<Effect> effects_of(const Incident& after, const std::vector<Event>& 
 // at most 80 characters (Slack's limit, the strictest platform).
 std::string incident_channel_name(IncidentId id, std::string_view title);
 
-// The card that shows an incident's current state.
+// The card that shows an incident's current state: status, severity, lead, comms
+// lead, acknowledgement; buttons for the allowed status moves and, while nobody has
+// acknowledged an open incident, "Acknowledge".
 Message incident_card(const Incident& incident);
 
 // A reply for a command that failed to parse or was refused.
