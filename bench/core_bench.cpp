@@ -1,5 +1,6 @@
 // Costs of the pure core on the hot path of every chat message: parsing a command
 // and folding an incident's history (what a replay after restart does).
+#include <string>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -17,6 +18,20 @@ void BM_ParseDeclare(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_ParseDeclare);
+
+// A hostile megabyte after the verb must be refused in time linear in its size.
+void BM_RefuseHugeDeclare(benchmark::State& state) {
+  std::string huge = "/incident declare ";
+  for (int i = 0; i < 200'000; ++i) {
+    huge += "word ";
+  }
+  for (auto _ : state) {
+    auto parsed = haveri::core::parse_command(huge);
+    benchmark::DoNotOptimize(parsed);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * huge.size()));
+}
+BENCHMARK(BM_RefuseHugeDeclare);
 
 void BM_FoldHistory(benchmark::State& state) {
   using namespace haveri::core;

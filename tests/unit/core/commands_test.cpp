@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <chrono>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -127,15 +126,18 @@ TEST(ParseDeclare, TitleLengthLimitCountsCharactersNotBytes) {
   EXPECT_TRUE(contains(error.problem, "200")) << error.problem;
 }
 
-TEST(ParseDeclare, HugeInputIsRefusedQuickly) {
-  std::string huge = "/incident declare ";
+// A megabyte of words after a command: speed is measured in bench/, not here.
+std::string huge_command(const std::string& prefix) {
+  std::string huge = prefix;
   for (int i = 0; i < 200'000; ++i) {
     huge += "word ";
   }
-  const auto start = std::chrono::steady_clock::now();
-  const CommandError error = failed(huge);
+  return huge;
+}
+
+TEST(ParseDeclare, HugeInputIsRefusedWithAShortReply) {
+  const CommandError error = failed(huge_command("/incident declare "));
   EXPECT_LT(error.problem.size(), 200U);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST(ParseDeclare, InvalidUtf8IsRefused) {
@@ -362,15 +364,9 @@ TEST(ParseNote, AtMost4000CharactersNotBytes) {
   EXPECT_TRUE(contains(error.problem, "4000")) << error.problem;
 }
 
-TEST(ParseNote, HugeOrInvalidTextIsRefusedQuickly) {
-  std::string huge = "note ";
-  for (int i = 0; i < 200'000; ++i) {
-    huge += "word ";
-  }
-  const auto start = std::chrono::steady_clock::now();
-  const CommandError error = failed(huge);
+TEST(ParseNote, HugeOrInvalidTextIsRefusedWithAShortReply) {
+  const CommandError error = failed(huge_command("note "));
   EXPECT_LT(error.problem.size(), 200U);
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
   EXPECT_TRUE(contains(failed("note bad \xC3\x28 bytes").problem, "UTF-8"));
 }
 
