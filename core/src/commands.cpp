@@ -220,40 +220,49 @@ std::variant<Command, CommandError> parse_declare(std::span<const std::string_vi
   return Command{DeclareCommand{std::string(title), severity}};
 }
 
-std::variant<Command, CommandError> parse_status_command(std::span<const std::string_view> args) {
+// The single word a command takes, or the error for none or several. `noun` names
+// it ("state"), `valid` lists the choices.
+std::variant<std::string_view, CommandError> one_word(std::span<const std::string_view> args,
+                                                      std::string_view verb, std::string_view noun,
+                                                      std::string_view valid,
+                                                      std::string_view usage) {
+  const std::string subject = std::string(verb) + " needs a " + std::string(noun);
   if (args.empty()) {
-    return CommandError{"status needs a state: " + std::string(kValidStates),
-                        std::string(kStatusUsage)};
+    return CommandError{subject + ": " + std::string(valid), std::string(usage)};
   }
   if (args.size() > 1) {
-    return CommandError{"status takes one state, not " + std::to_string(args.size()) +
-                            " words; use " + std::string(kValidStates),
-                        std::string(kStatusUsage)};
+    return CommandError{std::string(verb) + " takes one " + std::string(noun) + ", not " +
+                            std::to_string(args.size()) + " words; use " + std::string(valid),
+                        std::string(usage)};
   }
-  const auto status = parse_status(args.front());
+  return args.front();
+}
+
+std::variant<Command, CommandError> parse_status_command(std::span<const std::string_view> args) {
+  auto word = one_word(args, "status", "state", kValidStates, kStatusUsage);
+  if (auto* error = std::get_if<CommandError>(&word)) {
+    return std::move(*error);
+  }
+  const auto status = parse_status(std::get<std::string_view>(word));
   if (!status) {
-    return CommandError{
-        "unknown state \"" + echo(args.front()) + "\"; use " + std::string(kValidStates),
-        std::string(kStatusUsage)};
+    return CommandError{"unknown state \"" + echo(std::get<std::string_view>(word)) + "\"; use " +
+                            std::string(kValidStates),
+                        std::string(kStatusUsage)};
   }
   return Command{StatusCommand{*status}};
 }
 
 std::variant<Command, CommandError> parse_sev(std::span<const std::string_view> args) {
   constexpr std::string_view kValid = "sev1 (line down), sev2 (degraded) or sev3 (minor)";
-  if (args.empty()) {
-    return CommandError{"sev needs a severity: " + std::string(kValid), std::string(kSevUsage)};
+  auto word = one_word(args, "sev", "severity", kValid, kSevUsage);
+  if (auto* error = std::get_if<CommandError>(&word)) {
+    return std::move(*error);
   }
-  if (args.size() > 1) {
-    return CommandError{"sev takes one severity, not " + std::to_string(args.size()) +
-                            " words; use " + std::string(kValid),
-                        std::string(kSevUsage)};
-  }
-  const auto severity = parse_severity(args.front());
+  const auto severity = parse_severity(std::get<std::string_view>(word));
   if (!severity) {
-    return CommandError{
-        "unknown severity \"" + echo(args.front()) + "\"; use " + std::string(kValid),
-        std::string(kSevUsage)};
+    return CommandError{"unknown severity \"" + echo(std::get<std::string_view>(word)) +
+                            "\"; use " + std::string(kValid),
+                        std::string(kSevUsage)};
   }
   return Command{SeverityCommand{*severity}};
 }

@@ -310,33 +310,8 @@ std::optional<EventType> parse_event_type(std::string_view text) noexcept {
 }
 
 EventType type_of(const EventPayload& payload) noexcept {
-  return std::visit(
-      [](const auto& value) {
-        using Payload = std::decay_t<decltype(value)>;
-        if constexpr (std::is_same_v<Payload, Declared>) {
-          return EventType::declared;
-        } else if constexpr (std::is_same_v<Payload, MessagePosted>) {
-          return EventType::message;
-        } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
-          return EventType::status_change;
-        } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
-          return EventType::channel_linked;
-        } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
-          return EventType::severity_change;
-        } else if constexpr (std::is_same_v<Payload, LeadAssigned>) {
-          return EventType::assignment;
-        } else if constexpr (std::is_same_v<Payload, CommsLeadAssigned>) {
-          return EventType::comms_assignment;
-        } else if constexpr (std::is_same_v<Payload, Acknowledged>) {
-          return EventType::acknowledgement;
-        } else if constexpr (std::is_same_v<Payload, Annotation>) {
-          return EventType::annotation;
-        } else {
-          static_assert(std::is_same_v<Payload, ActionTaken>);
-          return EventType::action_taken;
-        }
-      },
-      payload);
+  return std::visit([](const auto& value) { return std::decay_t<decltype(value)>::kType; },
+                    payload);
 }
 
 json channel_to_json(const ChannelRef& channel) {

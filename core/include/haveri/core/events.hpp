@@ -13,78 +13,6 @@
 
 namespace haveri::core {
 
-// Payloads, one struct per event type. docs/events.md documents each JSON form.
-
-// The incident was declared.
-struct Declared {
-  std::string title;
-  Severity severity = Severity::sev3;
-  ChannelRef declared_in;
-  bool operator==(const Declared&) const = default;
-};
-
-// Someone wrote in the incident channel.
-struct MessagePosted {
-  std::string text;
-  ChannelRef channel;
-  std::string platform_message_id;  // may be empty
-  bool operator==(const MessagePosted&) const = default;
-};
-
-// The status moved along the status machine.
-struct StatusChanged {
-  Status from = Status::declared;
-  Status to = Status::declared;
-  bool operator==(const StatusChanged&) const = default;
-};
-
-// The platform created the incident's channel.
-struct ChannelLinked {
-  ChannelRef channel;
-  bool operator==(const ChannelLinked&) const = default;
-};
-
-// The severity was changed (`/incident sev …`).
-struct SeverityChanged {
-  Severity from = Severity::sev3;
-  Severity to = Severity::sev3;
-  bool operator==(const SeverityChanged&) const = default;
-};
-
-// Someone became the incident lead (`/incident lead …`); stored as "assignment".
-struct LeadAssigned {
-  Actor lead;
-  bool operator==(const LeadAssigned&) const = default;
-};
-
-// Someone became the comms lead (`/incident comms …`); stored as "comms_assignment".
-struct CommsLeadAssigned {
-  Actor comms_lead;
-  bool operator==(const CommsLeadAssigned&) const = default;
-};
-
-// The event's actor acknowledged the incident (`/incident ack`, the Acknowledge button).
-struct Acknowledged {
-  bool operator==(const Acknowledged&) const = default;
-};
-
-// A note on the timeline (`/incident note …`); stored as "annotation".
-struct Annotation {
-  std::string text;
-  std::optional<Sequence> refers_to_sequence;  // the event it comments on, if any (>= 1)
-  bool operator==(const Annotation&) const = default;
-};
-
-// Something done to fix or contain the problem (`/incident action …`).
-struct ActionTaken {
-  std::string text;
-  bool operator==(const ActionTaken&) const = default;
-};
-
-using EventPayload =
-    std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked, SeverityChanged,
-                 LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken>;
-
 enum class EventType {
   declared,
   message,
@@ -97,6 +25,89 @@ enum class EventType {
   annotation,
   action_taken,
 };
+
+// Payloads, one struct per event type, each naming its type in kType.
+// docs/events.md documents each JSON form.
+
+// The incident was declared.
+struct Declared {
+  static constexpr EventType kType = EventType::declared;
+  std::string title;
+  Severity severity = Severity::sev3;
+  ChannelRef declared_in;
+  bool operator==(const Declared&) const = default;
+};
+
+// Someone wrote in the incident channel.
+struct MessagePosted {
+  static constexpr EventType kType = EventType::message;
+  std::string text;
+  ChannelRef channel;
+  std::string platform_message_id;  // may be empty
+  bool operator==(const MessagePosted&) const = default;
+};
+
+// The status moved along the status machine.
+struct StatusChanged {
+  static constexpr EventType kType = EventType::status_change;
+  Status from = Status::declared;
+  Status to = Status::declared;
+  bool operator==(const StatusChanged&) const = default;
+};
+
+// The platform created the incident's channel.
+struct ChannelLinked {
+  static constexpr EventType kType = EventType::channel_linked;
+  ChannelRef channel;
+  bool operator==(const ChannelLinked&) const = default;
+};
+
+// The severity was changed (`/incident sev …`).
+struct SeverityChanged {
+  static constexpr EventType kType = EventType::severity_change;
+  Severity from = Severity::sev3;
+  Severity to = Severity::sev3;
+  bool operator==(const SeverityChanged&) const = default;
+};
+
+// Someone became the incident lead (`/incident lead …`); stored as "assignment".
+struct LeadAssigned {
+  static constexpr EventType kType = EventType::assignment;
+  Actor lead;
+  bool operator==(const LeadAssigned&) const = default;
+};
+
+// Someone became the comms lead (`/incident comms …`); stored as "comms_assignment".
+struct CommsLeadAssigned {
+  static constexpr EventType kType = EventType::comms_assignment;
+  Actor comms_lead;
+  bool operator==(const CommsLeadAssigned&) const = default;
+};
+
+// The event's actor acknowledged the incident (`/incident ack`, the Acknowledge button).
+struct Acknowledged {
+  static constexpr EventType kType = EventType::acknowledgement;
+  bool operator==(const Acknowledged&) const = default;
+};
+
+// A note on the timeline (`/incident note …`); stored as "annotation".
+struct Annotation {
+  static constexpr EventType kType = EventType::annotation;
+  std::string text;
+  std::optional<Sequence> refers_to_sequence;  // the event it comments on, if any (>= 1)
+  bool operator==(const Annotation&) const = default;
+};
+
+// Something done to fix or contain the problem (`/incident action …`).
+struct ActionTaken {
+  static constexpr EventType kType = EventType::action_taken;
+  std::string text;
+  bool operator==(const ActionTaken&) const = default;
+};
+
+using EventPayload =
+    std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked, SeverityChanged,
+                 LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken>;
 
 // "declared", "message", "status_change", "channel_linked", "severity_change",
 // "assignment", "comms_assignment", "acknowledgement", "annotation", "action_taken":
