@@ -1,0 +1,1 @@
+#include <haveri/core/directory.hpp>
