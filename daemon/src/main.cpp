@@ -71,7 +71,10 @@ int run(const Options& options) {
       {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
       // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the service
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
-        incidents->handle_inbound(instance, std::move(event), std::move(done));
+        incidents->handle_inbound(instance, std::move(event), [done](bool durable) {
+          done(durable ? haveri::daemon::InboundVerdict::committed
+                       : haveri::daemon::InboundVerdict::retry_later);
+        });
       });
   try {
     plugins.start(config.plugins.instances);

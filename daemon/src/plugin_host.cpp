@@ -129,6 +129,7 @@ struct PendingRequest {
   http::Responder responder;
   int outstanding_events = 0;
   bool commit_failed = false;
+  bool refused = false;
   std::optional<http::Response> plugin_response;
 };
 
@@ -186,10 +187,13 @@ struct PluginHost::Impl : std::enable_shared_from_this<PluginHost::Impl> {
       if (it == table.end() || !it->second.plugin_response || it->second.outstanding_events > 0) {
         return;
       }
-      http::Response response = it->second.commit_failed
-                                    ? http::Response::error(503, "not stored; retry later")
-                                    : std::move(*it->second.plugin_response);
-      if (it->second.commit_failed) {
+      // A refusal wins: retrying a request from an unclaimed installation is pointless.
+      http::Response response =
+          it->second.refused
+              ? http::Response::error(403, "this installation belongs to no organization")
+          : it->second.commit_failed ? http::Response::error(503, "not stored; retry later")
+                                     : std::move(*it->second.plugin_response);
+      if (!it->second.refused && it->second.commit_failed) {
         response.headers.emplace_back("Retry-After", "1");
       }
       ready.emplace(std::move(it->second.responder), std::move(response));
@@ -292,7 +296,7 @@ haveri_status submit_inbound_from_plugin(haveri_host_instance* handle, std::uint
     return HAVERI_ERR_GONE;
   }
   std::weak_ptr<PluginHost::Impl> weak = impl;
-  impl->inbound(instance->name, std::move(event), [weak, request_id](bool durable) {
+  impl->inbound(instance->name, std::move(event), [weak, request_id](InboundVerdict verdict) {
     auto host = weak.lock();
     if (!host) {
       return;
@@ -301,7 +305,9 @@ haveri_status submit_inbound_from_plugin(haveri_host_instance* handle, std::uint
       auto it = table.find(request_id);
       if (it != table.end()) {
         --it->second.outstanding_events;
-        it->second.commit_failed = it->second.commit_failed || !durable;
+        it->second.commit_failed =
+            it->second.commit_failed || verdict == InboundVerdict::retry_later;
+        it->second.refused = it->second.refused || verdict == InboundVerdict::refused;
       }
     });
     host->finish_if_ready(request_id);
@@ -483,7 +489,7 @@ void PluginHost::handle_request(const std::string& instance_name, const std::str
   }
   const std::uint64_t id = impl_->next_id.fetch_add(1);
   impl_->requests.with([&](auto& table) {
-    table.emplace(id, PendingRequest{instance_name, std::move(responder), 0, false, {}});
+    table.emplace(id, PendingRequest{instance_name, std::move(responder), 0, false, false, {}});
   });
 
   auto timer = std::make_shared<asio::steady_timer>(impl_->io, impl_->options.request_timeout);

@@ -49,11 +49,17 @@ class PluginLibrary {
   std::filesystem::path file_;
 };
 
-// What the host does with a neutral inbound event a plugin submitted. `done(true)`
-// once it is durable (or deliberately not stored), `done(false)` if it could not be
-// committed; callable from any thread.
+// How the daemon dealt with one submitted inbound event.
+enum class InboundVerdict {
+  committed,    // durable, or deliberately not stored (chatter outside incidents)
+  retry_later,  // could not be committed now: the platform should retry (503)
+  refused,      // from an installation no organization claims: never stored (403)
+};
+
+// What the host does with a neutral inbound event a plugin submitted: `done` is
+// called once with the verdict, from any thread.
 using InboundHandler = std::function<void(const std::string& instance, nlohmann::json event,
-                                          std::function<void(bool durable)> done)>;
+                                          std::function<void(InboundVerdict)> done)>;
 
 // The outcome of an outbound operation: {"v":1,"status":"ok"|"retryable"|"permanent",…}.
 using OperationCallback = std::function<void(nlohmann::json result)>;
@@ -85,7 +91,8 @@ class PluginHost {
   // Hands an HTTP request under /hooks/<instance>/ to the instance. `sub_path` is
   // what follows /hooks/<instance>. The responder is called once: with the
   // plugin's response after its submitted events are durable, 503 if one failed,
-  // 504 if the plugin did not answer in time, 404 for an unknown instance.
+  // 403 if one was refused (unclaimed installation), 504 if the plugin did not
+  // answer in time, 404 for an unknown instance.
   void handle_request(const std::string& instance, const std::string& sub_path,
                       http::Request&& request, http::Responder responder);
 

@@ -23,7 +23,7 @@ class HostilePlugin : public ::testing::Test {
                                           std::chrono::milliseconds(300)},
         [this](const std::string&, nlohmann::json, auto done) {
           ++submitted_;
-          done(true);
+          done(haveri::daemon::InboundVerdict::committed);
         });
     host_->start({{"mallory", "abi_hostile", nlohmann::json::object()},
                   {"trudy", "abi_hostile", nlohmann::json::object()}});

@@ -13,6 +13,7 @@
 
 namespace {
 
+using haveri::daemon::InboundVerdict;
 using haveri::daemon::PluginHost;
 using haveri::daemon::PluginLibrary;
 using haveri::daemon::PluginLoadError;
@@ -74,7 +75,7 @@ TEST(PluginLoader, RealLocalPluginLoads) {
 TEST(PluginHostStart, InstanceCreateFailureCarriesThePluginsReason) {
   boost::asio::io_context io;
   PluginHost host(io, {kTestPlugins, std::chrono::seconds(1), std::chrono::seconds(1)},
-                  [](const std::string&, nlohmann::json, auto done) { done(true); });
+                  [](const std::string&, nlohmann::json, auto done) { done(InboundVerdict::committed); });
   std::string message;
   try {
     host.start({{"broken", "abi_create_fails", nlohmann::json::object()}});
@@ -90,7 +91,7 @@ TEST(PluginHostStart, InstanceCreateFailureCarriesThePluginsReason) {
 TEST(PluginHostStart, WrongMajorThroughTheHostNamesTheInstance) {
   boost::asio::io_context io;
   PluginHost host(io, {kTestPlugins, std::chrono::seconds(1), std::chrono::seconds(1)},
-                  [](const std::string&, nlohmann::json, auto done) { done(true); });
+                  [](const std::string&, nlohmann::json, auto done) { done(InboundVerdict::committed); });
   try {
     host.start({{"chat", "abi_wrong_major", nlohmann::json::object()}});
     FAIL() << "a plugin of another ABI major was accepted";
@@ -104,14 +105,14 @@ TEST(PluginHostStart, WrongMajorThroughTheHostNamesTheInstance) {
 // the event it carried is reported durable, and a failed commit becomes 503.
 class LocalThroughHost : public ::testing::Test {
  protected:
-  void start_host(bool commits_succeed) {
+  void start_host(InboundVerdict verdict) {
     host_ = std::make_unique<PluginHost>(
         io_,
         haveri::daemon::PluginHostOptions{haveri::testing::build_dir() / "plugins",
                                           std::chrono::seconds(5), std::chrono::seconds(5)},
-        [this, commits_succeed](const std::string& instance, nlohmann::json event, auto done) {
+        [this, verdict](const std::string& instance, nlohmann::json event, auto done) {
           received_.emplace_back(instance, std::move(event));
-          done(commits_succeed);
+          done(verdict);
         });
     host_->start({{"local", "local", nlohmann::json::object()}});
   }
@@ -145,7 +146,7 @@ class LocalThroughHost : public ::testing::Test {
 };
 
 TEST_F(LocalThroughHost, CommittedEventGetsThePluginsResponse) {
-  start_host(true);
+  start_host(InboundVerdict::committed);
   auto response =
       post(R"({"channel":"general","user":"alice","text":"/incident declare Fire sev1"})");
   EXPECT_EQ(response.status, 200u) << response.body;
@@ -155,14 +156,25 @@ TEST_F(LocalThroughHost, CommittedEventGetsThePluginsResponse) {
 }
 
 TEST_F(LocalThroughHost, FailedCommitBecomes503SoThePlatformRetries) {
-  start_host(false);
+  start_host(InboundVerdict::retry_later);
   auto response = post(R"({"channel":"general","user":"alice","text":"hello"})");
   EXPECT_EQ(response.status, 503u);
   EXPECT_EQ(received_.size(), 1u);
 }
 
+TEST_F(LocalThroughHost, RefusedEventBecomes403AndIsNotRetried) {
+  start_host(InboundVerdict::refused);
+  auto response = post(R"({"channel":"general","user":"alice","text":"hello"})");
+  EXPECT_EQ(response.status, 403u);
+  EXPECT_THAT(response.body, HasSubstr("no organization"));
+  EXPECT_EQ(received_.size(), 1u);
+  for (const auto& [name, value] : response.headers) {
+    EXPECT_NE(name, "Retry-After");
+  }
+}
+
 TEST_F(LocalThroughHost, UnknownInstanceIs404) {
-  start_host(true);
+  start_host(InboundVerdict::committed);
   std::optional<haveri::http::Response> answer;
   host_->handle_request("nobody", "/x", haveri::http::Request{},
                         [&answer](haveri::http::Response r) { answer = std::move(r); });
@@ -171,7 +183,7 @@ TEST_F(LocalThroughHost, UnknownInstanceIs404) {
 }
 
 TEST_F(LocalThroughHost, OperationResultReachesTheCaller) {
-  start_host(true);
+  start_host(InboundVerdict::committed);
   std::optional<nlohmann::json> result;
   host_->perform("local", {{"v", 1}, {"type", "create_channel"}, {"name", "inc-7-fire"}},
                  [&result](nlohmann::json r) { result = std::move(r); });
