@@ -1,1 +1,1089 @@
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <span>
+#include <system_error>
+#include <utility>
+
+#include <yaml-cpp/yaml.h>
+
 #include <haveri/core/directory.hpp>
+
+namespace haveri::core {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A directory lists people and places of a few plants, not a data set.
+constexpr std::size_t kMaxDirectoryBytes = std::size_t{16} * 1024 * 1024;
+// Aliases let a few lines of YAML expand into an exponential tree.
+constexpr std::size_t kMaxNodes = 1'000'000;
+// Ids listed in an "unknown …" message at most.
+constexpr std::size_t kMaxIdsShown = 12;
+
+constexpr std::array<std::string_view, 1> kTopKeys = {"organizations"};
+constexpr std::array<std::string_view, 9> kOrganizationKeys = {
+    "id",    "name",   "installations", "announcements", "facilities",
+    "areas", "assets", "teams",         "members"};
+constexpr std::array<std::string_view, 2> kInstallationKeys = {"platform", "id"};
+constexpr std::array<std::string_view, 3> kAnnouncementsKeys = {"instance", "channel", "name"};
+constexpr std::array<std::string_view, 3> kFacilityKeys = {"id", "name", "time_zone"};
+constexpr std::array<std::string_view, 3> kAreaKeys = {"id", "name", "facility"};
+constexpr std::array<std::string_view, 4> kAssetKeys = {"id", "name", "asset_type", "area"};
+constexpr std::array<std::string_view, 5> kTeamKeys = {"id", "name", "facility", "members",
+                                                       "shifts"};
+constexpr std::array<std::string_view, 3> kShiftKeys = {"name", "days", "hours"};
+constexpr std::array<std::string_view, 4> kMemberKeys = {"id", "name", "role", "identities"};
+constexpr std::array<std::string_view, 7> kDayNames = {"mon", "tue", "wed", "thu",
+                                                       "fri", "sat", "sun"};
+
+constexpr std::string_view kDefaultRole = "responder";
+
+template <class T>
+const T* find_by_id(const std::vector<T>& items, std::string_view id) noexcept {
+  for (const auto& item : items) {
+    if (item.id == id) {
+      return &item;
+    }
+  }
+  return nullptr;
+}
+
+std::string join(std::span<const std::string_view> words) {
+  std::string out;
+  for (const auto word : words) {
+    if (!out.empty()) {
+      out += ", ";
+    }
+    out += word;
+  }
+  return out;
+}
+
+// A scalar as it appears in an error message: quoted, escaped, shortened.
+std::string quote(std::string_view text) {
+  constexpr std::size_t kMaxShown = 60;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      constexpr std::string_view kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4U];
+      out += kHex[c & 0xfU];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMaxShown) {
+    out += "...";
+  }
+  out += '"';
+  return out;
+}
+
+std::string describe(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return quote(node.Scalar());
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
+}
+
+bool is_lower_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+// [a-z0-9-]+: an organization id appears in URLs and metrics labels.
+bool is_organization_id(std::string_view id) {
+  return !id.empty() &&
+         std::all_of(id.begin(), id.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+// [a-z0-9_]+: a plugin name, as in the daemon configuration.
+bool is_platform_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(),
+                                      [](char c) { return is_lower_alnum(c) || c == '_'; });
+}
+
+std::string line_of(const YAML::Mark& mark) {
+  return std::to_string(mark.line + 1);
+}
+
+// "mon" -> 0 … "sun" -> 6.
+std::optional<int> day_index(std::string_view name) {
+  for (std::size_t i = 0; i < kDayNames.size(); ++i) {
+    if (kDayNames[i] == name) {
+      return static_cast<int>(i);
+    }
+  }
+  return std::nullopt;
+}
+
+// "daily", a day name or a range of days ("mon-fri"; "fri-mon" wraps over the weekend).
+std::optional<std::vector<int>> parse_days(std::string_view text) {
+  if (text == "daily") {
+    return std::vector<int>{0, 1, 2, 3, 4, 5, 6};
+  }
+  const std::size_t dash = text.find('-');
+  if (dash == std::string_view::npos) {
+    if (auto day = day_index(text)) {
+      return std::vector<int>{*day};
+    }
+    return std::nullopt;
+  }
+  const auto first = day_index(text.substr(0, dash));
+  const auto last = day_index(text.substr(dash + 1));
+  if (!first || !last) {
+    return std::nullopt;
+  }
+  std::vector<int> days;
+  for (int day = *first;; day = (day + 1) % 7) {
+    days.push_back(day);
+    if (day == *last) {
+      break;
+    }
+  }
+  return days;
+}
+
+// "HH:MM" (or "H:MM") on a 24-hour clock, as minutes from midnight. "24:00" only
+// where `allow_midnight_end`, meaning the end of the day.
+std::optional<int> clock_minutes(std::string_view text, bool allow_midnight_end) {
+  const std::size_t colon = text.find(':');
+  if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3) {
+    return std::nullopt;
+  }
+  const auto digits = [](std::string_view part) {
+    int value = 0;
+    for (const char c : part) {
+      if (c < '0' || c > '9') {
+        return -1;
+      }
+      value = value * 10 + (c - '0');
+    }
+    return value;
+  };
+  const int hours = digits(text.substr(0, colon));
+  const int minutes = digits(text.substr(colon + 1));
+  if (hours < 0 || minutes < 0 || minutes > 59) {
+    return std::nullopt;
+  }
+  if (hours == 24 && minutes == 0 && allow_midnight_end) {
+    return 0;
+  }
+  if (hours > 23) {
+    return std::nullopt;
+  }
+  return hours * 60 + minutes;
+}
+
+std::optional<std::pair<int, int>> parse_hours(std::string_view text) {
+  const std::size_t dash = text.find('-');
+  if (dash == std::string_view::npos) {
+    return std::nullopt;
+  }
+  const auto trim = [](std::string_view part) {
+    while (!part.empty() && part.front() == ' ') {
+      part.remove_prefix(1);
+    }
+    while (!part.empty() && part.back() == ' ') {
+      part.remove_suffix(1);
+    }
+    return part;
+  };
+  const auto start = clock_minutes(trim(text.substr(0, dash)), false);
+  const auto end = clock_minutes(trim(text.substr(dash + 1)), true);
+  if (!start || !end) {
+    return std::nullopt;
+  }
+  return std::pair(*start, *end);
+}
+
+// A name that stays inside the tz database directory.
+bool is_safe_zone_name(std::string_view name) {
+  if (name.empty() || name.front() == '/' || name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f || c == '\\';
+  });
+}
+
+struct FileCloser {
+  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
+};
+
+// Reads a whole file; on failure returns the errno.
+std::pair<std::string, int> read_file(const fs::path& path, std::size_t limit) {
+  errno = 0;
+  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
+  if (!file) {
+    return {{}, errno != 0 ? errno : EIO};
+  }
+  std::string contents;
+  std::array<char, 8192> buffer{};
+  while (true) {
+    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
+    contents.append(buffer.data(), n);
+    if (contents.size() > limit) {
+      return {{}, EFBIG};
+    }
+    if (n < buffer.size()) {
+      if (std::ferror(file.get()) != 0) {
+        return {{}, errno != 0 ? errno : EIO};
+      }
+      break;
+    }
+  }
+  return {std::move(contents), 0};
+}
+
+// Counts the nodes of a document up to `limit`: aliases make the tree larger than the text.
+std::size_t count_nodes(const YAML::Node& node, std::size_t limit) {
+  std::size_t count = 1;
+  const auto add = [&](const YAML::Node& child) {
+    if (count <= limit) {
+      count += count_nodes(child, limit - count);
+    }
+  };
+  if (node.IsMap()) {
+    for (auto it = node.begin(); it != node.end() && count <= limit; ++it) {
+      add(it->first);
+      add(it->second);
+    }
+  } else if (node.IsSequence()) {
+    for (auto it = node.begin(); it != node.end() && count <= limit; ++it) {
+      add(*it);
+    }
+  }
+  return count;
+}
+
+struct Field {
+  YAML::Node key;
+  YAML::Node value;
+};
+
+// A mapping of the fixed schema. Key problems (unknown, repeated, not plain) are kept
+// until the mapping's id is known, so the message can name the thing.
+struct Mapping {
+  std::map<std::string, Field, std::less<>> fields;
+  std::vector<std::pair<YAML::Mark, std::string>> key_problems;
+  YAML::Mark mark;
+
+  const Field* find(std::string_view name) const {
+    const auto it = fields.find(name);
+    return it == fields.end() ? nullptr : &it->second;
+  }
+};
+
+// An id mentioned by one thing and defined by another, checked once the whole
+// organization is read.
+struct Reference {
+  YAML::Mark mark;
+  std::string owner;  // `area "assembly"`
+  std::string kind;   // "facility"
+  std::string id;
+};
+
+// Who first claimed something (an installation, a chat identity), and where.
+struct Claim {
+  std::string owner;  // organization id, member id
+  int line;
+};
+
+// Walks a parsed document, collecting every problem instead of stopping at the first.
+class DirectoryReader {
+ public:
+  DirectoryReader(std::string_view source, fs::path zoneinfo)
+      : source_(source), zoneinfo_(std::move(zoneinfo)) {}
+
+  Directory read(const YAML::Node& root) {
+    Directory directory;
+    if (!root.IsMap()) {
+      report(root.Mark(), "expected a mapping with the key organizations at the top level, got " +
+                              describe(root));
+      return directory;
+    }
+    const Mapping top = mapping(root, kTopKeys);
+    finish(top, "");
+    const Field* organizations = top.find("organizations");
+    if (organizations == nullptr) {
+      report(top.mark,
+             "required key \"organizations\" is missing (a list of organizations, each with an "
+             "id and its installations)");
+      return directory;
+    }
+    const auto items = list(*organizations, "", "organizations");
+    if (items && items->empty()) {
+      report(mark_of(*organizations),
+             "organizations: the list is empty; add at least one organization (without one, "
+             "all chat traffic is refused)");
+    }
+    for (const auto& item : items.value_or(std::vector<YAML::Node>{})) {
+      read_organization(item, directory);
+    }
+    return directory;
+  }
+
+  void report(const YAML::Mark& mark, std::string message) {
+    std::string line = source_;
+    const bool located = !mark.is_null() && mark.line >= 0 && mark.column >= 0;
+    if (located) {
+      line += ':' + std::to_string(mark.line + 1) + ':' + std::to_string(mark.column + 1);
+    }
+    line += ": ";
+    line += message;
+    problems_.push_back({located ? mark.line : -1, located ? mark.column : -1, std::move(line)});
+  }
+
+  // Every problem, in the order of the file, one per line.
+  std::string take_problems() {
+    std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
+      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+    });
+    std::string out;
+    for (const auto& problem : problems_) {
+      if (!out.empty()) {
+        out += '\n';
+      }
+      out += problem.text;
+    }
+    problems_.clear();
+    return out;
+  }
+
+  bool has_problems() const { return !problems_.empty(); }
+
+ private:
+  struct Problem {
+    int line;
+    int column;
+    std::string text;
+  };
+
+  // What the organization being read defines, for its references.
+  struct Scope {
+    std::string what;                                                  // `organization "acme"`
+    std::map<std::string, std::vector<std::string>, std::less<>> ids;  // kind -> ids in order
+    std::vector<Reference> references;
+  };
+
+  static std::string prefix(std::string_view what) {
+    return what.empty() ? std::string() : std::string(what) + ": ";
+  }
+
+  // Where a value is, or its key when the value is empty (`time_zone:` with nothing).
+  static YAML::Mark mark_of(const Field& field) {
+    const YAML::Mark mark = field.value.Mark();
+    return field.value.IsNull() || mark.is_null() ? field.key.Mark() : mark;
+  }
+
+  Mapping mapping(const YAML::Node& node, std::span<const std::string_view> allowed) {
+    Mapping out;
+    out.mark = node.Mark();
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      if (!it->first.IsScalar()) {
+        out.key_problems.emplace_back(it->first.Mark(),
+                                      "expected a plain key, got " + describe(it->first));
+        continue;
+      }
+      const std::string& name = it->first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        out.key_problems.emplace_back(
+            it->first.Mark(), "unknown key " + quote(name) + " (allowed: " + join(allowed) + ")");
+        continue;
+      }
+      const auto [previous, inserted] = out.fields.emplace(name, Field{it->first, it->second});
+      if (!inserted) {
+        out.key_problems.emplace_back(
+            it->first.Mark(), "key " + quote(name) + " is given twice (first at line " +
+                                  line_of(previous->second.key.Mark()) + "); keep one of them");
+      }
+    }
+    return out;
+  }
+
+  void finish(const Mapping& m, std::string_view what) {
+    for (const auto& [mark, message] : m.key_problems) {
+      report(mark, prefix(what) + message);
+    }
+  }
+
+  // A non-empty string, or nullopt (reported).
+  std::optional<std::string> text(const Field& field, std::string_view what, std::string_view key) {
+    if (!field.value.IsScalar()) {
+      report(mark_of(field),
+             prefix(what) + std::string(key) + ": expected a string, got " + describe(field.value));
+      return std::nullopt;
+    }
+    if (field.value.Scalar().empty()) {
+      report(mark_of(field), prefix(what) + std::string(key) + ": must not be empty");
+      return std::nullopt;
+    }
+    return field.value.Scalar();
+  }
+
+  std::optional<std::string> optional_text(const Mapping& m, std::string_view what,
+                                           std::string_view key) {
+    const Field* field = m.find(key);
+    return field == nullptr ? std::nullopt : text(*field, what, key);
+  }
+
+  std::optional<std::string> required_text(const Mapping& m, std::string_view what,
+                                           std::string_view key, std::string_view hint = {}) {
+    const Field* field = m.find(key);
+    if (field == nullptr) {
+      report(m.mark,
+             prefix(what) + "required key " + quote(key) + " is missing" + std::string(hint));
+      return std::nullopt;
+    }
+    return text(*field, what, key);
+  }
+
+  // The items of a list; nothing written (`teams:`) is an empty list.
+  std::optional<std::vector<YAML::Node>> list(const Field& field, std::string_view what,
+                                              std::string_view key) {
+    if (field.value.IsNull()) {
+      return std::vector<YAML::Node>{};
+    }
+    if (!field.value.IsSequence()) {
+      report(mark_of(field),
+             prefix(what) + std::string(key) + ": expected a list, got " + describe(field.value));
+      return std::nullopt;
+    }
+    std::vector<YAML::Node> items;
+    for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+      items.push_back(*it);
+    }
+    return items;
+  }
+
+  std::vector<YAML::Node> optional_list(const Mapping& m, std::string_view what,
+                                        std::string_view key) {
+    const Field* field = m.find(key);
+    if (field == nullptr) {
+      return {};
+    }
+    return list(*field, what, key).value_or(std::vector<YAML::Node>{});
+  }
+
+  // A list item that must be a mapping; reports it otherwise.
+  bool is_mapping_item(const YAML::Node& item, std::string_view what, std::string_view key,
+                       std::string_view shape) {
+    if (item.IsMap()) {
+      return true;
+    }
+    report(item.Mark(), prefix(what) + std::string(key) + ": expected a mapping with " +
+                            std::string(shape) + ", got " + describe(item));
+    return false;
+  }
+
+  // Reads the id of a list item and checks it is unique among `first_line`;
+  // returns it, empty when there is none (reported).
+  std::string read_id(const Mapping& m, std::string_view kind,
+                      std::map<std::string, int, std::less<>>& first_line) {
+    const auto id = required_text(m, kind, "id");
+    if (!id) {
+      return {};
+    }
+    const YAML::Mark mark = mark_of(*m.find("id"));
+    if (const auto it = first_line.find(*id); it != first_line.end()) {
+      report(mark, "duplicate " + std::string(kind) + " id " + quote(*id) + " (first at line " +
+                       std::to_string(it->second) + "); ids must be unique");
+    } else {
+      first_line.emplace(*id, mark.line + 1);
+    }
+    return *id;
+  }
+
+  static std::string named(std::string_view kind, std::string_view id) {
+    return id.empty() ? std::string(kind) : std::string(kind) + ' ' + quote(id);
+  }
+
+  void read_organization(const YAML::Node& node, Directory& directory) {
+    if (!is_mapping_item(node, "", "organizations", "id, name and installations")) {
+      return;
+    }
+    const Mapping m = mapping(node, kOrganizationKeys);
+    Organization org;
+    Scope scope;
+    scope.what = "organization";
+    if (const auto id = required_text(m, "organization", "id")) {
+      const Field& field = *m.find("id");
+      if (!is_organization_id(*id)) {
+        report(mark_of(field), "organization id " + quote(*id) +
+                                   ": use lowercase letters, digits and '-' (such as \"acme\")");
+      } else if (const auto it = organization_lines_.find(*id); it != organization_lines_.end()) {
+        report(mark_of(field), "duplicate organization id " + quote(*id) + " (first at line " +
+                                   std::to_string(it->second) + "); ids must be unique");
+      } else {
+        organization_lines_.emplace(*id, mark_of(field).line + 1);
+      }
+      org.id = *id;
+      scope.what = named("organization", *id);
+    }
+    finish(m, scope.what);
+    org.name = optional_text(m, scope.what, "name").value_or(org.id);
+
+    for (const auto& item : optional_list(m, scope.what, "installations")) {
+      read_installation(item, scope, org);
+    }
+    if (const Field* field = m.find("announcements")) {
+      read_announcements(*field, scope, org);
+    }
+    std::map<std::string, int, std::less<>> lines;
+    for (const auto& item : optional_list(m, scope.what, "facilities")) {
+      read_facility(item, scope, lines, org);
+    }
+    lines.clear();
+    for (const auto& item : optional_list(m, scope.what, "areas")) {
+      read_area(item, scope, lines, org);
+    }
+    lines.clear();
+    for (const auto& item : optional_list(m, scope.what, "assets")) {
+      read_asset(item, scope, lines, org);
+    }
+    lines.clear();
+    for (const auto& item : optional_list(m, scope.what, "teams")) {
+      read_team(item, scope, lines, org);
+    }
+    lines.clear();
+    identities_.clear();
+    for (const auto& item : optional_list(m, scope.what, "members")) {
+      read_member(item, scope, lines, org);
+    }
+    check_references(scope);
+    directory.organizations.push_back(std::move(org));
+  }
+
+  void read_installation(const YAML::Node& node, const Scope& scope, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "installations", "platform and id")) {
+      return;
+    }
+    const Mapping m = mapping(node, kInstallationKeys);
+    const std::string what = scope.what + ", installation";
+    finish(m, what);
+    const auto platform = required_text(m, what, "platform", " (local, slack, teams, …)");
+    const auto id = required_text(m, what, "id");
+    if (!platform || !id) {
+      return;
+    }
+    if (!is_platform_name(*platform)) {
+      report(mark_of(*m.find("platform")),
+             what + ": platform " + quote(*platform) +
+                 ": expected a plugin name of lowercase letters, digits and '_' (local, slack, "
+                 "teams)");
+      return;
+    }
+    const YAML::Mark mark = mark_of(*m.find("id"));
+    const auto key = std::pair(*platform, *id);
+    if (const auto it = claims_.find(key); it != claims_.end()) {
+      if (it->second.owner == org.id) {
+        report(mark, "installation " + *platform + ' ' + quote(*id) +
+                         " is listed twice in organization " + quote(org.id) + " (first at line " +
+                         std::to_string(it->second.line) + "); remove one");
+      } else {
+        report(mark, "installation " + *platform + ' ' + quote(*id) +
+                         " is already claimed by organization " + quote(it->second.owner) +
+                         " (line " + std::to_string(it->second.line) +
+                         "); an installation belongs to one organization");
+      }
+      return;
+    }
+    claims_.emplace(key, Claim{org.id, mark.line + 1});
+    org.installations.push_back(Installation{*platform, *id});
+  }
+
+  void read_announcements(const Field& field, const Scope& scope, Organization& org) {
+    const std::string what = scope.what + ", announcements";
+    if (field.value.IsNull()) {
+      return;
+    }
+    if (!field.value.IsMap()) {
+      report(mark_of(field), what + ": expected a mapping with instance, channel and name, got " +
+                                 describe(field.value));
+      return;
+    }
+    const Mapping m = mapping(field.value, kAnnouncementsKeys);
+    finish(m, what);
+    const auto instance =
+        required_text(m, what, "instance", " (the plugin instance that posts the summaries)");
+    const auto channel = required_text(m, what, "channel", " (the platform's channel id)");
+    const auto name = optional_text(m, what, "name");
+    if (instance && channel) {
+      org.announcements = AnnouncementsChannel{*instance, *channel, name.value_or(*channel)};
+    }
+  }
+
+  void read_facility(const YAML::Node& node, Scope& scope,
+                     std::map<std::string, int, std::less<>>& lines, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "facilities", "id, name and time_zone")) {
+      return;
+    }
+    const Mapping m = mapping(node, kFacilityKeys);
+    Facility facility;
+    facility.id = read_id(m, "facility", lines);
+    const std::string what = named("facility", facility.id);
+    finish(m, what);
+    facility.name = optional_text(m, what, "name").value_or(facility.id);
+    if (auto zone =
+            required_text(m, what, "time_zone", " (an IANA name such as Europe/Helsinki)")) {
+      check_time_zone(*zone, mark_of(*m.find("time_zone")), what);
+      facility.time_zone = std::move(*zone);
+    }
+    scope.ids["facility"].push_back(facility.id);
+    org.facilities.push_back(std::move(facility));
+  }
+
+  void check_time_zone(const std::string& zone, const YAML::Mark& mark, std::string_view what) {
+    if (!is_safe_zone_name(zone)) {
+      report(mark, prefix(what) + "time zone " + quote(zone) +
+                       " is not a tz database name; use an IANA name such as Europe/Helsinki");
+      return;
+    }
+    std::error_code ec;
+    if (fs::is_regular_file(zoneinfo_ / zone, ec)) {
+      return;
+    }
+    if (!fs::is_directory(zoneinfo_, ec)) {
+      report(mark, prefix(what) + "cannot check time zone " + quote(zone) +
+                       ": the time zone database " + quote(zoneinfo_.string()) +
+                       " does not exist (install tzdata or point zoneinfo at it)");
+      return;
+    }
+    report(mark, prefix(what) + "unknown time zone " + quote(zone) + " (not found in " +
+                     quote(zoneinfo_.string()) + "; use an IANA name such as Europe/Helsinki)");
+  }
+
+  void read_area(const YAML::Node& node, Scope& scope,
+                 std::map<std::string, int, std::less<>>& lines, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "areas", "id, name and facility")) {
+      return;
+    }
+    const Mapping m = mapping(node, kAreaKeys);
+    Area area;
+    area.id = read_id(m, "area", lines);
+    const std::string what = named("area", area.id);
+    finish(m, what);
+    area.name = optional_text(m, what, "name").value_or(area.id);
+    if (auto facility = required_text(m, what, "facility")) {
+      scope.references.push_back({mark_of(*m.find("facility")), what, "facility", *facility});
+      area.facility = std::move(*facility);
+    }
+    scope.ids["area"].push_back(area.id);
+    org.areas.push_back(std::move(area));
+  }
+
+  void read_asset(const YAML::Node& node, Scope& scope,
+                  std::map<std::string, int, std::less<>>& lines, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "assets", "id, name, asset_type and area")) {
+      return;
+    }
+    const Mapping m = mapping(node, kAssetKeys);
+    Asset asset;
+    asset.id = read_id(m, "asset", lines);
+    const std::string what = named("asset", asset.id);
+    finish(m, what);
+    asset.name = optional_text(m, what, "name").value_or(asset.id);
+    asset.asset_type = optional_text(m, what, "asset_type").value_or("");
+    if (auto area = required_text(m, what, "area")) {
+      scope.references.push_back({mark_of(*m.find("area")), what, "area", *area});
+      asset.area = std::move(*area);
+    }
+    scope.ids["asset"].push_back(asset.id);
+    org.assets.push_back(std::move(asset));
+  }
+
+  void read_team(const YAML::Node& node, Scope& scope,
+                 std::map<std::string, int, std::less<>>& lines, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "teams", "id, name, facility, members and shifts")) {
+      return;
+    }
+    const Mapping m = mapping(node, kTeamKeys);
+    Team team;
+    team.id = read_id(m, "team", lines);
+    const std::string what = named("team", team.id);
+    finish(m, what);
+    team.name = optional_text(m, what, "name").value_or(team.id);
+    if (auto facility = optional_text(m, what, "facility")) {
+      scope.references.push_back({mark_of(*m.find("facility")), what, "facility", *facility});
+      team.facility = std::move(*facility);
+    }
+    std::map<std::string, int, std::less<>> member_lines;
+    for (const auto& item : optional_list(m, what, "members")) {
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        report(item.Mark(), what + ": members: expected a member id, got " + describe(item));
+        continue;
+      }
+      const std::string& id = item.Scalar();
+      if (const auto it = member_lines.find(id); it != member_lines.end()) {
+        report(item.Mark(), what + ": member " + quote(id) + " is listed twice (first at line " +
+                                std::to_string(it->second) + ")");
+        continue;
+      }
+      member_lines.emplace(id, item.Mark().line + 1);
+      scope.references.push_back({item.Mark(), what, "member", id});
+      team.members.push_back(id);
+    }
+    const auto shifts = optional_list(m, what, "shifts");
+    for (std::size_t i = 0; i < shifts.size(); ++i) {
+      read_shift(shifts[i], what, i, team);
+    }
+    if (!team.shifts.empty() && m.find("facility") == nullptr) {
+      report(m.mark, what +
+                         ": required key \"facility\" is missing (shift hours are in the "
+                         "facility's time zone)");
+    }
+    scope.ids["team"].push_back(team.id);
+    org.teams.push_back(std::move(team));
+  }
+
+  void read_shift(const YAML::Node& node, const std::string& team_what, std::size_t index,
+                  Team& team) {
+    if (!is_mapping_item(node, team_what, "shifts", "name, days and hours")) {
+      return;
+    }
+    const Mapping m = mapping(node, kShiftKeys);
+    Shift shift;
+    std::string what = team_what + ", shift " + std::to_string(index + 1);
+    if (const Field* field = m.find("name")) {
+      if (auto name = text(*field, what, "name")) {
+        shift.name = std::move(*name);
+        what = team_what + ", shift " + quote(shift.name);
+      }
+    }
+    finish(m, what);
+    bool ok = true;
+    if (const Field* field = m.find("days")) {
+      ok = read_days(*field, what, shift) && ok;
+    } else {
+      report(m.mark, what +
+                         ": required key \"days\" is missing (mon-fri, daily or a list such as "
+                         "[sat, sun])");
+      ok = false;
+    }
+    if (auto hours = required_text(m, what, "hours", " (such as 06:00-14:00)")) {
+      if (const auto range = parse_hours(*hours)) {
+        shift.start = std::chrono::minutes(range->first);
+        shift.end = std::chrono::minutes(range->second);
+      } else {
+        report(mark_of(*m.find("hours")),
+               what +
+                   ": hours: expected \"HH:MM-HH:MM\" on a 24-hour clock (such as 06:00-14:00, "
+                   "or 22:00-06:00 for a night shift), got " +
+                   quote(*hours));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (ok) {
+      team.shifts.push_back(std::move(shift));
+    }
+  }
+
+  bool read_days(const Field& field, const std::string& what, Shift& shift) {
+    const std::string expected =
+        ": days: expected day names (" + join(kDayNames) + "), a range such as mon-fri, or daily";
+    std::array<int, 7> first_line{};  // 0: not listed yet
+    bool ok = true;
+    const auto add = [&](const YAML::Node& item) {
+      if (!item.IsScalar()) {
+        report(item.Mark(), what + expected + ", got " + describe(item));
+        ok = false;
+        return;
+      }
+      const auto days = parse_days(item.Scalar());
+      if (!days) {
+        report(item.Mark(), what + expected + ", got " + quote(item.Scalar()));
+        ok = false;
+        return;
+      }
+      for (const int day : *days) {
+        const auto slot = static_cast<std::size_t>(day);
+        if (first_line.at(slot) != 0) {
+          report(item.Mark(), what + ": days: " + std::string(kDayNames.at(slot)) +
+                                  " is listed twice (first at line " +
+                                  std::to_string(first_line.at(slot)) + ")");
+          ok = false;
+          continue;
+        }
+        first_line.at(slot) = item.Mark().line + 1;
+      }
+    };
+    if (field.value.IsSequence()) {
+      if (field.value.size() == 0) {
+        report(mark_of(field), what + ": days: the list is empty; name at least one day");
+        return false;
+      }
+      for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+        add(*it);
+      }
+    } else if (field.value.IsScalar()) {
+      add(field.value);
+    } else {
+      report(mark_of(field), what + expected + ", got " + describe(field.value));
+      return false;
+    }
+    for (std::size_t day = 0; day < first_line.size(); ++day) {
+      if (first_line.at(day) != 0) {
+        shift.days.push_back(static_cast<int>(day));
+      }
+    }
+    return ok;
+  }
+
+  void read_member(const YAML::Node& node, Scope& scope,
+                   std::map<std::string, int, std::less<>>& lines, Organization& org) {
+    if (!is_mapping_item(node, scope.what, "members", "id, name, role and identities")) {
+      return;
+    }
+    const Mapping m = mapping(node, kMemberKeys);
+    Member member;
+    member.id = read_id(m, "member", lines);
+    const std::string what = named("member", member.id);
+    finish(m, what);
+    member.name = optional_text(m, what, "name").value_or(member.id);
+    member.role = optional_text(m, what, "role").value_or(std::string(kDefaultRole));
+    if (const Field* field = m.find("identities")) {
+      read_identities(*field, what, member);
+    }
+    scope.ids["member"].push_back(member.id);
+    org.members.push_back(std::move(member));
+  }
+
+  void read_identities(const Field& field, const std::string& what, Member& member) {
+    if (field.value.IsNull()) {
+      return;
+    }
+    if (!field.value.IsMap()) {
+      report(mark_of(field), what +
+                                 ": identities: expected a mapping of platform to user id (such "
+                                 "as local: alice, slack: U0123ABC), got " +
+                                 describe(field.value));
+      return;
+    }
+    std::map<std::string, int, std::less<>> platform_lines;
+    for (auto it = field.value.begin(); it != field.value.end(); ++it) {
+      const YAML::Node& key = it->first;
+      if (!key.IsScalar() || !is_platform_name(key.Scalar())) {
+        report(key.Mark(), what +
+                               ": identities: expected a platform name of lowercase letters, "
+                               "digits and '_' (local, slack, teams), got " +
+                               describe(key));
+        continue;
+      }
+      const std::string& platform = key.Scalar();
+      if (const auto seen = platform_lines.find(platform); seen != platform_lines.end()) {
+        report(key.Mark(), what + ": two identities on platform " + quote(platform) +
+                               " (first at line " + std::to_string(seen->second) +
+                               "); a member has one identity per platform");
+        continue;
+      }
+      platform_lines.emplace(platform, key.Mark().line + 1);
+      const Field identity{it->first, it->second};
+      const auto user = text(identity, what, "identities." + platform);
+      if (!user) {
+        continue;
+      }
+      const YAML::Mark mark = mark_of(identity);
+      const auto claim = std::pair(platform, *user);
+      if (const auto owner = identities_.find(claim); owner != identities_.end()) {
+        report(mark, what + ": identity " + platform + ' ' + quote(*user) +
+                         " is already used by member " + quote(owner->second.owner) + " (line " +
+                         std::to_string(owner->second.line) +
+                         "); one chat account belongs to one member");
+        continue;
+      }
+      identities_.emplace(claim, Claim{member.id, mark.line + 1});
+      member.identities.emplace(platform, *user);
+    }
+  }
+
+  static std::string plural(std::string_view kind) {
+    return kind == "facility" ? "facilities" : std::string(kind) + 's';
+  }
+
+  static std::string list_ids(const std::vector<std::string>& ids) {
+    std::string out;
+    std::size_t shown = 0;
+    for (const auto& id : ids) {
+      if (id.empty()) {
+        continue;
+      }
+      if (shown == kMaxIdsShown) {
+        out += ", …";
+        break;
+      }
+      out += shown == 0 ? "" : ", ";
+      out += id;
+      ++shown;
+    }
+    return out;
+  }
+
+  void check_references(const Scope& scope) {
+    static const std::vector<std::string> kNone;
+    for (const auto& reference : scope.references) {
+      const auto it = scope.ids.find(reference.kind);
+      const auto& ids = it == scope.ids.end() ? kNone : it->second;
+      if (std::find(ids.begin(), ids.end(), reference.id) != ids.end()) {
+        continue;
+      }
+      const std::string known = list_ids(ids);
+      report(reference.mark,
+             reference.owner + ": unknown " + reference.kind + ' ' + quote(reference.id) +
+                 (known.empty() ? " (" + scope.what + " has no " + plural(reference.kind) +
+                                      "; add it under " + plural(reference.kind) + ")"
+                                : " (" + plural(reference.kind) + ": " + known + ")"));
+    }
+  }
+
+  std::string source_;
+  fs::path zoneinfo_;
+  std::vector<Problem> problems_;
+  std::map<std::string, int, std::less<>> organization_lines_;
+  std::map<std::pair<std::string, std::string>, Claim> claims_;  // installations, all orgs
+  // (platform, user id) -> member, within the organization being read.
+  std::map<std::pair<std::string, std::string>, Claim> identities_;
+};
+
+Error invalid(std::string message) {
+  return make_error(ErrorCode::invalid_argument, std::move(message));
+}
+
+std::string position(std::string_view source, const YAML::Mark& mark) {
+  return std::string(source) + ':' + std::to_string(mark.line + 1) + ':' +
+         std::to_string(mark.column + 1);
+}
+
+}  // namespace
+
+const Facility* Organization::facility(std::string_view facility_id) const noexcept {
+  return find_by_id(facilities, facility_id);
+}
+
+const Area* Organization::area(std::string_view area_id) const noexcept {
+  return find_by_id(areas, area_id);
+}
+
+const Asset* Organization::asset(std::string_view asset_id) const noexcept {
+  return find_by_id(assets, asset_id);
+}
+
+const Team* Organization::team(std::string_view team_id) const noexcept {
+  return find_by_id(teams, team_id);
+}
+
+const Member* Organization::member(std::string_view member_id) const noexcept {
+  return find_by_id(members, member_id);
+}
+
+const Member* Organization::member_by_identity(std::string_view platform,
+                                               std::string_view user_id) const noexcept {
+  for (const auto& candidate : members) {
+    const auto it = candidate.identities.find(std::string(platform));
+    if (it != candidate.identities.end() && it->second == user_id) {
+      return &candidate;
+    }
+  }
+  return nullptr;
+}
+
+const Organization* Directory::organization(std::string_view organization_id) const noexcept {
+  return find_by_id(organizations, organization_id);
+}
+
+const Organization* Directory::organization_for(std::string_view platform,
+                                                std::string_view installation_id) const noexcept {
+  for (const auto& candidate : organizations) {
+    for (const auto& installation : candidate.installations) {
+      if (installation.platform == platform && installation.id == installation_id) {
+        return &candidate;
+      }
+    }
+  }
+  return nullptr;
+}
+
+Result<Directory> parse_directory(std::string_view yaml_text, std::string_view source,
+                                  const std::filesystem::path& zoneinfo) {
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::ParserException& e) {
+    return invalid(position(source, e.mark) + ": " + e.msg);
+  } catch (const YAML::Exception& e) {
+    return invalid(std::string(source) + ": " + e.what());
+  }
+  if (documents.empty() || documents.front().IsNull()) {
+    return invalid(std::string(source) +
+                   ": the file is empty; expected a mapping with the key organizations");
+  }
+  if (documents.size() > 1) {
+    return invalid(position(source, documents[1].Mark()) +
+                   ": a second YAML document; the directory is a single document");
+  }
+  const YAML::Node& root = documents.front();
+  if (count_nodes(root, kMaxNodes) > kMaxNodes) {
+    return invalid(std::string(source) + ": the document expands to more than " +
+                   std::to_string(kMaxNodes) + " values (aliases?)");
+  }
+  DirectoryReader reader(source, zoneinfo);
+  Directory directory;
+  try {
+    directory = reader.read(root);
+  } catch (const YAML::Exception& e) {
+    reader.report(e.mark, e.msg);
+  }
+  if (reader.has_problems()) {
+    return invalid(reader.take_problems());
+  }
+  return directory;
+}
+
+Result<Directory> load_directory(const std::filesystem::path& file,
+                                 const std::filesystem::path& zoneinfo) {
+  auto [text, error] = read_file(file, kMaxDirectoryBytes);
+  if (error == EFBIG) {
+    return invalid(file.string() + ": larger than 16 MiB; is it the right file?");
+  }
+  if (error != 0) {
+    return invalid(file.string() + ": cannot read: " + std::generic_category().message(error));
+  }
+  return parse_directory(text, file.string(), zoneinfo);
+}
+
+Directory default_directory(const std::vector<std::string>& local_instances) {
+  Organization org;
+  org.id = "default";
+  org.name = "Default organization";
+  for (const auto& instance : local_instances) {
+    org.installations.push_back(Installation{"local", instance});
+  }
+  if (!local_instances.empty()) {
+    org.announcements = AnnouncementsChannel{local_instances.front(), "general", "general"};
+  }
+  Directory directory;
+  directory.organizations.push_back(std::move(org));
+  return directory;
+}
+
+}  // namespace haveri::core

@@ -1,7 +1,9 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <map>
 #include <type_traits>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -136,6 +138,7 @@ class JsonReader {
     const std::string prefix = std::string(path) + ".";
     read(*value, prefix + "id", out.id);
     read(*value, prefix + "name", out.display_name);
+    read_if_present(*value, prefix + "member", out.member);
   }
 
   // An optional member: missing or null reads as absent.
@@ -147,7 +150,7 @@ class JsonReader {
   }
 
   // An optional sequence number (>= 1): missing or null reads as absent.
-  void read(const json& obj, std::string_view path, std::optional<Sequence>& out) {
+  void read_sequence(const json& obj, std::string_view path, std::optional<Sequence>& out) {
     std::optional<std::int64_t> value;
     read_optional(obj, path, value);
     if (failed()) {
@@ -158,6 +161,207 @@ class JsonReader {
       return;
     }
     out = value;
+  }
+
+  void read(const json& obj, std::string_view path, bool& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_boolean()) {
+      wrong_type(path, "true or false", *value);
+      return;
+    }
+    out = value->get<bool>();
+  }
+
+  void read(const json& obj, std::string_view path, std::vector<std::string>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      wrong_type(path, "an array of strings", *value);
+      return;
+    }
+    out.clear();
+    for (const json& item : *value) {
+      if (!item.is_string()) {
+        wrong_type(path, "an array of strings", *value);
+        return;
+      }
+      out.push_back(item.get<std::string>());
+    }
+  }
+
+  void read(const json& obj, std::string_view path, std::map<std::string, std::string>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    out.clear();
+    for (const auto& [key, item] : value->items()) {
+      if (!item.is_string()) {
+        fail(quoted(std::string(path) + "." + excerpt(key)) + " must be a string, not " +
+             item.type_name());
+        return;
+      }
+      out.emplace(key, item.get<std::string>());
+    }
+  }
+
+  void read(const json& obj, std::string_view path, std::vector<Actor>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      wrong_type(path, "an array of people", *value);
+      return;
+    }
+    out.clear();
+    for (const json& item : *value) {
+      Actor actor;
+      read(json{{"person", item}}, std::string(path) + ".person", actor);
+      out.push_back(std::move(actor));
+    }
+  }
+
+  void read(const json& obj, std::string_view path, FollowUpStatus& out) {
+    std::string text;
+    read(obj, path, text);
+    if (failed()) {
+      return;
+    }
+    if (auto status = parse_follow_up_status(text)) {
+      out = *status;
+    } else {
+      fail(quoted(path) + " must be OPEN, IN_PROGRESS or DONE, not \"" + excerpt(text) + "\"");
+    }
+  }
+
+  void read(const json& obj, std::string_view path, FollowUpChanged::Change& out) {
+    std::string text;
+    read(obj, path, text);
+    if (failed()) {
+      return;
+    }
+    for (const auto change : {FollowUpChanged::Change::created, FollowUpChanged::Change::assigned,
+                              FollowUpChanged::Change::redated, FollowUpChanged::Change::status,
+                              FollowUpChanged::Change::reminded}) {
+      if (text == to_string(change)) {
+        out = change;
+        return;
+      }
+    }
+    fail(quoted(path) + " must be created, assigned, redated, status or reminded, not \"" +
+         excerpt(text) + "\"");
+  }
+
+  void read(const json& obj, std::string_view path, Impact& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "duration_minutes", out.duration_minutes);
+    read(*value, prefix + "lines_affected", out.lines_affected);
+    read(*value, prefix + "units_lost", out.units_lost);
+    read_if_present(*value, prefix + "other", out.other);
+  }
+
+  void read(const json& obj, std::string_view path, Summary& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "what_happened", out.what_happened);
+    read(*value, prefix + "root_cause", out.root_cause);
+    read(*value, prefix + "resolution", out.resolution);
+    read(*value, prefix + "impact", out.impact);
+  }
+
+  void read(const json& obj, std::string_view path, PostedMessage& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "channel", out.channel);
+    read(*value, prefix + "message_id", out.message_id);
+  }
+
+  void read(const json& obj, std::string_view path, FollowUp& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "number", out.number);
+    read(*value, prefix + "description", out.description);
+    read(*value, prefix + "assignee", out.assignee);
+    read(*value, prefix + "due", out.due);
+    read(*value, prefix + "status", out.status);
+    read(*value, prefix + "created_by", out.created_by);
+    read(*value, prefix + "created_at", out.created_at);
+    read(*value, prefix + "updated_at", out.updated_at);
+    read(*value, prefix + "last_reminder", out.last_reminder);
+    read(*value, prefix + "last_reminder_at", out.last_reminder_at);
+  }
+
+  void read(const json& obj, std::string_view path, std::vector<FollowUp>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      wrong_type(path, "an array of follow-ups", *value);
+      return;
+    }
+    out.clear();
+    for (const json& item : *value) {
+      FollowUp follow_up;
+      read(json{{"follow_up", item}}, std::string(path) + ".follow_up", follow_up);
+      out.push_back(std::move(follow_up));
+    }
+  }
+
+  void read(const json& obj, std::string_view path, std::array<std::int64_t, 5>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array() || value->size() != out.size()) {
+      wrong_type(path, "an array of 5 integers", *value);
+      return;
+    }
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      read(json{{"ms", (*value)[i]}}, std::string(path) + ".ms", out[i]);
+    }
+  }
+
+  void read(const json& obj, std::string_view path, std::optional<std::int64_t>& out) {
+    read_optional(obj, path, out);
+  }
+  void read(const json& obj, std::string_view path, std::optional<Summary>& out) {
+    read_optional(obj, path, out);
+  }
+  void read(const json& obj, std::string_view path, std::optional<PostedMessage>& out) {
+    read_optional(obj, path, out);
+  }
+
+  // A member added after the first release: missing reads as the default.
+  template <class T>
+  void read_if_present(const json& obj, std::string_view path, T& out) {
+    if (failed()) {
+      return;
+    }
+    const auto dot = path.rfind('.');
+    const std::string key(dot == std::string_view::npos ? path : path.substr(dot + 1));
+    if (obj.find(key) != obj.end()) {
+      read(obj, path, out);
+    }
   }
 
   // A channel that may be null.
@@ -237,10 +441,15 @@ Result<EventPayload> read_payload(JsonReader& reader, const json& json_value, Pa
     reader.read(json_value, "title", payload.title);
     reader.read(json_value, "severity", payload.severity);
     reader.read(json_value, "declared_in", payload.declared_in);
+    reader.read_if_present(json_value, "organization", payload.organization);
+    reader.read_if_present(json_value, "area", payload.area);
+    reader.read_if_present(json_value, "assets", payload.assets);
+    reader.read_if_present(json_value, "announcements", payload.announcements);
   } else if constexpr (std::is_same_v<Payload, MessagePosted>) {
     reader.read(json_value, "text", payload.text);
     reader.read(json_value, "channel", payload.channel);
     reader.read(json_value, "platform_message_id", payload.platform_message_id);
+    reader.read_if_present(json_value, "truncated", payload.truncated);
   } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
     reader.read(json_value, "from", payload.from);
     reader.read(json_value, "to", payload.to);
@@ -257,10 +466,51 @@ Result<EventPayload> read_payload(JsonReader& reader, const json& json_value, Pa
     // No members: {} (unknown members are ignored, like everywhere else).
   } else if constexpr (std::is_same_v<Payload, Annotation>) {
     reader.read(json_value, "text", payload.text);
-    reader.read(json_value, "refers_to_sequence", payload.refers_to_sequence);
-  } else {
-    static_assert(std::is_same_v<Payload, ActionTaken>);
+    reader.read_sequence(json_value, "refers_to_sequence", payload.refers_to_sequence);
+  } else if constexpr (std::is_same_v<Payload, ActionTaken>) {
     reader.read(json_value, "text", payload.text);
+  } else if constexpr (std::is_same_v<Payload, Escalated>) {
+    reader.read(json_value, "policy", payload.policy);
+    reader.read(json_value, "step", payload.step);
+    reader.read(json_value, "notified", payload.notified);
+    reader.read(json_value, "team", payload.team);
+    reader.read(json_value, "late", payload.late);
+  } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
+    reader.read(json_value, "file_id", payload.file_id);
+    reader.read(json_value, "name", payload.name);
+    reader.read(json_value, "size", payload.size);
+    reader.read(json_value, "url", payload.url);
+    reader.read(json_value, "mime_type", payload.mime_type);
+    reader.read(json_value, "platform_message_id", payload.platform_message_id);
+  } else if constexpr (std::is_same_v<Payload, BotGuidance>) {
+    reader.read(json_value, "topic", payload.topic);
+    reader.read(json_value, "text", payload.text);
+  } else if constexpr (std::is_same_v<Payload, TriageResponse>) {
+    reader.read(json_value, "answers", payload.answers);
+  } else if constexpr (std::is_same_v<Payload, SummaryRecorded>) {
+    reader.read(json{{"summary", json_value}}, "summary", payload.summary);
+  } else if constexpr (std::is_same_v<Payload, FollowUpChanged>) {
+    reader.read(json_value, "change", payload.change);
+    reader.read(json_value, "number", payload.number);
+    reader.read(json_value, "description", payload.description);
+    reader.read(json_value, "assignee", payload.assignee);
+    reader.read(json_value, "due", payload.due);
+    reader.read(json_value, "status", payload.status);
+    reader.read(json_value, "reminder", payload.reminder);
+  } else if constexpr (std::is_same_v<Payload, Closed>) {
+    reader.read(json_value, "from", payload.from);
+  } else if constexpr (std::is_same_v<Payload, TitleChanged>) {
+    reader.read(json_value, "from", payload.from);
+    reader.read(json_value, "to", payload.to);
+  } else if constexpr (std::is_same_v<Payload, GlobalCardPosted>) {
+    reader.read(json_value, "channel", payload.channel);
+    reader.read(json_value, "message_id", payload.message_id);
+  } else if constexpr (std::is_same_v<Payload, Nudged>) {
+    reader.read(json_value, "quiet_minutes", payload.quiet_minutes);
+  } else {
+    static_assert(std::is_same_v<Payload, SlaBreached>);
+    reader.read(json_value, "target", payload.target);
+    reader.read(json_value, "target_minutes", payload.target_minutes);
   }
   if (reader.failed()) {
     return reader.error();
@@ -292,16 +542,57 @@ std::string_view to_string(EventType type) noexcept {
       return "annotation";
     case EventType::action_taken:
       return "action_taken";
+    case EventType::escalation:
+      return "escalation";
+    case EventType::attachment:
+      return "attachment";
+    case EventType::bot_guidance:
+      return "bot_guidance";
+    case EventType::triage_response:
+      return "triage_response";
+    case EventType::summary:
+      return "summary";
+    case EventType::follow_up:
+      return "follow_up";
+    case EventType::closed:
+      return "closed";
+    case EventType::title_change:
+      return "title_change";
+    case EventType::global_card_posted:
+      return "global_card_posted";
+    case EventType::nudge:
+      return "nudge";
+    case EventType::sla_breach:
+      return "sla_breach";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(FollowUpChanged::Change change) noexcept {
+  switch (change) {
+    case FollowUpChanged::Change::created:
+      return "created";
+    case FollowUpChanged::Change::assigned:
+      return "assigned";
+    case FollowUpChanged::Change::redated:
+      return "redated";
+    case FollowUpChanged::Change::status:
+      return "status";
+    case FollowUpChanged::Change::reminded:
+      return "reminded";
   }
   return "unknown";
 }
 
 std::optional<EventType> parse_event_type(std::string_view text) noexcept {
   for (const EventType type :
-       {EventType::declared, EventType::message, EventType::status_change,
-        EventType::channel_linked, EventType::severity_change, EventType::assignment,
-        EventType::comms_assignment, EventType::acknowledgement, EventType::annotation,
-        EventType::action_taken}) {
+       {EventType::declared,           EventType::message,         EventType::status_change,
+        EventType::channel_linked,     EventType::severity_change, EventType::assignment,
+        EventType::comms_assignment,   EventType::acknowledgement, EventType::annotation,
+        EventType::action_taken,       EventType::escalation,      EventType::attachment,
+        EventType::bot_guidance,       EventType::triage_response, EventType::summary,
+        EventType::follow_up,          EventType::closed,          EventType::title_change,
+        EventType::global_card_posted, EventType::nudge,           EventType::sla_breach}) {
     if (text == to_string(type)) {
       return type;
     }
@@ -319,7 +610,55 @@ json channel_to_json(const ChannelRef& channel) {
 }
 
 json actor_to_json(const Actor& actor) {
-  return json{{"id", actor.id}, {"name", actor.display_name}};
+  json out{{"id", actor.id}, {"name", actor.display_name}};
+  if (!actor.member.empty()) {
+    out["member"] = actor.member;
+  }
+  return out;
+}
+
+namespace {
+
+json optional_actor_json(const std::optional<Actor>& actor) {
+  return actor ? actor_to_json(*actor) : json(nullptr);
+}
+
+json optional_time_json(const std::optional<TimePoint>& at) {
+  return at ? json(format_time(*at)) : json(nullptr);
+}
+
+json optional_int_json(const std::optional<std::int64_t>& value) {
+  return value ? json(*value) : json(nullptr);
+}
+
+json summary_to_json(const Summary& summary) {
+  return json{{"what_happened", summary.what_happened},
+              {"root_cause", summary.root_cause},
+              {"resolution", summary.resolution},
+              {"impact",
+               {{"duration_minutes", optional_int_json(summary.impact.duration_minutes)},
+                {"lines_affected", optional_int_json(summary.impact.lines_affected)},
+                {"units_lost", optional_int_json(summary.impact.units_lost)},
+                {"other", summary.impact.other}}}};
+}
+
+json follow_up_to_json(const FollowUp& follow_up) {
+  return json{{"number", follow_up.number},
+              {"description", follow_up.description},
+              {"assignee", optional_actor_json(follow_up.assignee)},
+              {"due", optional_time_json(follow_up.due)},
+              {"status", to_string(follow_up.status)},
+              {"created_by", actor_to_json(follow_up.created_by)},
+              {"created_at", format_time(follow_up.created_at)},
+              {"updated_at", format_time(follow_up.updated_at)},
+              {"last_reminder", follow_up.last_reminder},
+              {"last_reminder_at", optional_time_json(follow_up.last_reminder_at)}};
+}
+
+}  // namespace
+
+json follow_up_json(const FollowUp& follow_up) {
+  return follow_up_to_json(follow_up);
 }
 
 json payload_to_json(const EventPayload& payload) {
@@ -329,11 +668,17 @@ json payload_to_json(const EventPayload& payload) {
         if constexpr (std::is_same_v<Payload, Declared>) {
           return json{{"title", value.title},
                       {"severity", to_string(value.severity)},
-                      {"declared_in", channel_to_json(value.declared_in)}};
+                      {"declared_in", channel_to_json(value.declared_in)},
+                      {"organization", value.organization},
+                      {"area", value.area},
+                      {"assets", value.assets},
+                      {"announcements", value.announcements ? channel_to_json(*value.announcements)
+                                                            : json(nullptr)}};
         } else if constexpr (std::is_same_v<Payload, MessagePosted>) {
           return json{{"text", value.text},
                       {"channel", channel_to_json(value.channel)},
-                      {"platform_message_id", value.platform_message_id}};
+                      {"platform_message_id", value.platform_message_id},
+                      {"truncated", value.truncated}};
         } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
           return json{{"from", to_string(value.from)}, {"to", to_string(value.to)}};
         } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
@@ -350,9 +695,49 @@ json payload_to_json(const EventPayload& payload) {
           return json{{"text", value.text},
                       {"refers_to_sequence",
                        value.refers_to_sequence ? json(*value.refers_to_sequence) : json(nullptr)}};
-        } else {
-          static_assert(std::is_same_v<Payload, ActionTaken>);
+        } else if constexpr (std::is_same_v<Payload, ActionTaken>) {
           return json{{"text", value.text}};
+        } else if constexpr (std::is_same_v<Payload, Escalated>) {
+          json notified = json::array();
+          for (const Actor& actor : value.notified) {
+            notified.push_back(actor_to_json(actor));
+          }
+          return json{{"policy", value.policy},
+                      {"step", value.step},
+                      {"notified", std::move(notified)},
+                      {"team", value.team},
+                      {"late", value.late}};
+        } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
+          return json{
+              {"file_id", value.file_id},     {"name", value.name},
+              {"size", value.size},           {"url", value.url},
+              {"mime_type", value.mime_type}, {"platform_message_id", value.platform_message_id}};
+        } else if constexpr (std::is_same_v<Payload, BotGuidance>) {
+          return json{{"topic", value.topic}, {"text", value.text}};
+        } else if constexpr (std::is_same_v<Payload, TriageResponse>) {
+          return json{{"answers", value.answers}};
+        } else if constexpr (std::is_same_v<Payload, SummaryRecorded>) {
+          return summary_to_json(value.summary);
+        } else if constexpr (std::is_same_v<Payload, FollowUpChanged>) {
+          return json{{"change", to_string(value.change)},
+                      {"number", value.number},
+                      {"description", value.description},
+                      {"assignee", optional_actor_json(value.assignee)},
+                      {"due", optional_time_json(value.due)},
+                      {"status", to_string(value.status)},
+                      {"reminder", value.reminder}};
+        } else if constexpr (std::is_same_v<Payload, Closed>) {
+          return json{{"from", to_string(value.from)}};
+        } else if constexpr (std::is_same_v<Payload, TitleChanged>) {
+          return json{{"from", value.from}, {"to", value.to}};
+        } else if constexpr (std::is_same_v<Payload, GlobalCardPosted>) {
+          return json{{"channel", channel_to_json(value.channel)},
+                      {"message_id", value.message_id}};
+        } else if constexpr (std::is_same_v<Payload, Nudged>) {
+          return json{{"quiet_minutes", value.quiet_minutes}};
+        } else {
+          static_assert(std::is_same_v<Payload, SlaBreached>);
+          return json{{"target", value.target}, {"target_minutes", value.target_minutes}};
         }
       },
       payload);
@@ -382,6 +767,28 @@ Result<EventPayload> payload_from_json(EventType type, const json& json_value) {
         return read_payload(reader, json_value, Annotation{});
       case EventType::action_taken:
         return read_payload(reader, json_value, ActionTaken{});
+      case EventType::escalation:
+        return read_payload(reader, json_value, Escalated{});
+      case EventType::attachment:
+        return read_payload(reader, json_value, AttachmentAdded{});
+      case EventType::bot_guidance:
+        return read_payload(reader, json_value, BotGuidance{});
+      case EventType::triage_response:
+        return read_payload(reader, json_value, TriageResponse{});
+      case EventType::summary:
+        return read_payload(reader, json_value, SummaryRecorded{});
+      case EventType::follow_up:
+        return read_payload(reader, json_value, FollowUpChanged{});
+      case EventType::closed:
+        return read_payload(reader, json_value, Closed{});
+      case EventType::title_change:
+        return read_payload(reader, json_value, TitleChanged{});
+      case EventType::global_card_posted:
+        return read_payload(reader, json_value, GlobalCardPosted{});
+      case EventType::nudge:
+        return read_payload(reader, json_value, Nudged{});
+      case EventType::sla_breach:
+        return read_payload(reader, json_value, SlaBreached{});
     }
     return Error{ErrorCode::invalid_argument, "unknown event type"};
   } catch (const std::exception& e) {
@@ -396,13 +803,11 @@ json event_to_json(const Event& event) {
               {"actor", actor_to_json(event.actor)}, {"payload", payload_to_json(event.payload)}};
 }
 
-namespace {
-json optional_actor_json(const std::optional<Actor>& actor) {
-  return actor ? actor_to_json(*actor) : json(nullptr);
-}
-}  // namespace
-
 json incident_to_json(const Incident& incident) {
+  json follow_ups = json::array();
+  for (const FollowUp& follow_up : incident.follow_ups) {
+    follow_ups.push_back(follow_up_to_json(follow_up));
+  }
   return json{
       {"id", incident.id},
       {"last_sequence", incident.last_sequence},
@@ -418,8 +823,29 @@ json incident_to_json(const Incident& incident) {
       {"lead", optional_actor_json(incident.lead)},
       {"comms_lead", optional_actor_json(incident.comms_lead)},
       {"acknowledged_by", optional_actor_json(incident.acknowledged_by)},
-      {"acknowledged_at",
-       incident.acknowledged_at ? json(format_time(*incident.acknowledged_at)) : json(nullptr)}};
+      {"acknowledged_at", optional_time_json(incident.acknowledged_at)},
+      {"organization", incident.organization},
+      {"area", incident.area},
+      {"assets", incident.assets},
+      {"announcements",
+       incident.announcements ? channel_to_json(*incident.announcements) : json(nullptr)},
+      {"global_card", incident.global_card
+                          ? json{{"channel", channel_to_json(incident.global_card->channel)},
+                                 {"message_id", incident.global_card->message_id}}
+                          : json(nullptr)},
+      {"triage", incident.triage},
+      {"attachment_count", incident.attachment_count},
+      {"summary", incident.summary ? summary_to_json(*incident.summary) : json(nullptr)},
+      {"follow_ups", follow_ups},
+      {"status_since", format_time(incident.status_since)},
+      {"ms_in_status", incident.ms_in_status},
+      {"mitigated_at", optional_time_json(incident.mitigated_at)},
+      {"resolved_at", optional_time_json(incident.resolved_at)},
+      {"closed_at", optional_time_json(incident.closed_at)},
+      {"last_update_at", format_time(incident.last_update_at)},
+      {"last_nudge_at", optional_time_json(incident.last_nudge_at)},
+      {"acknowledge_sla_breached", incident.acknowledge_sla_breached},
+      {"resolve_sla_breached", incident.resolve_sla_breached}};
 }
 
 Result<Incident> incident_from_json(const json& json_value) {
@@ -442,6 +868,25 @@ Result<Incident> incident_from_json(const json& json_value) {
       reader.read(json_value, "comms_lead", incident.comms_lead);
       reader.read(json_value, "acknowledged_by", incident.acknowledged_by);
       reader.read(json_value, "acknowledged_at", incident.acknowledged_at);
+      reader.read_if_present(json_value, "organization", incident.organization);
+      reader.read_if_present(json_value, "area", incident.area);
+      reader.read_if_present(json_value, "assets", incident.assets);
+      reader.read_if_present(json_value, "announcements", incident.announcements);
+      reader.read_if_present(json_value, "global_card", incident.global_card);
+      reader.read_if_present(json_value, "triage", incident.triage);
+      reader.read_if_present(json_value, "attachment_count", incident.attachment_count);
+      reader.read_if_present(json_value, "summary", incident.summary);
+      reader.read_if_present(json_value, "follow_ups", incident.follow_ups);
+      reader.read_if_present(json_value, "status_since", incident.status_since);
+      reader.read_if_present(json_value, "ms_in_status", incident.ms_in_status);
+      reader.read_if_present(json_value, "mitigated_at", incident.mitigated_at);
+      reader.read_if_present(json_value, "resolved_at", incident.resolved_at);
+      reader.read_if_present(json_value, "closed_at", incident.closed_at);
+      reader.read_if_present(json_value, "last_update_at", incident.last_update_at);
+      reader.read_if_present(json_value, "last_nudge_at", incident.last_nudge_at);
+      reader.read_if_present(json_value, "acknowledge_sla_breached",
+                             incident.acknowledge_sla_breached);
+      reader.read_if_present(json_value, "resolve_sla_breached", incident.resolve_sla_breached);
     }
     if (reader.failed()) {
       return reader.error();

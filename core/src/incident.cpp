@@ -4,6 +4,8 @@
 #include <haveri/core/events.hpp>
 #include <haveri/core/incident.hpp>
 
+#include "wording.hpp"
+
 namespace haveri::core {
 
 namespace {
@@ -97,6 +99,143 @@ std::span<const Status> allowed_transitions(Status from) noexcept {
   return {};
 }
 
+std::string_view to_string(FollowUpStatus status) noexcept {
+  switch (status) {
+    case FollowUpStatus::open:
+      return "OPEN";
+    case FollowUpStatus::in_progress:
+      return "IN_PROGRESS";
+    case FollowUpStatus::done:
+      return "DONE";
+  }
+  return "UNKNOWN";
+}
+
+std::optional<FollowUpStatus> parse_follow_up_status(std::string_view text) noexcept {
+  for (const FollowUpStatus status :
+       {FollowUpStatus::open, FollowUpStatus::in_progress, FollowUpStatus::done}) {
+    if (equals_ignore_case(text, to_string(status))) {
+      return status;
+    }
+  }
+  if (equals_ignore_case(text, "in-progress") || equals_ignore_case(text, "started")) {
+    return FollowUpStatus::in_progress;
+  }
+  return std::nullopt;
+}
+
+const FollowUp* Incident::follow_up(std::int64_t number) const noexcept {
+  for (const FollowUp& item : follow_ups) {
+    if (item.number == number) {
+      return &item;
+    }
+  }
+  return nullptr;
+}
+
+IncidentMetrics metrics_of(const Incident& incident, TimePoint now) noexcept {
+  using std::chrono::milliseconds;
+  IncidentMetrics metrics;
+  if (!incident.exists()) {
+    return metrics;
+  }
+  if (incident.acknowledged_at) {
+    metrics.time_to_acknowledge = *incident.acknowledged_at - incident.declared_at;
+  }
+  if (incident.mitigated_at) {
+    metrics.time_to_mitigate = *incident.mitigated_at - incident.declared_at;
+  }
+  if (incident.resolved_at) {
+    metrics.time_to_resolve = *incident.resolved_at - incident.declared_at;
+  }
+  for (std::size_t i = 0; i < metrics.time_in_status.size(); ++i) {
+    metrics.time_in_status[i] = milliseconds(incident.ms_in_status[i]);
+  }
+  // A closed incident's clock has stopped; any other is still running.
+  if (incident.status != Status::closed && now > incident.status_since) {
+    metrics.time_in_status[static_cast<std::size_t>(incident.status)] +=
+        now - incident.status_since;
+  }
+  return metrics;
+}
+
+namespace {
+
+// Moves the state to `to` at `at`, keeping the time spent in the status it leaves.
+void enter_status(Incident& state, Status to, TimePoint at) noexcept {
+  if (at > state.status_since) {
+    state.ms_in_status[static_cast<std::size_t>(state.status)] += (at - state.status_since).count();
+  }
+  state.status = to;
+  state.status_since = at;
+  state.last_update_at = at;
+  if (to == Status::mitigated && !state.mitigated_at) {
+    state.mitigated_at = at;
+  }
+  if (to == Status::resolved) {
+    state.resolved_at = at;
+  } else if (to != Status::closed) {
+    state.resolved_at.reset();  // reopened: resolution time is measured again
+  }
+  if (to == Status::closed) {
+    state.closed_at = at;
+  }
+}
+
+FollowUp* find_follow_up(Incident& state, std::int64_t number) noexcept {
+  for (FollowUp& item : state.follow_ups) {
+    if (item.number == number) {
+      return &item;
+    }
+  }
+  return nullptr;
+}
+
+void apply_follow_up(Incident& state, const FollowUpChanged& change, const Event& event) {
+  using Change = FollowUpChanged::Change;
+  if (change.change == Change::created) {
+    if (find_follow_up(state, change.number) != nullptr) {
+      return;  // a number is created once; a repeat in a damaged history is ignored
+    }
+    FollowUp created;
+    created.number = change.number;
+    created.description = change.description;
+    created.assignee = change.assignee;
+    created.due = change.due;
+    created.created_by = event.actor;
+    created.created_at = event.at;
+    created.updated_at = event.at;
+    state.follow_ups.push_back(std::move(created));
+    return;
+  }
+  FollowUp* item = find_follow_up(state, change.number);
+  if (item == nullptr) {
+    return;
+  }
+  switch (change.change) {
+    case Change::assigned:
+      item->assignee = change.assignee;
+      break;
+    case Change::redated:
+      item->due = change.due;
+      item->last_reminder.clear();  // a new date earns its reminders again
+      item->last_reminder_at.reset();
+      break;
+    case Change::status:
+      item->status = change.status;
+      break;
+    case Change::reminded:
+      item->last_reminder = change.reminder;
+      item->last_reminder_at = event.at;
+      return;  // a reminder is not a change of the follow-up itself
+    case Change::created:
+      break;
+  }
+  item->updated_at = event.at;
+}
+
+}  // namespace
+
 Incident apply(Incident state, const Event& event) noexcept {
   if (state.id != 0 && event.incident != state.id) {
     return state;
@@ -112,10 +251,18 @@ Incident apply(Incident state, const Event& event) noexcept {
           state.declared_at = event.at;
           state.declared_in = payload.declared_in;
           state.status = Status::declared;
+          state.status_since = event.at;
+          state.last_update_at = event.at;
+          state.organization = payload.organization;
+          state.area = payload.area;
+          state.assets = payload.assets;
+          state.announcements = payload.announcements;
         } else if constexpr (std::is_same_v<Payload, MessagePosted>) {
           ++state.message_count;
         } else if constexpr (std::is_same_v<Payload, StatusChanged>) {
-          state.status = payload.to;
+          enter_status(state, payload.to, event.at);
+        } else if constexpr (std::is_same_v<Payload, Closed>) {
+          enter_status(state, Status::closed, event.at);
         } else if constexpr (std::is_same_v<Payload, ChannelLinked>) {
           state.channel = payload.channel;
         } else if constexpr (std::is_same_v<Payload, SeverityChanged>) {
@@ -131,8 +278,40 @@ Incident apply(Incident state, const Event& event) noexcept {
             state.acknowledged_by = event.actor;
             state.acknowledged_at = event.at;
           }
+        } else if constexpr (std::is_same_v<Payload, Annotation> ||
+                             std::is_same_v<Payload, ActionTaken>) {
+          state.last_update_at = event.at;
+        } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
+          ++state.attachment_count;
+        } else if constexpr (std::is_same_v<Payload, TriageResponse>) {
+          for (const auto& [question, answer] : payload.answers) {
+            state.triage[question] = answer;
+          }
+          if (auto area = payload.answers.find("area"); area != payload.answers.end()) {
+            state.area = area->second;
+          }
+          if (auto assets = payload.answers.find("assets"); assets != payload.answers.end()) {
+            state.assets = wording::split_list(assets->second);
+          }
+        } else if constexpr (std::is_same_v<Payload, SummaryRecorded>) {
+          state.summary = payload.summary;
+          state.last_update_at = event.at;
+        } else if constexpr (std::is_same_v<Payload, FollowUpChanged>) {
+          apply_follow_up(state, payload, event);
+        } else if constexpr (std::is_same_v<Payload, TitleChanged>) {
+          state.title = payload.to;
+        } else if constexpr (std::is_same_v<Payload, GlobalCardPosted>) {
+          state.global_card = PostedMessage{payload.channel, payload.message_id};
+        } else if constexpr (std::is_same_v<Payload, Nudged>) {
+          state.last_nudge_at = event.at;
+        } else if constexpr (std::is_same_v<Payload, SlaBreached>) {
+          if (payload.target == "acknowledge") {
+            state.acknowledge_sla_breached = true;
+          } else if (payload.target == "resolve") {
+            state.resolve_sla_breached = true;
+          }
         }
-        // Annotation, ActionTaken: timeline entries only; the state has no field for them.
+        // Escalated, BotGuidance: timeline entries only; the state has no field for them.
       },
       event.payload);
   state.last_sequence = event.sequence;

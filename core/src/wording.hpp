@@ -4,6 +4,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <haveri/core/incident.hpp>
 
@@ -30,6 +31,42 @@ inline std::string join_statuses(std::span<const Status> statuses) {
     out.append(to_string(statuses[i]));
   }
   return out;
+}
+
+// At most `limit` bytes of `text`, cut on a UTF-8 character boundary.
+inline std::string cut_utf8(std::string_view text, std::size_t limit) {
+  if (text.size() <= limit) {
+    return std::string(text);
+  }
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0U) == 0x80U) {
+    --end;
+  }
+  return std::string(text.substr(0, end));
+}
+
+// "conveyor-4, press-2" -> {"conveyor-4", "press-2"}; blanks dropped.
+inline std::vector<std::string> split_list(std::string_view text) {
+  std::vector<std::string> items;
+  std::string current;
+  const auto flush = [&] {
+    while (!current.empty() && current.back() == ' ') {
+      current.pop_back();
+    }
+    if (!current.empty()) {
+      items.push_back(std::move(current));
+    }
+    current.clear();
+  };
+  for (const char c : text) {
+    if (c == ',') {
+      flush();
+    } else if (c != ' ' || !current.empty()) {
+      current += c;
+    }
+  }
+  flush();
+  return items;
 }
 
 }  // namespace haveri::core::wording

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 
 namespace haveri::ctl {
 
@@ -18,10 +19,16 @@ struct ChatOptions {
 // Whether `name` is a local-chat channel name: [a-z0-9][a-z0-9_-]{0,79}.
 bool valid_chat_channel(const std::string& name);
 
+// The commands run_chat understands, one per line, for `haverictl chat --help`
+// and the in-chat /help.
+std::string_view chat_commands_help();
+
 // Runs the terminal chat client of the local plugin: prints the channel's recent
 // history, then sends each line read from `in` as a message while a poller thread
-// prints what others (and the bot) say. Lines "/join <channel>" and "/quit" are
-// handled locally. Returns at EOF (after lingering) or /quit.
+// prints what others (and the bot) say. Lines starting with one of the commands in
+// chat_commands_help() (/join, /press, /form, /edit, /delete, /attach, /help,
+// /quit) are handled by the client; /form reads its answers from `in` too.
+// Returns at EOF (after lingering) or /quit.
 //
 // Return value: the process exit code — 0, or 1 when haverid could not be reached
 // (or has no such instance) at start; the message is already printed to `err`.

@@ -30,8 +30,11 @@ constexpr std::size_t kMaxSecretBytes = std::size_t{1024} * 1024;
 constexpr std::size_t kMaxSettingsNodes = 100'000;
 constexpr std::string_view kFileSuffix = "_file";
 
-constexpr std::array<std::string_view, 5> kTopKeys = {"server", "storage", "api", "plugins",
-                                                      "logging"};
+// A directory lists people and places of a few plants, not a data set.
+constexpr std::size_t kMaxDirectoryBytes = std::size_t{16} * 1024 * 1024;
+
+constexpr std::array<std::string_view, 8> kTopKeys = {
+    "server", "storage", "api", "plugins", "logging", "directory", "incidents", "outbox"};
 constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "body_limit_bytes",
                                                          "read_timeout_seconds", "max_connections"};
 constexpr std::array<std::string_view, 1> kStorageKeys = {"sqlite"};
@@ -42,8 +45,65 @@ constexpr std::array<std::string_view, 5> kPluginsKeys = {"directory", "request_
                                                           "max_queued_events", "instances"};
 constexpr std::array<std::string_view, 3> kInstanceKeys = {"name", "plugin", "settings"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
+constexpr std::array<std::string_view, 2> kDirectoryKeys = {"path", "zoneinfo"};
+constexpr std::array<std::string_view, 3> kIncidentsKeys = {"sla", "nudge_after",
+                                                            "follow_up_reminders"};
+constexpr std::array<std::string_view, 3> kSeverityKeys = {"sev1", "sev2", "sev3"};
+constexpr std::array<std::string_view, 2> kSlaTargetKeys = {"acknowledge", "resolve"};
+constexpr std::array<std::string_view, 2> kFollowUpKeys = {"before", "overdue_every"};
+constexpr std::array<std::string_view, 5> kOutboxKeys = {"first_retry_delay", "max_retry_delay",
+                                                         "max_attempts", "default_channel_interval",
+                                                         "default_instance_per_second"};
 constexpr std::array<std::string_view, 4> kSynchronousModes = {"off", "normal", "full", "extra"};
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+
+using std::chrono::milliseconds;
+constexpr milliseconds kMinute = std::chrono::minutes(1);
+constexpr milliseconds kHour = std::chrono::hours(1);
+constexpr milliseconds kDay = std::chrono::hours(24);
+constexpr milliseconds kYear = 365 * kDay;
+constexpr double kMaxInstancePerSecond = 10'000;
+
+struct DurationUnit {
+  std::string_view suffix;
+  milliseconds length;
+};
+// "ms" before "m" and "s": the longest suffix that matches wins.
+constexpr std::array<DurationUnit, 5> kDurationUnits = {{{"ms", milliseconds(1)},
+                                                         {"s", std::chrono::seconds(1)},
+                                                         {"m", kMinute},
+                                                         {"h", kHour},
+                                                         {"d", kDay}}};
+
+// A duration as it is written in the file: the largest unit that divides it.
+std::string format_duration(milliseconds value) {
+  for (auto it = kDurationUnits.rbegin(); it != kDurationUnits.rend(); ++it) {
+    if (value.count() % it->length.count() == 0) {
+      return std::to_string(value.count() / it->length.count()) + std::string(it->suffix);
+    }
+  }
+  return std::to_string(value.count()) + "ms";
+}
+
+// "<integer><unit>", the integer possibly negative (so the message can say why it is
+// out of range); nullopt for anything else. At most 9 digits: 10^9 days fit in 64 bits.
+std::optional<milliseconds> parse_duration(std::string_view text) {
+  for (const auto& unit : kDurationUnits) {
+    if (!text.ends_with(unit.suffix)) {
+      continue;
+    }
+    const std::string_view number = text.substr(0, text.size() - unit.suffix.size());
+    const std::string_view digits = number.starts_with('-') ? number.substr(1) : number;
+    if (digits.empty() || digits.size() > 9 ||
+        !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return std::nullopt;  // "1.5h", "15 m", "m"
+    }
+    std::int64_t value = 0;
+    std::from_chars(number.data(), number.data() + number.size(), value);
+    return value * unit.length;
+  }
+  return std::nullopt;
+}
 
 std::string join(std::span<const std::string_view> words) {
   std::string out;
@@ -349,25 +409,32 @@ class ConfigReader {
     read_api(section(top, "", "api", kApiKeys), config.api);
     read_plugins(section(top, "", "plugins", kPluginsKeys), config.plugins);
     read_logging(section(top, "", "logging", kLoggingKeys), config.logging);
+    read_directory(section(top, "", "directory", kDirectoryKeys), config);
+    read_incidents(section(top, "", "incidents", kIncidentsKeys), config.incidents);
+    read_outbox(section(top, "", "outbox", kOutboxKeys), config.outbox);
   }
 
   void add_problem(std::string text) { problems_.push_back({-1, -1, std::move(text)}); }
 
-  // Every problem, in the order of the file.
+  // Every problem, in the order of the file, then those of the directory file.
   std::vector<std::string> take_problems() {
     std::stable_sort(problems_.begin(), problems_.end(), [](const Problem& a, const Problem& b) {
       return std::pair(a.line, a.column) < std::pair(b.line, b.column);
     });
     std::vector<std::string> out;
-    out.reserve(problems_.size());
+    out.reserve(problems_.size() + directory_problems_.size());
     for (auto& problem : problems_) {
       out.push_back(std::move(problem.text));
     }
+    for (auto& problem : directory_problems_) {
+      out.push_back(std::move(problem));
+    }
     problems_.clear();
+    directory_problems_.clear();
     return out;
   }
 
-  bool has_problems() const { return !problems_.empty(); }
+  bool has_problems() const { return !problems_.empty() || !directory_problems_.empty(); }
 
  private:
   void report(const YAML::Mark& mark, std::string_view key, std::string_view message) {
@@ -860,6 +927,222 @@ class ConfigReader {
     }
   }
 
+  void read_directory(const Section& s, Config& config) {
+    bool zoneinfo_ok = true;
+    if (const Field* f = s.find("zoneinfo")) {
+      auto value = path_value(f->value, "directory.zoneinfo");
+      zoneinfo_ok = value.has_value();
+      if (value) {
+        config.zoneinfo = std::move(*value);
+      }
+    }
+    const Field* f = s.find("path");
+    if (f == nullptr) {
+      std::vector<std::string> local_instances;
+      for (const auto& instance : config.plugins.instances) {
+        if (instance.plugin == "local" && !instance.name.empty()) {
+          local_instances.push_back(instance.name);
+        }
+      }
+      if (local_instances.empty()) {
+        local_instances.emplace_back("local");
+      }
+      config.directory = core::default_directory(local_instances);
+      return;
+    }
+    auto written = string_value(f->value, "directory.path", "a path");
+    if (!written) {
+      return;
+    }
+    if (written->empty()) {
+      report(f->value.Mark(), "directory.path", "expected a path, got an empty string");
+      return;
+    }
+    config.directory_file = resolve(*written);
+    // The directory's problems name it as this file names its own: relative to the
+    // directory the configuration file was given in.
+    const fs::path shown =
+        fs::path(*written).is_absolute()
+            ? fs::path(*written)
+            : (fs::path(display_name_).parent_path() / *written).lexically_normal();
+    if (zoneinfo_ok) {
+      load_directory_file(f->value.Mark(), *config.directory_file, shown.string(), config);
+    }
+  }
+
+  void load_directory_file(const YAML::Mark& mark, const fs::path& file, const std::string& shown,
+                           Config& config) {
+    auto [text, error] = read_file(file, kMaxDirectoryBytes);
+    if (error == EFBIG) {
+      report(mark, "directory.path",
+             "directory file " + quote(file.string()) +
+                 " is larger than 16 MiB; is it the right "
+                 "file?");
+      return;
+    }
+    if (error != 0) {
+      report(mark, "directory.path",
+             "cannot read directory file " + quote(file.string()) + ": " + errno_text(error));
+      return;
+    }
+    auto directory = core::parse_directory(text, shown, config.zoneinfo);
+    if (!directory) {
+      const std::string& message = directory.error().message;
+      std::size_t start = 0;
+      while (start < message.size()) {
+        const std::size_t end = std::min(message.find('\n', start), message.size());
+        directory_problems_.push_back(message.substr(start, end - start));
+        start = end + 1;
+      }
+      return;
+    }
+    // Announcements go out through a plugin instance of this configuration.
+    std::vector<std::string_view> names;
+    for (const auto& instance : config.plugins.instances) {
+      names.push_back(instance.name);
+    }
+    for (const auto& organization : directory->organizations) {
+      if (!organization.announcements) {
+        continue;
+      }
+      const std::string& instance = organization.announcements->instance;
+      if (std::find(names.begin(), names.end(), instance) == names.end()) {
+        report(mark, "directory.path",
+               "organization " + quote(organization.id) + " in " + shown +
+                   " posts announcements through instance " + quote(instance) +
+                   ", which is not in plugins.instances (" +
+                   (names.empty() ? std::string("there are none") : "instances: " + join(names)) +
+                   ")");
+      }
+    }
+    config.directory = std::move(*directory);
+  }
+
+  // A duration written as "<integer><unit>" (ms, s, m, h, d) within [min, max];
+  // `whole_minutes` for settings kept in minutes.
+  std::optional<milliseconds> duration(const YAML::Node& node, const std::string& path,
+                                       milliseconds min, milliseconds max, bool whole_minutes) {
+    const std::string expected = "expected a duration such as " +
+                                 std::string(whole_minutes ? "15m, 4h or 7d" : "500ms, 30s or 5m") +
+                                 " (an integer and one of ms, s, m, h, d)";
+    if (!node.IsScalar()) {
+      report(node.Mark(), path, expected + ", got " + describe(node));
+      return std::nullopt;
+    }
+    const auto text = substitute(node, path);
+    if (!text) {
+      return std::nullopt;
+    }
+    const auto value = parse_duration(*text);
+    if (!value) {
+      report(node.Mark(), path, expected + ", got " + quote(*text));
+      return std::nullopt;
+    }
+    if (*value < min || *value > max) {
+      report(node.Mark(), path,
+             "expected a duration between " + format_duration(min) + " and " +
+                 format_duration(max) + ", got " + quote(*text));
+      return std::nullopt;
+    }
+    if (whole_minutes && value->count() % kMinute.count() != 0) {
+      report(node.Mark(), path, "expected whole minutes (such as 90m or 2h), got " + quote(*text));
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  void minutes_setting(const Section& s, const std::string& parent, std::string_view key,
+                       std::chrono::minutes& out) {
+    if (const Field* f = s.find(key)) {
+      if (auto value = duration(f->value, child(parent, key), kMinute, kYear, true)) {
+        out = std::chrono::duration_cast<std::chrono::minutes>(*value);
+      }
+    }
+  }
+
+  void read_incidents(const Section& s, core::IncidentSettings& incidents) {
+    const Section sla = section(s, "incidents", "sla", kSeverityKeys);
+    const Section nudge = section(s, "incidents", "nudge_after", kSeverityKeys);
+    for (std::size_t i = 0; i < kSeverityKeys.size(); ++i) {
+      const std::string severity(kSeverityKeys.at(i));
+      const Section target = section(sla, "incidents.sla", severity, kSlaTargetKeys);
+      const std::string target_path = "incidents.sla." + severity;
+      minutes_setting(target, target_path, "acknowledge", incidents.sla.at(i).acknowledge);
+      minutes_setting(target, target_path, "resolve", incidents.sla.at(i).resolve);
+      minutes_setting(nudge, "incidents.nudge_after", severity, incidents.nudge_after.at(i));
+    }
+    const Section follow_up = section(s, "incidents", "follow_up_reminders", kFollowUpKeys);
+    minutes_setting(follow_up, "incidents.follow_up_reminders", "before",
+                    incidents.follow_up_reminder_before);
+    minutes_setting(follow_up, "incidents.follow_up_reminders", "overdue_every",
+                    incidents.overdue_reminder_every);
+  }
+
+  void read_outbox(const Section& s, core::OutboxSettings& outbox) {
+    const Field* first = s.find("first_retry_delay");
+    const Field* max = s.find("max_retry_delay");
+    bool delays_ok = true;
+    if (first != nullptr) {
+      auto value =
+          duration(first->value, "outbox.first_retry_delay", milliseconds(1), kHour, false);
+      delays_ok = value.has_value();
+      outbox.first_retry_delay = value.value_or(outbox.first_retry_delay);
+    }
+    if (max != nullptr) {
+      auto value = duration(max->value, "outbox.max_retry_delay", milliseconds(1), kDay, false);
+      delays_ok = delays_ok && value.has_value();
+      outbox.max_retry_delay = value.value_or(outbox.max_retry_delay);
+    }
+    if (delays_ok && outbox.first_retry_delay > outbox.max_retry_delay) {
+      const Field* where = first != nullptr ? first : max;
+      report(where->value.Mark(),
+             first != nullptr ? "outbox.first_retry_delay" : "outbox.max_retry_delay",
+             "the first retry delay (" + format_duration(outbox.first_retry_delay) +
+                 ") is longer than max_retry_delay (" + format_duration(outbox.max_retry_delay) +
+                 "); the delay doubles from the first up to the max");
+    }
+    if (const Field* f = s.find("max_attempts")) {
+      if (auto value = integer(f->value, "outbox.max_attempts", 1, 1000)) {
+        outbox.max_attempts = static_cast<int>(*value);
+      }
+    }
+    if (const Field* f = s.find("default_channel_interval")) {
+      if (auto value = duration(f->value, "outbox.default_channel_interval", milliseconds(1), kHour,
+                                false)) {
+        outbox.default_channel_interval = *value;
+      }
+    }
+    if (const Field* f = s.find("default_instance_per_second")) {
+      if (auto value = rate(f->value, "outbox.default_instance_per_second")) {
+        outbox.default_instance_per_second = *value;
+      }
+    }
+  }
+
+  // A number of messages per second: greater than 0, at most kMaxInstancePerSecond.
+  std::optional<double> rate(const YAML::Node& node, const std::string& path) {
+    const std::string expected = "expected a number greater than 0 and at most " +
+                                 std::to_string(static_cast<int>(kMaxInstancePerSecond)) +
+                                 " (such as 20 or 0.5)";
+    if (!node.IsScalar()) {
+      report(node.Mark(), path, expected + ", got " + describe(node));
+      return std::nullopt;
+    }
+    const auto text = substitute(node, path);
+    if (!text) {
+      return std::nullopt;
+    }
+    double value = 0;
+    const char* end = text->data() + text->size();
+    const auto [ptr, ec] = std::from_chars(text->data(), end, value);
+    if (!looks_like_float(*text) || ec != std::errc{} || ptr != end || !(value > 0) ||
+        value > kMaxInstancePerSecond) {
+      report(node.Mark(), path, expected + ", got " + quote(*text));
+      return std::nullopt;
+    }
+    return value;
+  }
+
   struct Problem {
     int line;
     int column;
@@ -869,6 +1152,7 @@ class ConfigReader {
   std::string display_name_;
   fs::path base_dir_;
   std::vector<Problem> problems_;
+  std::vector<std::string> directory_problems_;  // already "<file>:<line>:<col>: …", in order
   std::size_t settings_nodes_ = 0;
 };
 

@@ -4,11 +4,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include <haveri/core/directory.hpp>
+#include <haveri/core/settings.hpp>
 
 namespace haveri::daemon {
 
@@ -65,6 +69,17 @@ struct Config {
   ApiConfig api;
   PluginsConfig plugins;
   LoggingConfig logging;
+  // `directory.path`, absolute after loading; nullopt: no directory file, `directory`
+  // is core::default_directory(<the instances of plugin "local">, else {"local"}).
+  std::optional<std::filesystem::path> directory_file;
+  // `directory.zoneinfo`: the tz database the directory's time zones are checked
+  // against (again on reload); absolute after loading.
+  std::filesystem::path zoneinfo = "/usr/share/zoneinfo";
+  // Loaded and validated from `directory_file` by load_config (docs/directory.md).
+  // A default-constructed Config has no organizations.
+  core::Directory directory;
+  core::IncidentSettings incidents;  // the `incidents:` section
+  core::OutboxSettings outbox;       // the `outbox:` section
 };
 
 // Reads and validates a configuration file.
@@ -73,10 +88,13 @@ struct Config {
 // environment; a key `<name>_file` is replaced by `<name>` holding the file's
 // contents without the trailing newline (systemd credentials, Docker secrets).
 // Relative paths are relative to the directory of the configuration file.
+// The directory file named by `directory.path` is read and validated too; its
+// problems are part of the ConfigError, each naming the directory file, line and
+// column.
 //
 // Throws ConfigError listing every problem (unknown keys, wrong types, missing
-// required keys, unset variables, unreadable secret files); never returns a
-// partly valid Config.
+// required keys, unset variables, unreadable secret files, an invalid directory);
+// never returns a partly valid Config.
 Config load_config(const std::filesystem::path& file);
 
 }  // namespace haveri::daemon

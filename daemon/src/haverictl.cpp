@@ -36,9 +36,11 @@ constexpr std::string_view kUsage =
 Commands:
   chat --as <member> [--channel <name>] [--instance <name>] [--linger <seconds>]
         Chat on the local plugin like a person would. Each line you type is posted;
-        /incident ... talks to the bot, /join <channel> switches channel, /quit or
-        Ctrl-D leaves. Defaults: --channel general, --instance local, --linger 1.5
-        (how long to keep printing replies after the input ends).
+        /incident ... talks to the bot; /press <n> presses a button, /form fills in
+        a form, /edit, /delete and /attach act on messages, /join <channel> switches
+        channel, /quit or Ctrl-D leaves ('haverictl chat --help' lists them all).
+        Defaults: --channel general, --instance local, --linger 1.5 (how long to
+        keep printing replies after the input ends).
   incidents [--json]
         List incidents.
   timeline <id> [--json]
@@ -424,7 +426,27 @@ bool valid_member(const std::string& name) {
   });
 }
 
+constexpr std::string_view kChatUsage =
+    R"(Usage: haverictl [--url URL] chat --as <member> [--channel <name>] [--instance <name>]
+                                      [--linger <seconds>]
+
+Chat on haverid's local chat plugin like a person would: the channel's recent history
+is shown, then each line you type is posted while what others and the bot say is
+printed as it comes. Messages show as "[id] name: text"; bot cards are indented.
+
+Options:
+  --as <member>       who you are in the chat (required)
+  --channel <name>    where to start (default: general)
+  --instance <name>   the local plugin instance, its URLs are /hooks/<name>/ (default: local)
+  --linger <seconds>  how long to keep printing replies after the input ends (default: 1.5)
+
+)";
+
 int cmd_chat(const GlobalOptions& global, CommandArgs args) {
+  if (args.flag("--help") || args.flag("-h")) {
+    std::cout << kChatUsage << haveri::ctl::chat_commands_help();
+    return 0;
+  }
   haveri::ctl::ChatOptions options;
   options.url = base_url(global);
   parse_url(options.url);  // a bad URL is a usage error before anything else

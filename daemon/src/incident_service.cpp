@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -18,11 +19,11 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Retry budget for outbound operations until the durable outbox replaces it.
-// TODO(incident-core issue): persist pending operations in the outbox.
-constexpr int kMaxOperationAttempts = 5;
-constexpr std::chrono::milliseconds kFirstRetryDelay{500};
-constexpr std::chrono::milliseconds kMaxRetryDelay{60000};
+// Longest sleep of the outbox timer: a safety net should a wake-up be missed.
+constexpr std::chrono::milliseconds kMaxOutboxSleep{30000};
+// Bounds on what an inbound event may carry, beyond the HTTP body limit.
+constexpr std::size_t kMaxFiles = 20;
+constexpr std::size_t kMaxFormValues = 50;
 
 // Runs `work`, logging instead of letting an exception end the store thread (and
 // with it the process): one bad input fails alone.
@@ -37,16 +38,6 @@ void contained(const char* what, Work&& work) noexcept {
   }
 }
 
-// A neutral inbound event after validation (docs/plugin-abi.md, "Inbound events").
-struct InboundEvent {
-  std::string type;
-  std::string text;
-  std::string idempotency_key;
-  std::string message_id;
-  core::ChannelRef channel;
-  core::Actor actor;
-};
-
 std::optional<std::string> string_at(const nlohmann::json& object, const char* key) {
   if (!object.is_object()) {
     return std::nullopt;
@@ -58,18 +49,31 @@ std::optional<std::string> string_at(const nlohmann::json& object, const char* k
   return it->get<std::string>();
 }
 
-// Returns the event, or nullopt with `problem` naming the missing field.
-std::optional<InboundEvent> parse_inbound(const std::string& instance, const nlohmann::json& json,
-                                          std::string& problem) {
-  InboundEvent event;
-  event.type = string_at(json, "type").value_or("");
-  auto text = string_at(json, "text");
+}  // namespace
+
+std::optional<core::InboundEvent> parse_inbound_event(const std::string& instance,
+                                                      const std::string& platform,
+                                                      const nlohmann::json& json,
+                                                      std::string& problem) {
+  problem.clear();
+  using Type = core::InboundEvent::Type;
+  const std::string type = string_at(json, "type").value_or("");
+  core::InboundEvent event;
+  if (type == "command") {
+    event.type = Type::command;
+  } else if (type == "message") {
+    event.type = Type::message;
+  } else if (type == "message_changed") {
+    event.type = Type::message_changed;
+  } else if (type == "message_deleted") {
+    event.type = Type::message_deleted;
+  } else if (type == "form_submission") {
+    event.type = Type::form_submission;
+  } else {
+    return std::nullopt;  // unknown: ignored
+  }
   const auto channel = json.find("channel");
   const auto user = json.find("user");
-  if (!text) {
-    problem = "\"text\" must be a string";
-    return std::nullopt;
-  }
   if (channel == json.end() || !string_at(*channel, "id")) {
     problem = "\"channel\" must be an object with an \"id\" string";
     return std::nullopt;
@@ -78,341 +82,215 @@ std::optional<InboundEvent> parse_inbound(const std::string& instance, const nlo
     problem = "\"user\" must be an object with an \"id\" string";
     return std::nullopt;
   }
-  event.text = std::move(*text);
+  const bool needs_text = event.type == Type::command || event.type == Type::message_changed ||
+                          (event.type == Type::message && !json.contains("files"));
+  auto text = string_at(json, "text");
+  if (needs_text && !text) {
+    problem = "\"text\" must be a string";
+    return std::nullopt;
+  }
+  event.text = text.value_or("");
+  event.platform = platform;
+  event.installation = string_at(json, "installation").value_or(instance);
   event.idempotency_key = string_at(json, "idempotency_key").value_or("");
   event.message_id = string_at(json, "message_id").value_or("");
+  if ((event.type == Type::message_changed || event.type == Type::message_deleted) &&
+      event.message_id.empty()) {
+    problem = "\"message_id\" must name the message edited or deleted";
+    return std::nullopt;
+  }
   event.channel.instance = instance;
   event.channel.id = *string_at(*channel, "id");
   event.channel.name = string_at(*channel, "name").value_or(event.channel.id);
-  event.actor.id = *string_at(*user, "id");
-  event.actor.display_name = string_at(*user, "name").value_or(event.actor.id);
+  event.user.id = *string_at(*user, "id");
+  event.user.display_name = string_at(*user, "name").value_or(event.user.id);
+  if (event.type == Type::form_submission) {
+    auto form_id = string_at(json, "form_id");
+    const auto values = json.find("values");
+    if (!form_id || values == json.end() || !values->is_object() ||
+        values->size() > kMaxFormValues) {
+      problem = "a form_submission needs \"form_id\" and a \"values\" object of at most " +
+                std::to_string(kMaxFormValues) + " strings";
+      return std::nullopt;
+    }
+    event.form_id = std::move(*form_id);
+    for (const auto& [name, value] : values->items()) {
+      if (!value.is_string()) {
+        problem = "form value \"" + name.substr(0, 40) + "\" must be a string";
+        return std::nullopt;
+      }
+      event.values[name] = value.get<std::string>();
+    }
+  }
+  if (auto files = json.find("files"); files != json.end()) {
+    if (!files->is_array() || files->size() > kMaxFiles) {
+      problem = "\"files\" must be an array of at most " + std::to_string(kMaxFiles) + " objects";
+      return std::nullopt;
+    }
+    for (const auto& file : *files) {
+      if (!file.is_object() || !string_at(file, "name")) {
+        problem = "each file needs a \"name\"";
+        return std::nullopt;
+      }
+      core::FileReference reference;
+      reference.id = string_at(file, "id").value_or("");
+      reference.name = *string_at(file, "name");
+      reference.url = string_at(file, "url").value_or("");
+      reference.mime_type = string_at(file, "mimetype").value_or("");
+      if (auto size = file.find("size"); size != file.end() && size->is_number_integer()) {
+        reference.size = std::max<std::int64_t>(0, size->get<std::int64_t>());
+      }
+      event.files.push_back(std::move(reference));
+    }
+  }
   return event;
 }
 
-// Operation keys stay the same when an operation is retried, so a plugin can
-// recognise a repeat (docs/plugin-abi.md, "Operations").
-std::string reply_key(const InboundEvent& event, int index) {
-  static std::atomic<std::uint64_t> unkeyed{0};
-  const std::string base = event.idempotency_key.empty()
-                               ? "unkeyed-" + std::to_string(unkeyed.fetch_add(1))
-                               : event.idempotency_key;
-  return "reply:" + base + ":" + std::to_string(index);
-}
-
-}  // namespace
-
 struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Impl> {
-  Impl(std::unique_ptr<core::EventStore> event_store, const core::WallClock& wall_clock,
-       OperationSender sender, std::size_t queue_limit)
+  Impl(std::unique_ptr<core::EventStore> event_store,
+       std::shared_ptr<const core::Directory> directory, core::IncidentSettings settings,
+       core::OutboxSettings outbox, const core::WallClock& wall_clock, OperationSender sender,
+       IncidentServiceOptions service_options)
       : store(std::move(event_store)),
         clock(wall_clock),
+        engine(*store, std::move(directory), settings, outbox, wall_clock),
         send(std::move(sender)),
-        max_queued(queue_limit),
-        work(asio::make_work_guard(context)) {}
+        options(std::move(service_options)),
+        work(asio::make_work_guard(context)),
+        outbox_timer(context),
+        tick_timer(context) {}
 
   std::unique_ptr<core::EventStore> store;
   const core::WallClock& clock;
+  core::IncidentEngine engine;
   OperationSender send;
-  const std::size_t max_queued;
+  IncidentServiceOptions options;
   std::atomic<std::size_t> queued{0};
+  std::size_t in_flight = 0;
+  bool started = false;
   asio::io_context context;
   asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::steady_timer outbox_timer;
+  asio::steady_timer tick_timer;
   std::thread thread;
 
   void on_inbound(const std::string& instance, const nlohmann::json& json,
-                  const std::function<void(bool)>& done) {
+                  const std::function<void(core::InboundOutcome)>& done) {
+    auto platform = options.platforms.find(instance);
     std::string problem;
-    auto event = parse_inbound(instance, json, problem);
+    auto event = parse_inbound_event(
+        instance, platform == options.platforms.end() ? instance : platform->second, json, problem);
     if (!event) {
-      // A plugin bug, not a passing failure: acknowledging stops the platform from
-      // retrying an event that can never be stored.
-      spdlog::error("plugin {}: malformed inbound event dropped: {}", instance, problem);
-      done(true);
-      return;
-    }
-    if (event->type == "command") {
-      on_command(*event, done);
-    } else if (event->type == "message") {
-      on_message(*event, done);
-    } else {
-      // Readers ignore what they do not know; a newer plugin may send more types.
-      spdlog::debug("plugin {}: ignoring inbound event of type {}", instance, event->type);
-      done(true);
-    }
-  }
-
-  std::optional<core::Incident> incident_of_channel(const core::ChannelRef& channel, bool& failed) {
-    failed = false;
-    auto id = store->incident_by_channel(channel.instance, channel.id);
-    if (!id) {
-      spdlog::error("store: looking up the incident of #{}: {}", channel.name, id.error().message);
-      failed = true;
-      return std::nullopt;
-    }
-    if (!id.value()) {
-      return std::nullopt;
-    }
-    auto incident = store->incident(*id.value());
-    if (!incident) {
-      spdlog::error("store: loading INC-{}: {}", *id.value(), incident.error().message);
-      failed = true;
-      return std::nullopt;
-    }
-    return incident.value();
-  }
-
-  // True when the event was committed before (a platform retry); false with
-  // `failed` set when the store could not tell.
-  bool already_recorded(const InboundEvent& event, bool& failed) {
-    failed = false;
-    if (event.idempotency_key.empty()) {
-      return false;
-    }
-    auto seen = store->has_receipt(event.idempotency_key);
-    if (!seen) {
-      spdlog::error("store: looking up {}: {}", event.idempotency_key, seen.error().message);
-      failed = true;
-      return false;
-    }
-    if (seen.value()) {
-      spdlog::info("inbound {} already recorded; not applied again", event.idempotency_key);
-    }
-    return seen.value();
-  }
-
-  void on_command(const InboundEvent& event, const std::function<void(bool)>& done) {
-    // A retried command must not be decided again: against the state it produced it
-    // would be refused ("already INVESTIGATING") and answered a second time.
-    bool failed = false;
-    if (already_recorded(event, failed) || failed) {
-      done(!failed);
-      return;
-    }
-    auto parsed = core::parse_command(event.text);
-    if (auto* error = std::get_if<core::CommandError>(&parsed)) {
-      done(true);
-      post_message(event.channel, core::error_reply(*error), reply_key(event, 0));
-      return;
-    }
-    const core::Command& command = std::get<core::Command>(parsed);
-    std::optional<core::Incident> incident = incident_of_channel(event.channel, failed);
-    if (failed) {
-      done(false);
-      return;
-    }
-    auto decision =
-        core::decide(incident ? &*incident : nullptr, command, event.channel, event.actor);
-    if (!decision) {
-      done(true);
-      post_message(event.channel, core::refusal_reply(decision.error()), reply_key(event, 0));
-      return;
-    }
-    if (!decision->events.empty()) {
-      const bool declares = std::holds_alternative<core::Declared>(decision->events.front());
-      core::AppendRequest request;
-      if (!declares && incident) {
-        request.incident = incident->id;
-        request.expected_last_sequence = incident->last_sequence;
+      if (problem.empty()) {
+        spdlog::debug("plugin {}: ignoring inbound event of type {}", instance,
+                      string_at(json, "type").value_or("?"));
+      } else {
+        // A plugin bug, not a passing failure: acknowledging stops the platform from
+        // retrying an event that can never be stored.
+        spdlog::error("plugin {}: malformed inbound event dropped: {}", instance, problem);
       }
-      request.idempotency_key = event.idempotency_key;
-      for (auto& payload : decision->events) {
-        request.events.push_back(core::Event{0, 0, clock.now(), event.actor, std::move(payload)});
-      }
-      if (!commit(request, done)) {
-        return;
-      }
-    } else {
-      done(true);
-    }
-    if (decision->reply) {
-      post_message(event.channel, *decision->reply, reply_key(event, 1));
-    }
-  }
-
-  void on_message(const InboundEvent& event, const std::function<void(bool)>& done) {
-    bool failed = false;
-    std::optional<core::Incident> incident = incident_of_channel(event.channel, failed);
-    if (failed) {
-      done(false);
+      done(core::InboundOutcome::committed);
       return;
     }
-    if (!incident) {
-      done(true);  // chatter outside incident channels is not recorded
+    const core::InboundOutcome outcome = engine.handle(*event);
+    switch (outcome) {
+      case core::InboundOutcome::refused:
+        spdlog::warn("plugin {}: refused an event from user {}: {}", instance, event->user.id,
+                     engine.last_problem());
+        break;
+      case core::InboundOutcome::retry_later:
+        spdlog::error("plugin {}: not stored, the platform will retry: {}", instance,
+                      engine.last_problem());
+        break;
+      case core::InboundOutcome::committed:
+        break;
+    }
+    done(outcome);
+    pump();
+  }
+
+  // Hands due outbox operations to the plugins, then sleeps until the next is due.
+  void pump() {
+    if (!started) {
       return;
     }
-    core::AppendRequest request;
-    request.incident = incident->id;
-    request.expected_last_sequence = incident->last_sequence;
-    request.idempotency_key = event.idempotency_key;
-    request.events.push_back(
-        core::Event{0, 0, clock.now(), event.actor,
-                    core::MessagePosted{event.text, event.channel, event.message_id}});
-    commit(request, done);
-  }
-
-  // Appends, acknowledges, then carries out the effects. False if nothing was stored.
-  bool commit(const core::AppendRequest& request, const std::function<void(bool)>& done) {
-    auto outcome = store->append(request);
-    if (!outcome) {
-      spdlog::error("store: append failed: {}", outcome.error().message);
-      done(false);
-      return false;
-    }
-    done(true);
-    if (outcome->duplicate) {
-      spdlog::info("inbound {} already recorded; not applied again", request.idempotency_key);
-      return true;
-    }
-    for (const auto& event : outcome->committed) {
-      spdlog::info("INC-{} #{} {} by {}", event.incident, event.sequence,
-                   core::to_string(event.type()), event.actor.display_name);
-    }
-    run_effects(outcome->state, outcome->committed);
-    return true;
-  }
-
-  void run_effects(const core::Incident& after, const std::vector<core::Event>& committed) {
-    if (committed.empty()) {
-      return;
-    }
-    // Derived from the commit, so the same effect always carries the same key.
-    const std::string key_prefix = "INC-" + std::to_string(after.id) + ":" +
-                                   std::to_string(committed.front().sequence) + "-" +
-                                   std::to_string(committed.back().sequence) + ":";
-    int index = 0;
-    for (auto& effect : core::effects_of(after, committed)) {
-      const std::string key = key_prefix + std::to_string(index++);
-      if (auto* create = std::get_if<core::CreateIncidentChannel>(&effect)) {
-        create_channel(*create, key);
-      } else if (auto* post = std::get_if<core::PostMessage>(&effect)) {
-        post_message(post->channel, post->message, key);
-      }
-    }
-  }
-
-  void create_channel(const core::CreateIncidentChannel& create, const std::string& key) {
-    nlohmann::json operation = {{"v", 1},
-                                {"type", "create_channel"},
-                                {"operation_key", key},
-                                {"name", create.name},
-                                {"topic", create.topic}};
-    const core::IncidentId incident_id = create.incident;
-    const std::string instance = create.instance;
-    perform(instance, std::move(operation), 1,
-            [this, incident_id, instance](const nlohmann::json& result) {
-              on_channel_created(incident_id, instance, result);
-            });
-  }
-
-  void on_channel_created(core::IncidentId incident_id, const std::string& instance,
-                          const nlohmann::json& result) {
-    auto incident = store->incident(incident_id);
-    if (!incident || !incident.value()) {
-      spdlog::error("INC-{}: channel created but the incident cannot be loaded", incident_id);
-      return;
-    }
-    const auto channel = result.find("channel");
-    if (string_at(result, "status") != "ok" || channel == result.end() ||
-        !string_at(*channel, "id")) {
-      const std::string why = string_at(result, "error").value_or("no channel in the result");
-      spdlog::error("INC-{}: the incident channel could not be created: {}", incident_id, why);
-      post_message(incident.value()->declared_in,
-                   core::Message{"INC-" + std::to_string(incident_id) +
-                                     ": the incident channel could not be created",
-                                 why,
-                                 {},
-                                 {},
-                                 {}},
-                   "INC-" + std::to_string(incident_id) + ":channel-failed");
-      return;
-    }
-    core::ChannelRef ref{instance, *string_at(*channel, "id"),
-                         string_at(*channel, "name").value_or(*string_at(*channel, "id"))};
-    if (incident.value()->channel == ref) {
-      return;  // a repeated completion of the same creation
-    }
-    core::AppendRequest request;
-    request.incident = incident_id;
-    request.expected_last_sequence = incident.value()->last_sequence;
-    request.events.push_back(
-        core::Event{0, 0, clock.now(), core::Actor::system(), core::ChannelLinked{ref}});
-    commit(request, [](bool) {});
-  }
-
-  void post_message(const core::ChannelRef& channel, const core::Message& message,
-                    const std::string& key) {
-    nlohmann::json operation = {{"v", 1},
-                                {"type", "post_message"},
-                                {"operation_key", key},
-                                {"channel", core::channel_to_json(channel)},
-                                {"message", core::message_to_json(message)}};
-    perform(channel.instance, std::move(operation), 1, [](const nlohmann::json&) {});
-  }
-
-  // Sends an operation, retrying "retryable" results with backoff (honouring the
-  // plugin's retry_after_ms). `on_final` runs on the store thread with the last result.
-  void perform(const std::string& instance, nlohmann::json operation, int attempt,
-               std::function<void(const nlohmann::json&)> on_final) {
-    // The plugin host may answer after this service is gone: hold it weakly.
-    std::weak_ptr<Impl> weak = weak_from_this();
-    send(instance, operation,
-         [weak, instance, operation, attempt,
-          on_final = std::move(on_final)](nlohmann::json result) mutable {
-           auto self = weak.lock();
-           if (!self) {
-             return;
-           }
-           // Handlers queued in `context` only run while the service is alive (stop()
-           // joins the thread first), so they may hold a plain pointer.
-           asio::post(self->context,
-                      [self = self.get(), instance, operation = std::move(operation), attempt,
-                       on_final = std::move(on_final), result = std::move(result)]() mutable {
-                        contained("handling an operation result", [&] {
-                          self->on_performed(instance, std::move(operation), attempt,
-                                             std::move(on_final), result);
-                        });
-                      });
-         });
-  }
-
-  void on_performed(const std::string& instance, nlohmann::json operation, int attempt,
-                    std::function<void(const nlohmann::json&)> on_final,
-                    const nlohmann::json& result) {
-    const std::string status = string_at(result, "status").value_or("");
-    const std::string type = string_at(operation, "type").value_or("");
-    const std::string error = string_at(result, "error").value_or("no reason given");
-    if (status == "retryable" && attempt < kMaxOperationAttempts) {
-      std::chrono::milliseconds delay = kFirstRetryDelay * (1 << (attempt - 1));
-      if (auto hint = result.find("retry_after_ms");
-          hint != result.end() && hint->is_number_integer()) {
-        // Clamped before use: the hint comes from a platform, through a plugin.
-        delay = std::chrono::milliseconds(
-            std::clamp<std::int64_t>(hint->get<std::int64_t>(), 0, kMaxRetryDelay.count()));
-      }
-      delay = std::min(delay, kMaxRetryDelay);
-      spdlog::warn("plugin {}: {} failed (attempt {}): {}; retrying in {} ms", instance, type,
-                   attempt, error, delay.count());
-      auto timer = std::make_shared<asio::steady_timer>(context, delay);
-      timer->async_wait([this, timer, instance, operation = std::move(operation), attempt,
-                         on_final = std::move(on_final)](const boost::system::error_code& ec) {
-        if (!ec) {
-          perform(instance, operation, attempt + 1, on_final);
+    const std::size_t room = options.max_operations_in_flight > in_flight
+                                 ? options.max_operations_in_flight - in_flight
+                                 : 0;
+    for (core::DueOperation& due : engine.take_due(room)) {
+      nlohmann::json operation = nlohmann::json::parse(due.operation, nullptr, false);
+      ++in_flight;
+      std::weak_ptr<Impl> weak = weak_from_this();
+      const std::int64_t id = due.outbox_id;
+      send(due.instance, std::move(operation), [weak, id](nlohmann::json result) {
+        auto self = weak.lock();
+        if (!self) {
+          return;
         }
+        // Handlers queued in `context` only run while the service is alive (stop()
+        // joins the thread first), so they may hold a plain pointer.
+        asio::post(self->context, [impl = self.get(), id, result = std::move(result)] {
+          contained("handling an operation result", [&] {
+            --impl->in_flight;
+            const std::string status = string_at(result, "status").value_or("?");
+            if (status != "ok") {
+              spdlog::warn("outbox #{}: {}: {}", id, status,
+                           string_at(result, "error").value_or("no reason given"));
+            }
+            impl->engine.complete(id, result.dump());
+            impl->pump();
+          });
+        });
       });
+    }
+    arm_outbox_timer();
+  }
+
+  void arm_outbox_timer() {
+    auto next = engine.next_due();
+    if (!next) {
       return;
     }
-    if (status != "ok") {
-      spdlog::error("plugin {}: {} failed{}: {}", instance, type,
-                    status == "retryable" ? " after every attempt" : "", error);
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clock.now());
+    delay = std::clamp(delay, std::chrono::milliseconds(1), kMaxOutboxSleep);
+    outbox_timer.expires_after(delay);
+    outbox_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) {
+        contained("sending the outbox", [this] { pump(); });
+      }
+    });
+  }
+
+  void tick() {
+    auto appended = engine.tick();
+    if (!appended) {
+      spdlog::error("store: looking for due nudges and reminders: {}", appended.error().message);
+    } else if (appended.value() > 0) {
+      spdlog::info("{} time-driven event(s) recorded (nudges, SLA breaches, reminders)",
+                   appended.value());
     }
-    on_final(result);
+    pump();
+  }
+
+  void arm_tick_timer() {
+    tick_timer.expires_after(options.tick_interval);
+    tick_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) {
+        contained("tick", [this] { tick(); });
+        arm_tick_timer();
+      }
+    });
   }
 };
 
 IncidentService::IncidentService(std::unique_ptr<core::EventStore> store,
+                                 std::shared_ptr<const core::Directory> directory,
+                                 core::IncidentSettings settings, core::OutboxSettings outbox,
                                  const core::WallClock& clock, OperationSender send,
-                                 std::size_t max_queued_inbound)
-    : impl_(std::make_shared<Impl>(std::move(store), clock, std::move(send), max_queued_inbound)) {
+                                 IncidentServiceOptions options)
+    : settings_(settings),
+      impl_(std::make_shared<Impl>(std::move(store), std::move(directory), settings, outbox, clock,
+                                   std::move(send), std::move(options))) {
   impl_->thread = std::thread(
       [impl = impl_.get()] { contained("store thread", [impl] { impl->context.run(); }); });
 }
@@ -421,23 +299,58 @@ IncidentService::~IncidentService() {
   stop();
 }
 
+core::VoidResult IncidentService::start() {
+  std::promise<core::VoidResult> loaded;
+  auto result = loaded.get_future();
+  asio::post(impl_->context, [impl = impl_.get(), &loaded] {
+    core::VoidResult outcome = core::make_error(core::ErrorCode::storage, "not started");
+    contained("loading the outbox", [&] { outcome = impl->engine.start(); });
+    if (outcome) {
+      impl->started = true;
+      const auto stats = impl->engine.outbox_stats();
+      if (stats.queued > 0) {
+        spdlog::info("outbox: {} operation(s) left from the last run will be sent", stats.queued);
+      }
+      impl->pump();
+      impl->arm_tick_timer();
+    }
+    loaded.set_value(std::move(outcome));
+  });
+  return result.get();
+}
+
 void IncidentService::stop() {
   if (!impl_->thread.joinable()) {
     return;
   }
-  // Posted last, so handlers already queued run first; retry timers are abandoned.
+  // Posted last, so handlers already queued run first; timers are abandoned.
   asio::post(impl_->context, [impl = impl_.get()] { impl->context.stop(); });
   impl_->work.reset();
   impl_->thread.join();
 }
 
+void IncidentService::set_limits(const std::string& instance, core::InstanceLimits limits) {
+  asio::post(impl_->context,
+             [impl = impl_.get(), instance, limits] { impl->engine.set_limits(instance, limits); });
+}
+
+void IncidentService::set_directory(std::shared_ptr<const core::Directory> directory) {
+  asio::post(impl_->context, [impl = impl_.get(), directory = std::move(directory)]() mutable {
+    impl->engine.set_directory(std::move(directory));
+  });
+}
+
+void IncidentService::tick_now() {
+  asio::post(impl_->context, [impl = impl_.get()] { contained("tick", [impl] { impl->tick(); }); });
+}
+
 void IncidentService::handle_inbound(const std::string& instance, nlohmann::json event,
-                                     std::function<void(bool)> done) {
-  if (impl_->queued.fetch_add(1) >= impl_->max_queued) {
+                                     std::function<void(core::InboundOutcome)> done) {
+  if (impl_->queued.fetch_add(1) >= impl_->options.max_queued_inbound) {
     impl_->queued.fetch_sub(1);
     spdlog::warn("plugin {}: {} inbound events already waiting; answering retry-later", instance,
-                 impl_->max_queued);
-    done(false);
+                 impl_->options.max_queued_inbound);
+    done(core::InboundOutcome::retry_later);
     return;
   }
   asio::post(impl_->context, [impl = impl_.get(), instance, event = std::move(event),
@@ -445,22 +358,23 @@ void IncidentService::handle_inbound(const std::string& instance, nlohmann::json
     impl->queued.fetch_sub(1);
     // Exactly one answer, even when handling throws halfway.
     bool answered = false;
-    auto answer_once = [&answered, &done](bool durable) {
+    auto answer_once = [&answered, &done](core::InboundOutcome outcome) {
       if (!answered) {
         answered = true;
-        done(durable);
+        done(outcome);
       }
     };
     contained("handling an inbound event", [&] { impl->on_inbound(instance, event, answer_once); });
-    answer_once(false);
+    answer_once(core::InboundOutcome::retry_later);
   });
 }
 
 void IncidentService::list_incidents(
-    std::function<void(core::Result<std::vector<core::Incident>>)> done) {
-  asio::post(impl_->context, [impl = impl_.get(), done = std::move(done)] {
-    contained("listing incidents", [&] { done(impl->store->incidents()); });
-  });
+    std::string organization, std::function<void(core::Result<std::vector<core::Incident>>)> done) {
+  asio::post(impl_->context,
+             [impl = impl_.get(), organization = std::move(organization), done = std::move(done)] {
+               contained("listing incidents", [&] { done(impl->store->incidents(organization)); });
+             });
 }
 
 void IncidentService::incident_timeline(
@@ -483,6 +397,32 @@ void IncidentService::incident_timeline(
         return;
       }
       done(std::make_pair(*incident.value(), std::move(events.value())));
+    });
+  });
+}
+
+void IncidentService::follow_ups(
+    std::string organization, std::optional<std::string> assignee,
+    std::function<void(core::Result<std::vector<core::FollowUpListing>>)> done) {
+  asio::post(impl_->context, [impl = impl_.get(), organization = std::move(organization),
+                              assignee = std::move(assignee), done = std::move(done)] {
+    contained("listing follow-ups", [&] {
+      done(impl->store->follow_ups(
+          organization, assignee ? std::optional<std::string_view>(*assignee) : std::nullopt,
+          true));
+    });
+  });
+}
+
+void IncidentService::outbox_report(std::function<void(core::Result<OutboxReport>)> done) {
+  asio::post(impl_->context, [impl = impl_.get(), done = std::move(done)] {
+    contained("reporting the outbox", [&] {
+      auto failures = impl->store->outbox_failures(50);
+      if (!failures) {
+        done(failures.error());
+        return;
+      }
+      done(OutboxReport{impl->engine.outbox_stats(), std::move(failures.value())});
     });
   });
 }

@@ -71,10 +71,20 @@ int run(const Options& options) {
       {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
       // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the service
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
-        incidents->handle_inbound(instance, std::move(event), [done](bool durable) {
-          done(durable ? haveri::daemon::InboundVerdict::committed
-                       : haveri::daemon::InboundVerdict::retry_later);
-        });
+        incidents->handle_inbound(instance, std::move(event),
+                                  [done](haveri::core::InboundOutcome outcome) {
+                                    switch (outcome) {
+                                      case haveri::core::InboundOutcome::committed:
+                                        done(haveri::daemon::InboundVerdict::committed);
+                                        break;
+                                      case haveri::core::InboundOutcome::retry_later:
+                                        done(haveri::daemon::InboundVerdict::retry_later);
+                                        break;
+                                      case haveri::core::InboundOutcome::refused:
+                                        done(haveri::daemon::InboundVerdict::refused);
+                                        break;
+                                    }
+                                  });
       });
   try {
     plugins.start(config.plugins.instances);
@@ -100,12 +110,33 @@ int run(const Options& options) {
   }
   spdlog::info("store {} ready (schema version {})", config.storage.sqlite_path.string(),
                store.value()->schema_version());
+  haveri::daemon::IncidentServiceOptions service_options;
+  service_options.max_queued_inbound = config.plugins.max_queued_events;
+  for (const auto& instance : config.plugins.instances) {
+    service_options.platforms[instance.name] = instance.plugin;
+  }
   incidents = std::make_unique<haveri::daemon::IncidentService>(
-      std::move(store.value()), clock,
+      std::move(store.value()), std::make_shared<const haveri::core::Directory>(config.directory),
+      config.incidents, config.outbox, clock,
       [&plugins](const std::string& instance, const nlohmann::json& operation, auto done) {
         plugins.perform(instance, operation, std::move(done));
       },
-      config.plugins.max_queued_events);
+      std::move(service_options));
+  for (const auto& instance : config.plugins.instances) {
+    if (auto limits = plugins.limits(instance.name)) {
+      haveri::core::InstanceLimits declared;
+      declared.channel_interval =
+          std::chrono::milliseconds(limits->value("channel_interval_ms", std::int64_t{1000}));
+      declared.per_second = limits->value("per_second", 20.0);
+      declared.burst = limits->value("burst", 20);
+      incidents->set_limits(instance.name, declared);
+    }
+  }
+  if (auto started = incidents->start(); !started) {
+    spdlog::critical("store: cannot load the outbox: {}", started.error().message);
+    plugins.shutdown();
+    return kExitRuntimeError;
+  }
 
   haveri::http::HttpServer server(
       io,

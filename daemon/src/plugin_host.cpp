@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <map>
 #include <mutex>
@@ -61,6 +62,94 @@ std::string list_plugins_in(const std::filesystem::path& directory) {
 
 nlohmann::json operation_failure(const char* status, const std::string& error) {
   return {{"v", 1}, {"status", status}, {"error", error}};
+}
+
+// A description longer than this is not a few limits: ignored.
+constexpr std::size_t kMaxDescriptionBytes = std::size_t{64} * 1024;
+
+// One member of "limits": its name and whether a value is in range.
+struct LimitRule {
+  const char* name;
+  const char* range;  // for the log: what would have been accepted
+  bool (*accepts)(const nlohmann::json& value);
+};
+
+constexpr LimitRule kLimitRules[] = {
+    {"channel_interval_ms", "an integer from 0 to 600000",
+     [](const nlohmann::json& v) {
+       return v.is_number_unsigned() && v.get<std::uint64_t>() <= 600000;
+     }},
+    {"per_second", "a number above 0 and at most 10000",
+     [](const nlohmann::json& v) {
+       return v.is_number() && std::isfinite(v.get<double>()) && v.get<double>() > 0 &&
+              v.get<double>() <= 10000;
+     }},
+    {"burst", "an integer from 1 to 10000",
+     [](const nlohmann::json& v) {
+       return v.is_number_unsigned() && v.get<std::uint64_t>() >= 1 &&
+              v.get<std::uint64_t>() <= 10000;
+     }},
+};
+
+// Reads what describe_instance returned into the limits the host will use. A
+// plugin's mistake here is logged and costs it its limits, never its start.
+std::optional<nlohmann::json> read_limits(const std::string& instance, haveri_str description) {
+  if (description.ptr == nullptr && description.len > 0) {
+    spdlog::warn("plugin {}: describe_instance returned a NULL pointer with a length; ignored",
+                 instance);
+    return std::nullopt;
+  }
+  const std::string_view text = view(description);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  if (text.size() > kMaxDescriptionBytes) {
+    spdlog::warn("plugin {}: describe_instance returned {} bytes (at most {}); ignored", instance,
+                 text.size(), kMaxDescriptionBytes);
+    return std::nullopt;
+  }
+  const nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded() || !document.is_object()) {
+    spdlog::warn(
+        "plugin {}: describe_instance returned something that is not a JSON object "
+        "(see describe_instance in haveri/plugin.h); ignored",
+        instance);
+    return std::nullopt;
+  }
+  if (const auto v = document.find("v");
+      v != document.end() && !(v->is_number_unsigned() && v->get<std::uint64_t>() == 1)) {
+    spdlog::warn(
+        "plugin {}: describe_instance returned a document of version {} (this haverid "
+        "reads v 1); ignored",
+        instance, v->dump());
+    return std::nullopt;
+  }
+  const auto limits = document.find("limits");
+  if (limits == document.end()) {
+    return std::nullopt;
+  }
+  if (!limits->is_object()) {
+    spdlog::warn("plugin {}: describe_instance: \"limits\" must be an object, got {}; ignored",
+                 instance, limits->dump());
+    return std::nullopt;
+  }
+  nlohmann::json accepted = nlohmann::json::object();
+  for (const LimitRule& rule : kLimitRules) {
+    const auto value = limits->find(rule.name);
+    if (value == limits->end()) {
+      continue;
+    }
+    if (rule.accepts(*value)) {
+      accepted[rule.name] = *value;
+    } else {
+      spdlog::warn("plugin {}: describe_instance: limits.{} must be {}, got {}; ignored", instance,
+                   rule.name, rule.range, value->dump());
+    }
+  }
+  if (accepted.empty()) {
+    return std::nullopt;
+  }
+  return accepted;
 }
 
 }  // namespace
@@ -152,6 +241,8 @@ struct HostInstance {
 
   PluginHost::Impl* host = nullptr;
   std::string name;
+  std::string plugin;                    // the plugin's name in the config ("local")
+  std::optional<nlohmann::json> limits;  // from describe_instance; set before publishing
   std::shared_ptr<PluginLibrary> library;
   haveri_plugin_instance* handle = nullptr;
   asio::strand<asio::io_context::executor_type> strand;
@@ -467,17 +558,35 @@ void PluginHost::start(const std::vector<PluginInstanceConfig>& instances) {
                             ") failed to start" + (why.empty() ? "" : ": " + why));
     }
     instance->handle = handle;
+    instance->plugin = config.plugin;
+    // Before the instance is published nothing else can call it, so this call is
+    // serialised with every later one, as the ABI promises.
+    const haveri_plugin_api& api = library->api();
+    if (HAVERI_TABLE_HAS(haveri_plugin_api, &api, describe_instance) &&
+        api.describe_instance != nullptr) {
+      instance->limits = read_limits(config.name, api.describe_instance(handle));
+    }
     instance->alive = true;
-    spdlog::info("plugin instance {} started ({} {}, ABI {}.{})", config.name,
-                 library->api().name != nullptr ? library->api().name : "?",
-                 library->api().version != nullptr ? library->api().version : "?",
-                 library->api().abi_major, library->api().abi_minor);
+    spdlog::info("plugin instance {} started ({} {}, ABI {}.{}, limits: {})", config.name,
+                 api.name != nullptr ? api.name : "?", api.version != nullptr ? api.version : "?",
+                 api.abi_major, api.abi_minor,
+                 instance->limits ? instance->limits->dump() : std::string("none declared"));
     impl_->instances.emplace(config.name, std::move(instance));
   }
 }
 
 bool PluginHost::has_instance(std::string_view name) const {
   return impl_->find(name) != nullptr;
+}
+
+std::optional<nlohmann::json> PluginHost::limits(std::string_view name) const {
+  const HostInstance* instance = impl_->find(name);
+  return instance == nullptr ? std::nullopt : instance->limits;
+}
+
+std::string PluginHost::platform(std::string_view name) const {
+  const HostInstance* instance = impl_->find(name);
+  return instance == nullptr ? std::string{} : instance->plugin;
 }
 
 void PluginHost::handle_request(const std::string& instance_name, const std::string& sub_path,

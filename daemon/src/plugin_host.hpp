@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -87,6 +88,20 @@ class PluginHost {
   void start(const std::vector<PluginInstanceConfig>& instances);
 
   bool has_instance(std::string_view name) const;
+
+  // The limits instance `name` declared through describe_instance (ABI 1.1), as
+  // validated at start: an object holding only the members that were in range —
+  // "channel_interval_ms" (integer 0..600000), "per_second" (number, > 0 and
+  // <= 10000), "burst" (integer 1..10000). nullopt for an unknown instance, a
+  // plugin without describe_instance (ABI 1.0, or NULL), or a description that
+  // declared no usable limit (each problem was logged at start).
+  // Thread-safe once start() returned.
+  std::optional<nlohmann::json> limits(std::string_view name) const;
+
+  // The plugin instance `name` runs, as the config names it ("local", "slack"):
+  // the platform half of an installation's identity. Empty for an unknown
+  // instance. Thread-safe once start() returned.
+  std::string platform(std::string_view name) const;
 
   // Hands an HTTP request under /hooks/<instance>/ to the instance. `sub_path` is
   // what follows /hooks/<instance>. The responder is called once: with the

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <haveri/core/events.hpp>
+#include <haveri/core/incident.hpp>
 
 #include "incident_service.hpp"
 #include "plugin_host.hpp"
@@ -48,6 +49,72 @@ std::string dump(const nlohmann::json& document) {
   return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// One query parameter, percent-decoded; empty when absent.
+std::string query_value(const std::string& query, std::string_view name) {
+  std::size_t start = 0;
+  while (start <= query.size()) {
+    std::size_t end = query.find('&', start);
+    if (end == std::string::npos) {
+      end = query.size();
+    }
+    const std::string_view pair(query.data() + start, end - start);
+    const std::size_t equals = pair.find('=');
+    if (pair.substr(0, equals) == name && equals != std::string_view::npos) {
+      std::string value;
+      const std::string_view raw = pair.substr(equals + 1);
+      for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '+') {
+          value += ' ';
+        } else if (raw[i] == '%' && i + 2 < raw.size()) {
+          int byte = 0;
+          auto [ptr, ec] = std::from_chars(raw.data() + i + 1, raw.data() + i + 3, byte, 16);
+          if (ec == std::errc{} && ptr == raw.data() + i + 3) {
+            value += static_cast<char>(byte);
+            i += 2;
+          } else {
+            value += raw[i];
+          }
+        } else {
+          value += raw[i];
+        }
+      }
+      return value;
+    }
+    start = end + 1;
+  }
+  return {};
+}
+
+nlohmann::json duration_json(const std::optional<std::chrono::milliseconds>& duration) {
+  return duration ? nlohmann::json(duration->count()) : nlohmann::json(nullptr);
+}
+
+// The incident with what people are measured by, as of now.
+nlohmann::json incident_with_metrics(const core::Incident& incident,
+                                     const core::IncidentSettings& settings) {
+  nlohmann::json body = core::incident_to_json(incident);
+  const auto now = std::chrono::time_point_cast<std::chrono::milliseconds>(core::Clock::now());
+  const core::IncidentMetrics metrics = core::metrics_of(incident, now);
+  nlohmann::json in_status = nlohmann::json::object();
+  for (const core::Status status :
+       {core::Status::declared, core::Status::investigating, core::Status::mitigated,
+        core::Status::resolved, core::Status::closed}) {
+    in_status[std::string(core::to_string(status))] =
+        metrics.time_in_status[static_cast<std::size_t>(status)].count();
+  }
+  const core::SlaTarget& target = settings.sla_for(incident.severity);
+  body["metrics"] = {{"time_to_acknowledge_ms", duration_json(metrics.time_to_acknowledge)},
+                     {"time_to_mitigate_ms", duration_json(metrics.time_to_mitigate)},
+                     {"time_to_resolve_ms", duration_json(metrics.time_to_resolve)},
+                     {"time_in_status_ms", std::move(in_status)},
+                     {"sla",
+                      {{"acknowledge_minutes", target.acknowledge.count()},
+                       {"resolve_minutes", target.resolve.count()},
+                       {"acknowledge_breached", incident.acknowledge_sla_breached},
+                       {"resolve_breached", incident.resolve_sla_breached}}}};
+  return body;
+}
+
 http::Response store_failure(const core::Error& error) {
   return error.code == core::ErrorCode::not_found ? http::Response::error(404, error.message)
                                                   : http::Response::error(500, "store error");
@@ -67,8 +134,58 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
   }
   const std::string_view path = request.path;
   constexpr std::string_view kIncidents = "/api/v1/incidents";
+  if (path == "/api/v1/outbox") {
+    deps.incidents.outbox_report([respond](auto result) {
+      if (!result) {
+        respond(store_failure(result.error()));
+        return;
+      }
+      const auto& stats = result.value().stats;
+      nlohmann::json failures = nlohmann::json::array();
+      for (const auto& failure : result.value().failures) {
+        failures.push_back({{"id", failure.entry.id},
+                            {"instance", failure.entry.instance},
+                            {"lane", failure.entry.lane},
+                            {"operation_key", failure.entry.operation_key},
+                            {"attempts", failure.entry.attempts},
+                            {"error", failure.entry.last_error},
+                            {"failed_at", core::format_time(failure.failed_at)}});
+      }
+      respond(http::Response::json(200, dump({{"queued", stats.queued},
+                                              {"in_flight", stats.in_flight},
+                                              {"done", stats.done},
+                                              {"retried", stats.retried},
+                                              {"failed", stats.failed},
+                                              {"coalesced", stats.coalesced},
+                                              {"recent_failures", std::move(failures)}})));
+    });
+    return;
+  }
+  if (path == "/api/v1/follow-ups") {
+    const std::string organization = query_value(request.query, "organization");
+    const std::string assignee = query_value(request.query, "assignee");
+    deps.incidents.follow_ups(
+        organization, assignee.empty() ? std::nullopt : std::optional<std::string>(assignee),
+        [respond](auto result) {
+          if (!result) {
+            respond(store_failure(result.error()));
+            return;
+          }
+          nlohmann::json list = nlohmann::json::array();
+          for (const auto& item : result.value()) {
+            nlohmann::json entry = core::follow_up_json(item.follow_up);
+            entry["organization"] = item.organization;
+            entry["incident"] = item.incident;
+            entry["incident_title"] = item.incident_title;
+            list.push_back(std::move(entry));
+          }
+          respond(http::Response::json(200, dump(nlohmann::json{{"follow_ups", std::move(list)}})));
+        });
+    return;
+  }
   if (path == kIncidents) {
-    deps.incidents.list_incidents([respond](auto result) {
+    const std::string organization = query_value(request.query, "organization");
+    deps.incidents.list_incidents(organization, [respond](auto result) {
       if (!result) {
         respond(store_failure(result.error()));
         return;
@@ -92,21 +209,22 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
       respond(http::Response::error(404, "no such incident"));
       return;
     }
-    deps.incidents.incident_timeline(*id, [respond, wants_events](auto result) {
-      if (!result) {
-        respond(store_failure(result.error()));
-        return;
-      }
-      nlohmann::json body = core::incident_to_json(result.value().first);
-      if (wants_events) {
-        nlohmann::json events = nlohmann::json::array();
-        for (const auto& event : result.value().second) {
-          events.push_back(core::event_to_json(event));
-        }
-        body = nlohmann::json{{"incident", std::move(body)}, {"events", std::move(events)}};
-      }
-      respond(http::Response::json(200, dump(body)));
-    });
+    deps.incidents.incident_timeline(
+        *id, [respond, wants_events, settings = deps.incidents.settings()](auto result) {
+          if (!result) {
+            respond(store_failure(result.error()));
+            return;
+          }
+          nlohmann::json body = incident_with_metrics(result.value().first, settings);
+          if (wants_events) {
+            nlohmann::json events = nlohmann::json::array();
+            for (const auto& event : result.value().second) {
+              events.push_back(core::event_to_json(event));
+            }
+            body = nlohmann::json{{"incident", std::move(body)}, {"events", std::move(events)}};
+          }
+          respond(http::Response::json(200, dump(body)));
+        });
     return;
   }
   respond(http::Response::error(404, "no such API route"));

@@ -17,9 +17,11 @@ struct RouterDependencies {
 
 // Routes of haverid:
 //   GET  /healthz                          liveness, no auth
-//   GET  /api/v1/incidents                 bearer token
-//   GET  /api/v1/incidents/{id}            bearer token
+//   GET  /api/v1/incidents[?organization=]  bearer token
+//   GET  /api/v1/incidents/{id}            bearer token (with metrics)
 //   GET  /api/v1/incidents/{id}/events     bearer token
+//   GET  /api/v1/follow-ups?organization=[&assignee=]  bearer token
+//   GET  /api/v1/outbox                    bearer token (depth, failures)
 //   *    /hooks/{instance}/...             to that plugin instance (it authenticates)
 http::Handler make_router(RouterDependencies dependencies);
 

@@ -34,7 +34,10 @@
 //      call) and reports {"status":"ok"|"retryable"|"permanent"} through
 //      host.complete_operation — right away, as here, or later from another thread.
 //
-//   5. instance_destroy frees the instance (the helper deletes the LocalChat).
+//   5. Right after instance_create the host asks describe_instance (ABI 1.1) how fast
+//      it may send operations; LocalChat::describe() answers from the settings.
+//
+//   6. instance_destroy frees the instance (the helper deletes the LocalChat).
 //
 // Threading: the host never calls one instance concurrently (plugin.h, "Threading"),
 // and this plugin starts no threads of its own, so LocalChat needs no locks.
@@ -42,15 +45,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -76,6 +82,22 @@ constexpr std::size_t kMaxPageSize = 500;
 constexpr std::size_t kRememberedClientIds = 10000;
 // How many operation_keys we remember to make retried operations idempotent.
 constexpr std::size_t kRememberedOperations = 1000;
+// Attachments are references (a name, a size, a URL), never bytes.
+constexpr std::size_t kMaxFiles = 10;
+constexpr std::size_t kMaxFileNameBytes = 255;
+constexpr std::size_t kMaxUrlBytes = 2048;
+constexpr std::size_t kMaxMimeTypeBytes = 255;
+// Forms: what one form may hold, and the longest answer to one input.
+constexpr std::size_t kMaxFormIdChars = 128;
+constexpr std::size_t kMaxFormInputs = 50;
+constexpr std::size_t kMaxInputNameChars = 64;
+constexpr std::size_t kMaxSelectOptions = 100;
+// One answer may be this long whatever the form says (max_length is in code points).
+constexpr std::size_t kMaxAnswerBytes = std::size_t{64} * 1024;
+// What a card shows of an input's default or placeholder.
+constexpr std::size_t kHintChars = 40;
+// People one invite or create_channel may add.
+constexpr std::size_t kMaxInvitees = 1000;
 
 bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
@@ -106,6 +128,25 @@ bool valid_client_message_id(std::string_view id) {
          std::all_of(id.begin(), id.end(), [](char c) {
            return is_alnum(c) || c == '.' || c == '_' || c == '-' || c == ':';
          });
+}
+
+// A form's or an input's id: the client id alphabet, 1..`max` characters.
+bool valid_token(std::string_view id, std::size_t max) {
+  return !id.empty() && id.size() <= max && std::all_of(id.begin(), id.end(), [](char c) {
+    return is_alnum(c) || c == '.' || c == '_' || c == '-' || c == ':';
+  });
+}
+
+bool has_control_character(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20U || static_cast<unsigned char>(c) == 0x7FU;
+  });
+}
+
+// Unicode code points in UTF-8 text (what max_length counts).
+std::size_t code_points(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; }));
 }
 
 bool is_space(char c) {
@@ -220,56 +261,265 @@ std::string error_body(std::string_view message) {
 }
 
 // ---------------------------------------------------------------------------------
-// Plain-text rendering of a neutral message (core/include/haveri/core/messages.hpp):
-// {"title","text","fields":[{"label","value"}],"actions":[{"label","command"}],
-//  "context"}, every member optional. A Slack plugin would build Block Kit here.
+// Forms (docs/plugin-abi.md, "Neutral messages"): what a form may hold, and which
+// answers to its inputs are acceptable. The local platform checks answers as a real
+// platform's form UI would; the daemon checks them again (it trusts no platform).
 
-constexpr std::string_view kBar = "\xE2\x94\x83 ";  // "┃ ": marks a bot card in a terminal
-constexpr std::size_t kFieldLineWidth = 90;
+bool is_decimal_number(std::string_view s) {
+  if (s.starts_with('-')) {
+    s.remove_prefix(1);
+  }
+  const auto digits = [](std::string_view d) {
+    return !d.empty() && d.size() <= 30 &&
+           std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  const std::size_t dot = s.find('.');
+  return dot == std::string_view::npos ? digits(s)
+                                       : digits(s.substr(0, dot)) && digits(s.substr(dot + 1));
+}
 
 std::string string_member(const json& object, const char* key) {
+  if (!object.is_object()) {
+    return {};
+  }
   const auto it = object.find(key);
   return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
 }
 
+bool bool_member(const json& object, const char* key) {
+  const auto it = object.find(key);
+  return it != object.end() && it->is_boolean() && it->get<bool>();
+}
+
+// A select's options; empty for anything else.
+const json& options_of(const json& input) {
+  static const json none = json::array();
+  const auto it = input.find("options");
+  return it != input.end() && it->is_array() ? *it : none;
+}
+
+// An input's kind; an unknown kind (from a newer daemon) is read as "text".
+std::string input_kind(const json& input) {
+  std::string kind = string_member(input, "kind");
+  for (const std::string_view known : {"text", "multiline", "number", "select", "date", "user"}) {
+    if (kind == known) {
+      return kind;
+    }
+  }
+  return "text";
+}
+
+// The input's max_length in code points; 0 for none.
+std::size_t input_max_length(const json& input) {
+  const auto it = input.find("max_length");
+  return it != input.end() && it->is_number_unsigned() ? it->get<std::size_t>() : 0;
+}
+
+std::string input_label(const json& input) {
+  const std::string label = string_member(input, "label");
+  return label.empty() ? string_member(input, "name") : label;
+}
+
+// Checks a form an operation asks us to show; "" when it is fine, else what is wrong.
+std::string form_problem(const json& form) {
+  if (!form.is_object()) {
+    return "message.form must be an object";
+  }
+  if (!valid_token(string_member(form, "id"), kMaxFormIdChars)) {
+    return "message.form.id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'";
+  }
+  for (const char* key : {"title", "submit_label"}) {
+    if (const auto it = form.find(key); it != form.end() && !it->is_string()) {
+      return std::string("message.form.") + key + " must be a string";
+    }
+  }
+  const auto inputs = form.find("inputs");
+  if (inputs == form.end()) {
+    return {};
+  }
+  if (!inputs->is_array() || inputs->size() > kMaxFormInputs) {
+    return "message.form.inputs must be an array of at most 50 inputs";
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < inputs->size(); ++i) {
+    const json& input = (*inputs)[i];
+    const std::string where = "message.form.inputs[" + std::to_string(i) + "]";
+    if (!input.is_object()) {
+      return where + " must be an object";
+    }
+    const std::string name = string_member(input, "name");
+    if (!valid_token(name, kMaxInputNameChars)) {
+      return where + ".name must be 1-64 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'";
+    }
+    if (!names.insert(name).second) {
+      return where + ".name \"" + name + "\" is used twice";
+    }
+    for (const char* key : {"label", "kind", "placeholder", "initial"}) {
+      if (const auto it = input.find(key); it != input.end() && !it->is_string()) {
+        return where + "." + key + " must be a string";
+      }
+    }
+    if (const auto it = input.find("required"); it != input.end() && !it->is_boolean()) {
+      return where + ".required must be true or false";
+    }
+    if (const auto it = input.find("max_length"); it != input.end() && !it->is_number_unsigned()) {
+      return where + ".max_length must be a number of characters (an integer >= 0; 0: none)";
+    }
+    const auto options = input.find("options");
+    if (input_kind(input) == "select" &&
+        (options == input.end() || !options->is_array() || options->empty())) {
+      return where + " is a select: it needs options [{\"value\",\"label\"}]";
+    }
+    if (options != input.end()) {
+      if (!options->is_array() || options->size() > kMaxSelectOptions) {
+        return where + ".options must be an array of at most 100 options";
+      }
+      for (const json& option : *options) {
+        if (!option.is_object() || string_member(option, "value").empty() ||
+            (option.contains("label") && !option["label"].is_string())) {
+          return where + ".options: each needs a non-empty string \"value\" and may have a " +
+                 "string \"label\"";
+        }
+      }
+    }
+  }
+  return {};
+}
+
+// Checks one answer to one input of a form we showed; "" when acceptable. Never
+// stricter than the daemon, which checks every answer again: `date` and `user`
+// inputs take any line ("+3d", "@bob"), as the daemon reads more than one form.
+std::string answer_problem(const json& input, std::string_view value) {
+  const std::string label = input_label(input);
+  const std::string kind = input_kind(input);
+  if (value.empty()) {
+    return bool_member(input, "required") ? label + " is required" : std::string{};
+  }
+  const bool multiline = kind == "multiline";
+  if (std::any_of(value.begin(), value.end(), [multiline](char c) {
+        const auto byte = static_cast<unsigned char>(c);
+        return (byte < 0x20U && !(multiline && (c == '\n' || c == '\t'))) || byte == 0x7FU;
+      })) {
+    return label + (multiline ? " holds control characters" : " must be one line of text");
+  }
+  if (const std::size_t max = input_max_length(input); max > 0 && code_points(value) > max) {
+    return label + " must be at most " + std::to_string(max) + " characters";
+  }
+  if (kind == "number" && !is_decimal_number(value)) {
+    return label + " must be a number such as 42 or -1.5";
+  }
+  if (kind == "select") {
+    std::string allowed;
+    for (const json& option : options_of(input)) {
+      const std::string option_value = string_member(option, "value");
+      if (option_value == value) {
+        return {};
+      }
+      allowed += (allowed.empty() ? "" : ", ") + option_value;
+    }
+    return label + " must be one of " + allowed;
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------------------------
+// Plain-text rendering of a neutral message (core/include/haveri/core/messages.hpp):
+// {"title","text","fields":[{"label","value"}],"actions":[{"label","command","style"}],
+//  "form":{…},"context"}, every member optional. A Slack plugin would build Block Kit
+// here. Layout, top to bottom: title, text, fields as aligned "Label: value" lines,
+// numbered buttons, the form's title and inputs, context.
+
+constexpr std::string_view kBar = "\xE2\x94\x83 ";  // "┃ ": marks a bot card in a terminal
+
+std::string one_line(std::string s) {
+  std::replace_if(
+      s.begin(), s.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return s;
+}
+
+std::string pad_to(std::string s, std::size_t columns) {
+  const std::size_t have = code_points(s);
+  if (have < columns) {
+    s.append(columns - have, ' ');
+  }
+  return s;
+}
+
+// Buttons a person can press: actions with a command, numbered from 1 in order —
+// the numbers `haverictl chat`'s /press uses.
+std::vector<std::pair<std::string, std::string>> pressable_actions(const json& message) {
+  std::vector<std::pair<std::string, std::string>> buttons;  // label, command
+  const auto actions = message.find("actions");
+  if (actions == message.end() || !actions->is_array()) {
+    return buttons;
+  }
+  for (const json& action : *actions) {
+    std::string command = string_member(action, "command");
+    if (command.empty()) {
+      continue;
+    }
+    std::string label = string_member(action, "label");
+    buttons.emplace_back(label.empty() ? command : std::move(label), std::move(command));
+  }
+  return buttons;
+}
+
+// At most `max` code points of one line of `s`, marked "…" when cut.
+std::string shorten(const std::string& s, std::size_t max) {
+  std::string line = one_line(s);
+  if (code_points(line) <= max) {
+    return line;
+  }
+  std::size_t seen = 0;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if ((static_cast<unsigned char>(line[i]) & 0xC0U) != 0x80U && seen++ == max) {
+      return line.substr(0, i) + "\xE2\x80\xA6";
+    }
+  }
+  return line;
+}
+
+// What an input accepts, in a few words: "multiline, at most 10240 characters".
+std::string input_hint(const json& input) {
+  const std::string kind = input_kind(input);
+  std::string hint = kind == "user" ? "user" : kind;
+  if (kind == "select") {
+    hint = "one of:";
+    std::string separator = " ";
+    for (const json& option : options_of(input)) {
+      const std::string value = string_member(option, "value");
+      const std::string label = string_member(option, "label");
+      hint += separator + value + (label.empty() || label == value ? "" : " (" + label + ")");
+      separator = ", ";
+    }
+  }
+  if (const std::size_t max = input_max_length(input); max > 0) {
+    hint += ", at most " + std::to_string(max) + " characters";
+  }
+  if (const std::string initial = string_member(input, "initial"); !initial.empty()) {
+    hint += ", default: " + shorten(initial, kHintChars);
+  } else if (const std::string placeholder = string_member(input, "placeholder");
+             !placeholder.empty()) {
+    hint += ", e.g. " + shorten(placeholder, kHintChars);
+  }
+  return hint;
+}
+
 std::string render_plain_text(const json& message) {
   std::vector<std::string> lines;
-  const auto add_line = [&lines](std::string_view line) { lines.emplace_back(line); };
+  const auto add_line = [&lines](std::string line) { lines.push_back(std::move(line)); };
 
   if (const std::string title = string_member(message, "title"); !title.empty()) {
-    add_line(title);
+    add_line(one_line(title));
   }
 
-  // Fields side by side, wrapped so a card with many fields stays readable.
-  if (const auto fields = message.find("fields"); fields != message.end() && fields->is_array()) {
-    std::string line;
-    for (const json& field : *fields) {
-      if (!field.is_object()) {
-        continue;
-      }
-      const std::string label = string_member(field, "label");
-      const std::string value = string_member(field, "value");
-      if (label.empty() && value.empty()) {
-        continue;
-      }
-      const std::string cell = label.empty() ? value : label + ": " + value;
-      if (!line.empty() && line.size() + 3 + cell.size() > kFieldLineWidth) {
-        add_line(line);
-        line.clear();
-      }
-      line += line.empty() ? cell : "   " + cell;
-    }
-    if (!line.empty()) {
-      add_line(line);
-    }
-  }
-
-  // Text keeps its own line breaks; markdown markers (*bold*, `code`) stay as typed.
+  // Text keeps its own line breaks; *bold*, _italic_ and `code` stay as typed, which
+  // reads well in a terminal.
   if (const std::string text = string_member(message, "text"); !text.empty()) {
     std::string_view rest = text;
     while (true) {
       const std::size_t nl = rest.find('\n');
-      add_line(rest.substr(0, nl));
+      add_line(std::string(rest.substr(0, nl)));
       if (nl == std::string_view::npos) {
         break;
       }
@@ -277,32 +527,63 @@ std::string render_plain_text(const json& message) {
     }
   }
 
-  // Buttons become the command a person would type to get the same effect.
-  if (const auto actions = message.find("actions");
-      actions != message.end() && actions->is_array()) {
-    std::string line;
-    for (const json& action : *actions) {
-      if (!action.is_object()) {
-        continue;
-      }
-      std::string command = string_member(action, "command");
-      if (command.empty()) {
-        continue;
-      }
-      if (!incident_command(command)) {
-        command = "/incident " + command;
-      }
-      const std::string label = string_member(action, "label");
-      const std::string button = "[" + (label.empty() ? command : label + ": " + command) + "]";
-      line += line.empty() ? button : "  " + button;
+  // One field a line, values aligned after the longest label.
+  if (const auto fields = message.find("fields"); fields != message.end() && fields->is_array()) {
+    std::size_t width = 0;
+    for (const json& field : *fields) {
+      width = std::max(width, code_points(string_member(field, "label")));
     }
-    if (!line.empty()) {
-      add_line(line);
+    for (const json& field : *fields) {
+      const std::string label = one_line(string_member(field, "label"));
+      const std::string value = one_line(string_member(field, "value"));
+      if (label.empty() && value.empty()) {
+        continue;
+      }
+      add_line(label.empty() ? value : pad_to(label + ":", width + 1) + " " + value);
+    }
+  }
+
+  // Numbered buttons; plain text has no colours, so "style" only lives in the JSON.
+  std::string buttons;
+  const auto pressable = pressable_actions(message);
+  for (std::size_t i = 0; i < pressable.size(); ++i) {
+    buttons += (buttons.empty() ? "[" : " [") + std::to_string(i + 1) + " " +
+               one_line(pressable[i].first) + "]";
+  }
+  if (!buttons.empty()) {
+    add_line(buttons);
+  }
+
+  if (const auto form = message.find("form"); form != message.end() && form->is_object()) {
+    const std::string title = string_member(*form, "title");
+    add_line("Form: " + one_line(title.empty() ? string_member(*form, "id") : title) +
+             " (type /form to fill it in)");
+    const auto inputs = form->find("inputs");
+    bool any_required = false;
+    if (inputs != form->end() && inputs->is_array()) {
+      std::size_t width = 0;
+      for (const json& input : *inputs) {
+        width = std::max(width, code_points(input_label(input)) + 2);
+      }
+      for (const json& input : *inputs) {
+        const bool required = bool_member(input, "required");
+        any_required = any_required || required;
+        add_line("  " + pad_to(one_line(input_label(input)) + (required ? " *" : ""), width) +
+                 "  " + input_hint(input));
+      }
+    }
+    const std::string submit = string_member(*form, "submit_label");
+    std::string footer = any_required ? "  * required" : "";
+    if (!submit.empty()) {
+      footer += (footer.empty() ? "  submit: " : " \xC2\xB7 submit: ") + one_line(submit);
+    }
+    if (!footer.empty()) {
+      add_line(footer);
     }
   }
 
   if (const std::string context = string_member(message, "context"); !context.empty()) {
-    add_line(context);
+    add_line(one_line(context));
   }
 
   std::string out;
@@ -323,13 +604,22 @@ struct Settings {
   std::string bot_name = "Haveri";
   std::size_t history_limit = 1000;
   std::size_t max_channels = 1000;
+  std::string installation;  // defaults to the instance name
+  // Declared to the host through describe_instance; local chat is fast.
+  std::uint64_t channel_interval_ms = 0;
+  json per_second = 1000;
+  std::uint64_t burst = 1000;
 };
+
+constexpr std::string_view kKnownSettings =
+    "bot_name, history_limit, max_channels, installation, channel_interval_ms, per_second, burst";
 
 // Reads the instance's `settings`. Strict: an unknown key is a typo the operator
 // wants to hear about at start, not a silently ignored setting.
 Settings parse_settings(std::string_view instance_name, std::string_view config_json) {
   const std::string where = "local plugin instance \"" + std::string(instance_name) + "\": ";
   Settings settings;
+  settings.installation = std::string(instance_name);
   if (trim(config_json).empty()) {
     return settings;
   }
@@ -338,8 +628,8 @@ Settings parse_settings(std::string_view instance_name, std::string_view config_
     return settings;  // `settings:` left empty
   }
   if (!config.is_object()) {
-    throw std::invalid_argument(where + "settings must be a mapping (bot_name, history_limit, " +
-                                "max_channels)");
+    throw std::invalid_argument(where + "settings must be a mapping (" +
+                                std::string(kKnownSettings) + ")");
   }
   const auto integer = [&](const std::string& key, const json& value, std::int64_t min,
                            std::int64_t max) {
@@ -363,32 +653,117 @@ Settings parse_settings(std::string_view instance_name, std::string_view config_
       settings.history_limit = integer(key, value, 1, 100000);
     } else if (key == "max_channels") {
       settings.max_channels = integer(key, value, 1, 100000);
+    } else if (key == "installation") {
+      if (!value.is_string() ||
+          !valid_token(value.get_ref<const std::string&>(), kMaxClientMessageIdChars)) {
+        throw std::invalid_argument(where + "settings.installation must be 1-128 characters of " +
+                                    "A-Z, a-z, 0-9, '.', '_', ':' and '-' (the id the " +
+                                    "directory's installations name), got " + value.dump());
+      }
+      settings.installation = value.get<std::string>();
+    } else if (key == "channel_interval_ms") {
+      settings.channel_interval_ms = integer(key, value, 0, 600000);
+    } else if (key == "per_second") {
+      if (!value.is_number() || !std::isfinite(value.get<double>()) || value.get<double>() <= 0 ||
+          value.get<double>() > 10000) {
+        throw std::invalid_argument(where + "settings.per_second must be a number above 0 and " +
+                                    "at most 10000, got " + value.dump());
+      }
+      settings.per_second = value;
+    } else if (key == "burst") {
+      settings.burst = integer(key, value, 1, 10000);
     } else {
       throw std::invalid_argument(where + "unknown setting \"" + key +
-                                  "\" (known: bot_name, history_limit, max_channels)");
+                                  "\" (known: " + std::string(kKnownSettings) + ")");
     }
   }
   return settings;
 }
 
-// One line in a channel, as GET /messages returns it.
+// One entry in a channel's log, as GET /messages returns it.
 struct ChatMessage {
-  std::uint64_t seq = 0;
+  std::uint64_t seq = 0;  // position in the log; a new one with every edit or deletion
+  std::string id;         // stable: "message_id" in events and operations
   std::string channel;
   std::string from;
-  bool bot = false;
-  std::string text;
+  bool bot = false;     // posted by post_message
+  bool system = false;  // said by the platform itself ("alice was added to #x")
+  std::string text;     // as typed; for the bot, the rendered card
+  json message;         // the bot's neutral message; null otherwise
+  json files;           // attachment references; null for none
+  std::string thread_id;
+  std::string visible_to;  // empty: everyone
+  bool edited = false;
+  bool deleted = false;
   std::int64_t at_ms = 0;
+  std::int64_t edited_at_ms = 0;
+
+  bool visible_for(std::string_view reader) const {
+    return visible_to.empty() || visible_to == reader;
+  }
 };
 
 json to_json(const ChatMessage& m) {
-  return json{{"seq", m.seq}, {"channel", m.channel}, {"from", m.from},
-              {"bot", m.bot}, {"text", m.text},       {"at_ms", m.at_ms}};
+  json out = {{"seq", m.seq}, {"id", m.id},     {"channel", m.channel}, {"from", m.from},
+              {"bot", m.bot}, {"text", m.text}, {"at_ms", m.at_ms}};
+  if (m.system) {
+    out["system"] = true;
+  }
+  if (!m.message.is_null()) {
+    out["message"] = m.message;
+  }
+  if (!m.files.is_null()) {
+    out["files"] = m.files;
+  }
+  if (!m.thread_id.empty()) {
+    out["thread_id"] = m.thread_id;
+  }
+  if (!m.visible_to.empty()) {
+    out["visible_to"] = m.visible_to;
+  }
+  if (m.edited) {
+    out["edited"] = true;
+    out["edited_at_ms"] = m.edited_at_ms;
+  }
+  if (m.deleted) {
+    out["deleted"] = true;
+  }
+  return out;
 }
 
 struct Channel {
   std::string topic;
-  std::deque<ChatMessage> log;  // oldest first; at most history_limit entries
+  std::deque<ChatMessage> log;    // ordered by seq; at most history_limit entries
+  std::set<std::string> members;  // invited people
+  // The operation_key of the create_channel that made it; empty when a post made it
+  // (or a create_channel without a key): then no create_channel may claim it.
+  std::string created_by_operation;
+};
+
+// "alice", "alice and bob", "alice, bob and carol"
+std::string people_list(const std::vector<std::string>& names) {
+  std::string out;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  }
+  return out;
+}
+
+// What a POST /messages retried with the same client_message_id refers to.
+struct SeenPost {
+  std::uint64_t seq = 0;   // what the first attempt answered
+  std::string message_id;  // the message it posted, changed or deleted; the form's message
+};
+
+// Thrown inside POST handling: answered as {"error": what} with `status`.
+class BadPost : public std::runtime_error {
+ public:
+  BadPost(std::uint16_t status, const std::string& error)
+      : std::runtime_error(error), status_(status) {}
+  std::uint16_t status() const noexcept { return status_; }
+
+ private:
+  std::uint16_t status_;
 };
 
 // Runs on: whichever host thread calls the instance, one call at a time.
@@ -400,6 +775,16 @@ class LocalChat {
     Settings settings = parse_settings(instance_name, config_json);
     return std::unique_ptr<LocalChat>(
         new LocalChat(host, std::string(instance_name), std::move(settings)));
+  }
+
+  // Called through describe_instance (ABI 1.1), once, right after create.
+  std::string describe() const {
+    return json{{"v", 1},
+                {"limits",
+                 {{"channel_interval_ms", settings_.channel_interval_ms},
+                  {"per_second", settings_.per_second},
+                  {"burst", settings_.burst}}}}
+        .dump();
   }
 
   // Called through handle_request. Every path ends in exactly one respond().
@@ -449,13 +834,14 @@ class LocalChat {
     std::string operation_key;
     json result;
     if (!operation.is_object()) {
-      result = permanent("operation is not a JSON object");
+      result = permanent("invalid", "operation is not a JSON object");
     } else if (const auto v = operation.find("v");
                v != operation.end() && (!v->is_number_integer() || v->get<std::int64_t>() != 1)) {
-      result = permanent("unsupported operation version " + v->dump() + " (this plugin reads v 1)");
+      result = permanent("invalid",
+                         "unsupported operation version " + v->dump() + " (this plugin reads v 1)");
     } else if (const auto key = operation.find("operation_key");
                key != operation.end() && !key->is_null() && !key->is_string()) {
-      result = permanent("operation_key must be a string, got " + key->dump());
+      result = permanent("invalid", "operation_key must be a string, got " + key->dump());
     } else {
       if (key != operation.end() && key->is_string()) {
         operation_key = key->get<std::string>();
@@ -464,8 +850,8 @@ class LocalChat {
           !operation_key.empty() && done != done_operations_.end()) {
         result = done->second;
       } else {
-        result = perform(operation);
-        if (!operation_key.empty() && result.value("status", "") == "ok") {
+        result = perform(operation, operation_key);
+        if (!operation_key.empty() && string_member(result, "status") == "ok") {
           remember_operation(operation_key, result);
         }
       }
@@ -477,16 +863,24 @@ class LocalChat {
   LocalChat(haveri::sdk::Host host, std::string instance_name, Settings settings)
       : host_(host), instance_name_(std::move(instance_name)), settings_(std::move(settings)) {}
 
-  json perform(const json& operation) {
+  json perform(const json& operation, const std::string& operation_key) {
     const std::string type = string_member(operation, "type");
     if (type == "create_channel") {
-      return create_channel(operation);
+      return create_channel(operation, operation_key);
     }
     if (type == "post_message") {
       return post_bot_message(operation);
     }
-    return permanent("unsupported operation type \"" + type +
-                     "\" (local chat supports create_channel, post_message)");
+    if (type == "invite") {
+      return invite(operation);
+    }
+    if (type == "update_message") {
+      return update_bot_message(operation);
+    }
+    return permanent("unsupported_operation",
+                     "unsupported operation type \"" + type +
+                         "\" (local chat supports create_channel, post_message, invite, "
+                         "update_message)");
   }
 
   void remember_operation(const std::string& operation_key, const json& result) {
@@ -498,9 +892,11 @@ class LocalChat {
     }
   }
 
-  static json permanent(std::string_view error) {
-    return json{{"v", 1}, {"status", "permanent"}, {"error", error}};
+  static json permanent(std::string_view error_code, std::string_view error) {
+    return json{{"v", 1}, {"status", "permanent"}, {"error_code", error_code}, {"error", error}};
   }
+
+  static json ok() { return json{{"v", 1}, {"status", "ok"}}; }
 
   void respond(std::uint64_t request_id, std::uint16_t status, std::string_view error) {
     respond_json(request_id, status, error_body(error));
@@ -521,131 +917,494 @@ class LocalChat {
     return &channels_[name];
   }
 
+  Channel* existing_channel(const std::string& name) {
+    const auto it = channels_.find(name);
+    return it == channels_.end() ? nullptr : &it->second;
+  }
+
   std::string too_many_channels() const {
     return "too many channels: this instance holds at most " +
            std::to_string(settings_.max_channels) + " (settings.max_channels)";
   }
 
-  const ChatMessage& append(Channel& channel, const std::string& channel_name, std::string from,
-                            bool bot, std::string text) {
-    channel.log.push_back(
-        ChatMessage{++last_seq_, channel_name, std::move(from), bot, std::move(text), now_ms()});
+  // Appends `message` with the next seq (and, when it has none, that seq as its id).
+  ChatMessage& append(Channel& channel, ChatMessage message) {
+    message.seq = ++last_seq_;
+    if (message.id.empty()) {
+      message.id = std::to_string(message.seq);
+    }
+    message.at_ms = message.at_ms == 0 ? now_ms() : message.at_ms;
+    channel.log.push_back(std::move(message));
     while (channel.log.size() > settings_.history_limit) {
       channel.log.pop_front();
     }
     return channel.log.back();
   }
 
-  // POST /messages — a person said something. This is the inbound half of the ABI.
-  void post_human_message(std::uint64_t request_id, std::string_view body) {
-    const json message = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (!message.is_object()) {
-      respond(request_id, 400, "body must be a JSON object {\"channel\",\"user\",\"text\"}");
-      return;
-    }
-    const auto channel_it = message.find("channel");
-    const auto user_it = message.find("user");
-    const auto text_it = message.find("text");
-    const auto client_id_it = message.find("client_message_id");
-    if (channel_it == message.end() || !channel_it->is_string() ||
-        !valid_channel_name(channel_it->get_ref<const std::string&>())) {
-      respond(request_id, 400,
-              "channel must be 1-80 characters of a-z, 0-9, _ and -, "
-              "starting with a letter or digit");
-      return;
-    }
-    if (user_it == message.end() || !user_it->is_string() ||
-        !valid_user_name(user_it->get_ref<const std::string&>())) {
-      respond(request_id, 400, "user must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
-      return;
-    }
-    if (text_it == message.end() || !text_it->is_string() ||
-        text_it->get_ref<const std::string&>().empty() ||
-        text_it->get_ref<const std::string&>().size() > kMaxTextBytes) {
-      respond(request_id, 400, "text must be a string of 1 to 4000 bytes");
-      return;
-    }
-    std::string client_id;
-    if (client_id_it != message.end() && !client_id_it->is_null()) {
-      if (!client_id_it->is_string() ||
-          !valid_client_message_id(client_id_it->get_ref<const std::string&>())) {
-        respond(request_id, 400,
-                "client_message_id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', ':' "
-                "and '-'");
-        return;
-      }
-      client_id = client_id_it->get<std::string>();
-    }
-    const std::string& channel_name = channel_it->get_ref<const std::string&>();
-    const std::string& user = user_it->get_ref<const std::string&>();
-    const std::string& text = text_it->get_ref<const std::string&>();
-
-    // A client that lost our response retries with the same client_message_id: show
-    // the line once, but submit the event again — the host deduplicates it by its
-    // idempotency key, and the first attempt may never have been committed. Client
-    // ids are only unique per user (another user may well pick "m-1" too), so both
-    // the map and the key are scoped by user; a user name holds no ':', so
-    // "<user>:<client id>" is unambiguous.
-    const std::string scoped_client_id = client_id.empty() ? std::string{} : user + ":" + client_id;
-    std::uint64_t seq = 0;
-    if (auto seen = seen_client_ids_.find(scoped_client_id);
-        !scoped_client_id.empty() && seen != seen_client_ids_.end()) {
-      seq = seen->second;
-    } else {
-      Channel* channel = open_channel(channel_name);
-      if (channel == nullptr) {
-        respond(request_id, 429, too_many_channels());
-        return;
-      }
-      seq = append(*channel, channel_name, user, /*bot=*/false, text).seq;
-      remember_client_id(scoped_client_id, seq);
-    }
-
-    // The host remembers idempotency keys durably, across restarts, while seqs start
-    // again from 1 in every instance: a seq alone would make the first lines after a
-    // restart look like repeats. The epoch is new with every instance.
-    const auto command = incident_command(text);
-    const json event = {
-        {"v", 1},
-        {"type", command ? "command" : "message"},
-        {"idempotency_key", "local:" + instance_name_ + ":" +
-                                (scoped_client_id.empty() ? epoch_ + ":seq-" + std::to_string(seq)
-                                                          : scoped_client_id)},
-        {"channel", {{"id", channel_name}, {"name", channel_name}}},
-        {"user", {{"id", user}, {"name", user}}},
-        {"text", command ? std::string(*command) : text},
-        {"message_id", std::to_string(seq)},
-    };
-    // Submit first, then respond: the host sends our 200 only once the event is
-    // durable, and a 503 instead if committing it failed.
-    if (const haveri_status status = host_.submit_inbound(request_id, event.dump());
-        status != HAVERI_OK) {
-      host_.log(HAVERI_LOG_WARN, "submit_inbound refused message " + std::to_string(seq) +
-                                     " (status " + std::to_string(status) + ")");
-      respond(request_id, 500, "the daemon refused the event");
-      return;
-    }
-    respond_json(request_id, 200, json{{"ok", true}, {"seq", seq}}.dump());
+  ChatMessage& append_system_line(Channel& channel, const std::string& channel_name,
+                                  std::string text) {
+    ChatMessage line;
+    line.channel = channel_name;
+    line.from = settings_.bot_name;
+    line.system = true;
+    line.text = std::move(text);
+    return append(channel, std::move(line));
   }
 
-  // `scoped_client_id` is "<user>:<client_message_id>"; empty for none.
-  void remember_client_id(const std::string& scoped_client_id, std::uint64_t seq) {
-    if (scoped_client_id.empty()) {
+  static std::deque<ChatMessage>::iterator find_message(Channel& channel, std::string_view id) {
+    return std::find_if(channel.log.begin(), channel.log.end(),
+                        [id](const ChatMessage& m) { return m.id == id; });
+  }
+
+  // An edited or deleted message takes a new seq and moves to the end of the log,
+  // which stays ordered by seq: a reader polling with after=<its cursor> sees the
+  // new version, and its stable id says which message it replaces.
+  ChatMessage& renew(Channel& channel, const std::deque<ChatMessage>::iterator& it) {
+    ChatMessage message = std::move(*it);
+    channel.log.erase(it);
+    message.seq = ++last_seq_;
+    channel.log.push_back(std::move(message));
+    return channel.log.back();
+  }
+
+  // ---- POST /messages: a person acts. This is the inbound half of the ABI. ----
+
+  // The fields every POST carries, checked.
+  struct Poster {
+    std::string channel;
+    std::string user;
+    std::string scoped_client_id;  // "<user>:<client_message_id>"; empty for none
+  };
+
+  static bool has(const json& body, const char* key) {
+    const auto it = body.find(key);
+    return it != body.end() && !it->is_null();
+  }
+
+  void post_human_message(std::uint64_t request_id, std::string_view body_text) {
+    try {
+      const json body = json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+      if (!body.is_object()) {
+        throw BadPost(400,
+                      "body must be a JSON object: {\"channel\",\"user\",\"text\"}, or with "
+                      "\"edit_of\", \"delete\" or \"form_id\" (docs/plugin-abi.md, local chat)");
+      }
+      const Poster poster = read_poster(body);
+      const int kinds = (has(body, "edit_of") ? 1 : 0) + (has(body, "delete") ? 1 : 0) +
+                        (has(body, "form_id") ? 1 : 0);
+      if (kinds > 1) {
+        throw BadPost(400, "use at most one of edit_of, delete and form_id in one request");
+      }
+      json event;
+      SeenPost done;
+      if (has(body, "edit_of")) {
+        std::tie(event, done) = edit_line(body, poster);
+      } else if (has(body, "delete")) {
+        std::tie(event, done) = delete_line(body, poster);
+      } else if (has(body, "form_id")) {
+        std::tie(event, done) = submit_form(body, poster);
+      } else {
+        std::tie(event, done) = post_line(body, poster);
+      }
+      // Submit first, then respond: the host sends our 200 only once the event is
+      // durable, and a 503 instead if committing it failed.
+      if (const haveri_status status = host_.submit_inbound(request_id, event.dump());
+          status != HAVERI_OK) {
+        host_.log(HAVERI_LOG_WARN, "submit_inbound refused a " + string_member(event, "type") +
+                                       " event (status " + std::to_string(status) + ")");
+        throw BadPost(500, "the daemon refused the event");
+      }
+      json answer = {{"ok", true}, {"seq", done.seq}};
+      if (!done.message_id.empty()) {
+        answer["message_id"] = done.message_id;
+      }
+      respond_json(request_id, 200, answer.dump());
+    } catch (const BadPost& e) {
+      respond(request_id, e.status(), e.what());
+    }
+  }
+
+  static Poster read_poster(const json& body) {
+    const auto channel_it = body.find("channel");
+    const auto user_it = body.find("user");
+    const auto client_id_it = body.find("client_message_id");
+    if (channel_it == body.end() || !channel_it->is_string() ||
+        !valid_channel_name(channel_it->get_ref<const std::string&>())) {
+      throw BadPost(400,
+                    "channel must be 1-80 characters of a-z, 0-9, _ and -, "
+                    "starting with a letter or digit");
+    }
+    if (user_it == body.end() || !user_it->is_string() ||
+        !valid_user_name(user_it->get_ref<const std::string&>())) {
+      throw BadPost(400, "user must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-'");
+    }
+    Poster poster{channel_it->get<std::string>(), user_it->get<std::string>(), {}};
+    if (client_id_it != body.end() && !client_id_it->is_null()) {
+      if (!client_id_it->is_string() ||
+          !valid_client_message_id(client_id_it->get_ref<const std::string&>())) {
+        throw BadPost(400,
+                      "client_message_id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', "
+                      "':' and '-'");
+      }
+      // Client ids are only unique per user (another user may well pick "m-1" too),
+      // so both the map and the key are scoped by user; a user name holds no ':', so
+      // "<user>:<client id>" is unambiguous.
+      poster.scoped_client_id = poster.user + ":" + client_id_it->get<std::string>();
+    }
+    return poster;
+  }
+
+  // A client that lost our response retries with the same client_message_id: act
+  // once, but submit the event again — the host deduplicates it by its idempotency
+  // key, and the first attempt may never have been committed.
+  const SeenPost* seen(const Poster& poster) const {
+    const auto it = seen_client_ids_.find(poster.scoped_client_id);
+    return poster.scoped_client_id.empty() || it == seen_client_ids_.end() ? nullptr : &it->second;
+  }
+
+  // The host remembers idempotency keys durably, across restarts, while seqs start
+  // again from 1 in every instance: a seq alone would make the first lines after a
+  // restart look like repeats. The epoch is new with every instance.
+  json event_of(std::string_view type, const Poster& poster, std::uint64_t seq) const {
+    return json{{"v", 1},
+                {"type", type},
+                {"idempotency_key",
+                 "local:" + instance_name_ + ":" +
+                     (poster.scoped_client_id.empty() ? epoch_ + ":seq-" + std::to_string(seq)
+                                                      : poster.scoped_client_id)},
+                {"installation", settings_.installation},
+                {"channel", {{"id", poster.channel}, {"name", poster.channel}}},
+                {"user", {{"id", poster.user}, {"name", poster.user}}}};
+  }
+
+  // A message id in a request body: the digits GET /messages shows as "id".
+  static std::string message_id_member(const json& body, const char* key) {
+    const auto it = body.find(key);
+    if (!it->is_string() || !parse_uint(it->get_ref<const std::string&>())) {
+      throw BadPost(400, std::string(key) + " must be a message id: its digits as a string, as " +
+                             "GET /messages shows it in \"id\", e.g. \"12\"");
+    }
+    return it->get<std::string>();
+  }
+
+  // {"name","size","url"?,"id"?,"mimetype"?} × at most 10; ids and URLs of files
+  // without them are derived from the message's seq once it is known.
+  static json read_files(const json& body) {
+    const auto it = body.find("files");
+    if (it == body.end() || it->is_null()) {
+      return nullptr;
+    }
+    if (!it->is_array() || it->empty() || it->size() > kMaxFiles) {
+      throw BadPost(400,
+                    "files must be an array of 1 to 10 attachments {\"name\",\"size\",\"url\"}");
+    }
+    json files = json::array();
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const json& file = (*it)[i];
+      const std::string where = "files[" + std::to_string(i) + "]";
+      if (!file.is_object()) {
+        throw BadPost(400, where + " must be an object {\"name\",\"size\",\"url\"}");
+      }
+      const std::string name = string_member(file, "name");
+      if (name.empty() || name.size() > kMaxFileNameBytes || has_control_character(name) ||
+          name.find('/') != std::string::npos || name.find('\\') != std::string::npos) {
+        throw BadPost(400, where + ".name must be a file name of 1 to 255 bytes, without " +
+                               "slashes or control characters");
+      }
+      const auto size = file.find("size");
+      if (size == file.end() || !size->is_number_unsigned()) {
+        throw BadPost(400, where + ".size must be the file's size in bytes (an integer >= 0)");
+      }
+      json out = {{"id", nullptr}, {"name", name}, {"size", *size}, {"url", nullptr}};
+      if (has(file, "url")) {
+        const std::string url = string_member(file, "url");
+        if (url.size() > kMaxUrlBytes ||
+            !(url.starts_with("https://") || url.starts_with("http://")) ||
+            url.find(' ') != std::string::npos || has_control_character(url)) {
+          throw BadPost(400, where + ".url must be an http:// or https:// URL of at most 2048 " +
+                                 "bytes, without spaces");
+        }
+        out["url"] = url;
+      }
+      if (has(file, "id")) {
+        const std::string id = string_member(file, "id");
+        if (!valid_client_message_id(id)) {
+          throw BadPost(400, where + ".id must be 1-128 characters of A-Z, a-z, 0-9, '.', '_', " +
+                                 "':' and '-'");
+        }
+        out["id"] = id;
+      }
+      std::string mimetype = "application/octet-stream";
+      if (has(file, "mimetype")) {
+        mimetype = string_member(file, "mimetype");
+        const std::size_t slash = mimetype.find('/');
+        const auto token = [](std::string_view s) {
+          return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+            return is_alnum(c) || std::string_view("!#$&^_.+-").find(c) != std::string_view::npos;
+          });
+        };
+        if (mimetype.size() > kMaxMimeTypeBytes || slash == std::string::npos ||
+            !token(std::string_view(mimetype).substr(0, slash)) ||
+            !token(std::string_view(mimetype).substr(slash + 1))) {
+          throw BadPost(400, where + ".mimetype must be a media type such as text/plain");
+        }
+      }
+      out["mimetype"] = mimetype;
+      files.push_back(std::move(out));
+    }
+    return files;
+  }
+
+  // Gives files without an id "F<seq>-<n>" and without a URL a local:// one.
+  void complete_files(json& files, std::uint64_t seq) const {
+    if (files.is_null()) {
       return;
     }
-    seen_client_ids_.emplace(scoped_client_id, seq);
-    seen_order_.push_back(scoped_client_id);
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      json& file = files[i];
+      if (file["id"].is_null()) {
+        file["id"] = "F" + std::to_string(seq) + "-" + std::to_string(i + 1);
+      }
+      if (file["url"].is_null()) {
+        file["url"] = "local://" + instance_name_ + "/files/" + file["id"].get<std::string>();
+      }
+    }
+  }
+
+  void remember_client_id(const Poster& poster, const SeenPost& done) {
+    if (poster.scoped_client_id.empty()) {
+      return;
+    }
+    seen_client_ids_.emplace(poster.scoped_client_id, done);
+    seen_order_.push_back(poster.scoped_client_id);
     if (seen_order_.size() > kRememberedClientIds) {
       seen_client_ids_.erase(seen_order_.front());
       seen_order_.pop_front();
     }
   }
 
-  // GET /messages?channel=c&after=N&limit=n — oldest first, so a reader pages forward
-  // with after=<last seq it got>. Without `channel`, every channel is read.
+  // {"channel","user","text","files"?,"thread_id"?} -> a message or command event.
+  std::pair<json, SeenPost> post_line(const json& body, const Poster& poster) {
+    json files = read_files(body);
+    const auto text_it = body.find("text");
+    std::string text;
+    if (text_it != body.end() && !text_it->is_null()) {
+      if (!text_it->is_string() || text_it->get_ref<const std::string&>().size() > kMaxTextBytes) {
+        throw BadPost(400, "text must be a string of 1 to 4000 bytes");
+      }
+      text = text_it->get<std::string>();
+    }
+    if (text.empty() && files.is_null()) {
+      throw BadPost(400,
+                    "text must be a string of 1 to 4000 bytes (it may be left out only "
+                    "when files are attached)");
+    }
+    std::string thread_id;
+    if (has(body, "thread_id")) {
+      thread_id = message_id_member(body, "thread_id");
+    }
+    const auto command = incident_command(text);
+    if (command && !files.is_null()) {
+      throw BadPost(400,
+                    "files cannot be attached to a /incident command; send them as a "
+                    "message of their own");
+    }
+
+    SeenPost done;
+    if (const SeenPost* before = seen(poster); before != nullptr) {
+      done = *before;
+    } else {
+      Channel* channel = open_channel(poster.channel);
+      if (channel == nullptr) {
+        throw BadPost(429, too_many_channels());
+      }
+      ChatMessage line;
+      line.channel = poster.channel;
+      line.from = poster.user;
+      line.text = text;
+      line.thread_id = thread_id;
+      const ChatMessage& posted = append(*channel, std::move(line));
+      done = SeenPost{posted.seq, posted.id};
+      complete_files(files, done.seq);
+      // The log keeps the completed references, ids and URLs included.
+      channel->log.back().files = files;
+      remember_client_id(poster, done);
+    }
+    complete_files(files, done.seq);
+
+    json event = event_of(command ? "command" : "message", poster, done.seq);
+    event["text"] = command ? std::string(*command) : text;
+    event["message_id"] = done.message_id;
+    if (!files.is_null()) {
+      event["files"] = std::move(files);
+    }
+    if (!thread_id.empty()) {
+      event["thread_id"] = thread_id;
+    }
+    return {std::move(event), done};
+  }
+
+  // Finds a person's own message for an edit or a deletion; throws 404 or 403.
+  std::deque<ChatMessage>::iterator own_message(Channel*& channel, const Poster& poster,
+                                                const std::string& id, std::string_view verb) {
+    channel = existing_channel(poster.channel);
+    auto it = channel == nullptr ? std::deque<ChatMessage>::iterator{} : find_message(*channel, id);
+    if (channel == nullptr || it == channel->log.end() || it->deleted) {
+      throw BadPost(404, "no message " + id + " in #" + poster.channel);
+    }
+    if (it->bot || it->system || it->from != poster.user) {
+      throw BadPost(403, poster.user + " can only " + std::string(verb) +
+                             " their own messages; message " + id + " is " + it->from + "'s");
+    }
+    return it;
+  }
+
+  // {"channel","user","edit_of":"<id>","text"} -> message_changed.
+  std::pair<json, SeenPost> edit_line(const json& body, const Poster& poster) {
+    const std::string id = message_id_member(body, "edit_of");
+    if (has(body, "files") || has(body, "thread_id")) {
+      throw BadPost(400, "an edit changes the text only (no files or thread_id)");
+    }
+    const auto text_it = body.find("text");
+    if (text_it == body.end() || !text_it->is_string() ||
+        text_it->get_ref<const std::string&>().empty() ||
+        text_it->get_ref<const std::string&>().size() > kMaxTextBytes) {
+      throw BadPost(400, "text must be a string of 1 to 4000 bytes: the message's new text");
+    }
+    const std::string& text = text_it->get_ref<const std::string&>();
+    SeenPost done;
+    if (const SeenPost* before = seen(poster); before != nullptr) {
+      done = *before;
+    } else {
+      Channel* channel = nullptr;
+      const auto it = own_message(channel, poster, id, "edit");
+      it->text = text;
+      it->edited = true;
+      it->edited_at_ms = now_ms();
+      done = SeenPost{renew(*channel, it).seq, id};
+      remember_client_id(poster, done);
+    }
+    json event = event_of("message_changed", poster, done.seq);
+    event["message_id"] = id;
+    event["text"] = text;
+    return {std::move(event), done};
+  }
+
+  // {"channel","user","delete":"<id>"} -> message_deleted.
+  std::pair<json, SeenPost> delete_line(const json& body, const Poster& poster) {
+    const std::string id = message_id_member(body, "delete");
+    if (has(body, "text") || has(body, "files") || has(body, "thread_id")) {
+      throw BadPost(400, "a deletion carries no text, files or thread_id");
+    }
+    SeenPost done;
+    if (const SeenPost* before = seen(poster); before != nullptr) {
+      done = *before;
+    } else {
+      Channel* channel = nullptr;
+      const auto it = own_message(channel, poster, id, "delete");
+      it->text.clear();
+      it->files = nullptr;
+      it->deleted = true;
+      done = SeenPost{renew(*channel, it).seq, id};
+      remember_client_id(poster, done);
+    }
+    json event = event_of("message_deleted", poster, done.seq);
+    event["message_id"] = id;
+    return {std::move(event), done};
+  }
+
+  // The newest form `form_id` in the channel that `user` can see; nullptr if none.
+  const ChatMessage* find_form(const std::string& channel_name, const std::string& form_id,
+                               const std::string& user) {
+    const Channel* channel = existing_channel(channel_name);
+    if (channel == nullptr) {
+      return nullptr;
+    }
+    for (auto it = channel->log.rbegin(); it != channel->log.rend(); ++it) {
+      if (it->bot && !it->deleted && it->visible_for(user) && it->message.is_object() &&
+          it->message.contains("form") && string_member(it->message["form"], "id") == form_id) {
+        return &*it;
+      }
+    }
+    return nullptr;
+  }
+
+  // {"channel","user","form_id","values":{<input name>: "<answer>"}} -> form_submission.
+  // A submission shows nothing in the channel, as a platform's dialog would not; it
+  // still takes a seq, which makes its idempotency key.
+  std::pair<json, SeenPost> submit_form(const json& body, const Poster& poster) {
+    const std::string form_id = string_member(body, "form_id");
+    if (!valid_token(form_id, kMaxFormIdChars)) {
+      throw BadPost(400,
+                    "form_id must be the id of a form shown in the channel (1-128 "
+                    "characters of A-Z, a-z, 0-9, '.', '_', ':' and '-')");
+    }
+    if (has(body, "text") || has(body, "files") || has(body, "thread_id")) {
+      throw BadPost(400, "a form submission carries values, not text, files or thread_id");
+    }
+    const auto values = body.find("values");
+    if (values == body.end() || !values->is_object() || values->size() > kMaxFormInputs) {
+      throw BadPost(400,
+                    "values must be an object {<input name>: \"<answer>\"} of at most 50 "
+                    "answers");
+    }
+    for (const auto& [name, value] : values->items()) {
+      if (!value.is_string() || value.get_ref<const std::string&>().size() > kMaxAnswerBytes) {
+        throw BadPost(400, "values." + name.substr(0, kMaxInputNameChars) +
+                               " must be a string of at most 65536 bytes");
+      }
+    }
+    SeenPost done;
+    if (const SeenPost* before = seen(poster); before != nullptr) {
+      done = *before;
+    } else {
+      const ChatMessage* shown = find_form(poster.channel, form_id, poster.user);
+      if (shown == nullptr) {
+        throw BadPost(404,
+                      "no form \"" + form_id + "\" for " + poster.user + " in #" + poster.channel);
+      }
+      const json& form = shown->message["form"];
+      const json inputs = form.contains("inputs") ? form["inputs"] : json::array();
+      std::string names;
+      for (const json& input : inputs) {
+        names += (names.empty() ? "" : ", ") + string_member(input, "name");
+      }
+      for (const auto& answer : values->items()) {
+        const std::string& name = answer.key();
+        const bool known = std::any_of(inputs.begin(), inputs.end(), [&name](const json& input) {
+          return string_member(input, "name") == name;
+        });
+        if (!known) {
+          throw BadPost(400, "the form has no input \"" + name.substr(0, kMaxInputNameChars) +
+                                 "\" (its inputs: " + (names.empty() ? "none" : names) + ")");
+        }
+      }
+      for (const json& input : inputs) {
+        const std::string answer = string_member(*values, string_member(input, "name").c_str());
+        if (const std::string problem = answer_problem(input, answer); !problem.empty()) {
+          throw BadPost(400, problem);
+        }
+      }
+      done = SeenPost{++last_seq_, shown->id};
+      remember_client_id(poster, done);
+    }
+    json event = event_of("form_submission", poster, done.seq);
+    event["form_id"] = form_id;
+    event["values"] = *values;
+    event["message_id"] = done.message_id;
+    return {std::move(event), SeenPost{done.seq, {}}};
+  }
+
+  // GET /messages?channel=c&after=N&limit=n&user=u — oldest first, so a reader pages
+  // forward with after=<last seq it got>. Without `channel`, every channel is read.
+  // A reader who names themselves with `user` does not get messages posted for
+  // someone else (visible_to). Without `user` nothing is held back: local chat
+  // authenticates nobody, so visible_to is a courtesy of clients, never a secret, and
+  // tests and demos watching a channel see every reply.
   void list_messages(std::uint64_t request_id, const std::map<std::string, std::string>& params) {
     std::uint64_t after = 0;
     std::size_t limit = kDefaultPageSize;
+    std::string reader;
     if (auto it = params.find("after"); it != params.end()) {
       const auto value = parse_uint(it->second);
       if (!value) {
@@ -662,6 +1421,14 @@ class LocalChat {
       }
       limit = static_cast<std::size_t>(std::min<std::uint64_t>(*value, kMaxPageSize));
     }
+    if (auto it = params.find("user"); it != params.end()) {
+      if (!valid_user_name(it->second)) {
+        respond(request_id, 400,
+                "user must be 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-' (who reads)");
+        return;
+      }
+      reader = it->second;
+    }
 
     std::vector<const ChatMessage*> found;
     const auto collect = [&](const Channel& channel) {
@@ -670,7 +1437,9 @@ class LocalChat {
           std::upper_bound(channel.log.begin(), channel.log.end(), after,
                            [](std::uint64_t seq, const ChatMessage& m) { return seq < m.seq; });
       for (auto it = first; it != channel.log.end(); ++it) {
-        found.push_back(&*it);
+        if (reader.empty() || it->visible_for(reader)) {
+          found.push_back(&*it);
+        }
       }
     };
     if (auto it = params.find("channel"); it != params.end()) {
@@ -702,66 +1471,224 @@ class LocalChat {
   void list_channels(std::uint64_t request_id) {
     json channels = json::array();
     for (const auto& [name, channel] : channels_) {
-      channels.push_back(
-          json{{"name", name}, {"topic", channel.topic}, {"messages", channel.log.size()}});
+      channels.push_back(json{{"name", name},
+                              {"topic", channel.topic},
+                              {"messages", channel.log.size()},
+                              {"members", channel.members}});
     }
     respond_json(request_id, 200, json{{"channels", std::move(channels)}}.dump());
   }
 
-  // {"v":1,"type":"create_channel","name":"inc-1-db-down","topic":"…"}. Idempotent, as
-  // every operation should be: the outbox may deliver it again after a crash.
-  json create_channel(const json& operation) {
-    const std::string name = string_member(operation, "name");
-    if (!valid_channel_name(name)) {
-      return permanent("invalid channel name \"" + name +
-                       "\": use 1-80 characters of a-z, 0-9, _ and -");
-    }
-    Channel* channel = open_channel(name);
-    if (channel == nullptr) {
-      return permanent(too_many_channels());
-    }
-    if (const std::string topic = string_member(operation, "topic"); !topic.empty()) {
-      channel->topic = topic;
-    }
-    return json{{"v", 1}, {"status", "ok"}, {"channel", {{"id", name}, {"name", name}}}};
-  }
+  // ---- Operations: the outbound half of the ABI. ----
 
-  // {"v":1,"type":"post_message","channel":{"id":"…"},"message":{neutral message}}
-  json post_bot_message(const json& operation) {
+  // channel.id of an operation, checked; empty when missing or not a channel name.
+  static std::string channel_of(const json& operation) {
     const auto channel_ref = operation.find("channel");
     const std::string name = channel_ref != operation.end() && channel_ref->is_object()
                                  ? string_member(*channel_ref, "id")
                                  : std::string{};
+    return valid_channel_name(name) ? name : std::string{};
+  }
+
+  // A list of user ids in an operation; nullopt (with `error` set) when malformed.
+  static std::optional<std::vector<std::string>> users_of(const json& list, std::string& error) {
+    if (!list.is_array() || list.size() > kMaxInvitees) {
+      error = "must be an array of at most 1000 user ids";
+      return std::nullopt;
+    }
+    std::vector<std::string> users;
+    for (const json& user : list) {
+      if (!user.is_string() || !valid_user_name(user.get_ref<const std::string&>())) {
+        error = "holds " + user.dump() + ", which is not a user id (1-64 characters of A-Z, " +
+                "a-z, 0-9, '.', '_' and '-')";
+        return std::nullopt;
+      }
+      if (std::find(users.begin(), users.end(), user.get<std::string>()) == users.end()) {
+        users.push_back(user.get<std::string>());
+      }
+    }
+    return users;
+  }
+
+  // Records new members and says so in the channel; returns who was new.
+  std::vector<std::string> add_members(Channel& channel, const std::string& channel_name,
+                                       const std::vector<std::string>& users) {
+    std::vector<std::string> added;
+    for (const std::string& user : users) {
+      if (channel.members.insert(user).second) {
+        added.push_back(user);
+      }
+    }
+    if (!added.empty()) {
+      append_system_line(channel, channel_name,
+                         people_list(added) + (added.size() == 1 ? " was" : " were") +
+                             " added to #" + channel_name);
+    }
+    return added;
+  }
+
+  // {"v":1,"type":"create_channel","name":"inc-1-db-down","topic":"…","members":[…]}.
+  // A name that exists answers name_taken — unless this very operation (same
+  // operation_key) created it, so a retry gets the same channel back.
+  json create_channel(const json& operation, const std::string& operation_key) {
+    const std::string name = string_member(operation, "name");
     if (!valid_channel_name(name)) {
-      return permanent("post_message needs channel.id, a valid channel name; got \"" + name + "\"");
+      return permanent("invalid", "invalid channel name \"" + name +
+                                      "\": use 1-80 characters of a-z, 0-9, _ and -");
     }
-    const auto message = operation.find("message");
-    if (message == operation.end() || !message->is_object()) {
-      return permanent("post_message needs a message object");
+    std::vector<std::string> members;
+    if (has(operation, "members")) {
+      std::string error;
+      auto users = users_of(operation["members"], error);
+      if (!users) {
+        return permanent("invalid", "create_channel: members " + error);
+      }
+      members = std::move(*users);
     }
-    std::string text = render_plain_text(*message);
-    if (text.empty()) {
-      return permanent("the message has nothing to show (no title, text, fields or actions)");
+    json created = json{{"v", 1}, {"status", "ok"}, {"channel", {{"id", name}, {"name", name}}}};
+    if (const Channel* existing = existing_channel(name); existing != nullptr) {
+      if (!operation_key.empty() && existing->created_by_operation == operation_key) {
+        return created;
+      }
+      return permanent("name_taken", "channel #" + name +
+                                         " already exists; create the channel under another name");
     }
     Channel* channel = open_channel(name);
     if (channel == nullptr) {
-      return permanent(too_many_channels());
+      return permanent("too_many_channels", too_many_channels());
     }
-    const ChatMessage& posted =
-        append(*channel, name, settings_.bot_name, /*bot=*/true, std::move(text));
-    return json{{"v", 1}, {"status", "ok"}, {"message_id", std::to_string(posted.seq)}};
+    channel->created_by_operation = operation_key;
+    channel->topic = string_member(operation, "topic");
+    add_members(*channel, name, members);
+    return created;
+  }
+
+  // {"v":1,"type":"invite","channel":{"id":"…"},"users":["alice","bob"]}
+  json invite(const json& operation) {
+    const std::string name = channel_of(operation);
+    if (name.empty()) {
+      return permanent("invalid", "invite needs channel.id, a valid channel name");
+    }
+    const auto list = operation.find("users");
+    std::string error;
+    auto users = list == operation.end() ? std::nullopt : users_of(*list, error);
+    if (!users || users->empty()) {
+      return permanent(
+          "invalid",
+          "invite: users " + (error.empty() ? std::string("must name at least one user") : error));
+    }
+    Channel* channel = existing_channel(name);
+    if (channel == nullptr) {
+      return permanent("channel_not_found", "no channel #" + name);
+    }
+    json result = ok();
+    result["added"] = add_members(*channel, name, *users);
+    return result;
+  }
+
+  // Checks and renders an operation's neutral message; sets `error` when unusable.
+  static std::string rendered(const json& operation, const char* verb, json& error) {
+    const auto message = operation.find("message");
+    if (message == operation.end() || !message->is_object()) {
+      error = permanent("invalid", std::string(verb) + " needs a message object");
+      return {};
+    }
+    if (message->contains("form")) {
+      if (const std::string problem = form_problem((*message)["form"]); !problem.empty()) {
+        error = permanent("invalid", std::string(verb) + ": " + problem);
+        return {};
+      }
+    }
+    std::string text = render_plain_text(*message);
+    if (text.empty()) {
+      error = permanent(
+          "invalid", "the message has nothing to show (no title, text, fields, actions or form)");
+    }
+    return text;
+  }
+
+  // {"v":1,"type":"post_message","channel":{"id":"…"},"message":{…},"visible_to":"alice"?}
+  json post_bot_message(const json& operation) {
+    const std::string name = channel_of(operation);
+    if (name.empty()) {
+      return permanent("invalid", "post_message needs channel.id, a valid channel name; got " +
+                                      (operation.contains("channel") ? operation["channel"].dump()
+                                                                     : std::string("none")));
+    }
+    std::string visible_to;
+    if (has(operation, "visible_to")) {
+      visible_to = string_member(operation, "visible_to");
+      if (!valid_user_name(visible_to)) {
+        return permanent("invalid", "post_message: visible_to must be a user id, got " +
+                                        operation["visible_to"].dump());
+      }
+    }
+    json error;
+    std::string text = rendered(operation, "post_message", error);
+    if (!error.is_null()) {
+      return error;
+    }
+    Channel* channel = open_channel(name);
+    if (channel == nullptr) {
+      return permanent("too_many_channels", too_many_channels());
+    }
+    ChatMessage card;
+    card.channel = name;
+    card.from = settings_.bot_name;
+    card.bot = true;
+    card.text = std::move(text);
+    card.message = operation["message"];
+    card.visible_to = std::move(visible_to);
+    const ChatMessage& posted = append(*channel, std::move(card));
+    json result = ok();
+    result["message_id"] = posted.id;
+    return result;
+  }
+
+  // {"v":1,"type":"update_message","channel":{"id":"…"},"message_id":"7","message":{…}}
+  json update_bot_message(const json& operation) {
+    const std::string name = channel_of(operation);
+    if (name.empty()) {
+      return permanent("invalid", "update_message needs channel.id, a valid channel name");
+    }
+    const std::string id = string_member(operation, "message_id");
+    if (id.empty()) {
+      return permanent("invalid", "update_message needs message_id, the id post_message returned");
+    }
+    json error;
+    std::string text = rendered(operation, "update_message", error);
+    if (!error.is_null()) {
+      return error;
+    }
+    Channel* channel = existing_channel(name);
+    auto it = channel == nullptr ? std::deque<ChatMessage>::iterator{} : find_message(*channel, id);
+    if (channel == nullptr || it == channel->log.end() || it->deleted) {
+      return permanent("message_not_found", "no message " + id + " in #" + name);
+    }
+    if (!it->bot) {
+      return permanent("cant_update_message",
+                       "message " + id + " in #" + name + " is " + it->from + "'s, not the bot's");
+    }
+    it->text = std::move(text);
+    it->message = operation["message"];
+    it->edited = true;
+    it->edited_at_ms = now_ms();
+    renew(*channel, it);
+    json result = ok();
+    result["message_id"] = id;
+    return result;
   }
 
   haveri::sdk::Host host_;
   std::string instance_name_;
   Settings settings_;
   std::map<std::string, Channel> channels_;  // by name; sorted for GET /channels
-  std::uint64_t last_seq_ = 0;               // seq of the newest message in any channel
+  std::uint64_t last_seq_ = 0;               // the newest seq given out in any channel
   // Seqs restart from 1 with every instance (a haverid restart); a reader that sees
   // another epoch knows its cursor is meaningless and reads from the start.
   std::string epoch_ = random_epoch();
-  // "<user>:<client_message_id>" -> seq
-  std::unordered_map<std::string, std::uint64_t> seen_client_ids_;
+  // "<user>:<client_message_id>" -> what the first request with it did
+  std::unordered_map<std::string, SeenPost> seen_client_ids_;
   std::deque<std::string> seen_order_;  // the same ids, oldest first, to bound the map
   std::unordered_map<std::string, json> done_operations_;  // operation_key -> its result
   std::deque<std::string> done_order_;  // the same keys, oldest first, to bound the map
@@ -769,4 +1696,4 @@ class LocalChat {
 
 }  // namespace
 
-HAVERI_DEFINE_PLUGIN(LocalChat, "local", "0.1.0")
+HAVERI_DEFINE_PLUGIN(LocalChat, "local", "0.2.0")

@@ -1,6 +1,8 @@
 /* Compiles the ABI header as C11 and freezes the table layouts on LP64: a change
- * here breaks every plugin already built. Tables may only grow at the end. */
+ * here breaks every plugin already built. Tables may only grow at the end: 1.0
+ * ended the plugin table at 56 bytes, 1.1 appended describe_instance. */
 #include <stddef.h>
+#include <string.h>
 
 #include <haveri/plugin.h>
 
@@ -20,9 +22,16 @@ _Static_assert(offsetof(haveri_plugin_api, instance_destroy) == 32,
 _Static_assert(offsetof(haveri_plugin_api, handle_request) == 40, "plugin table layout is frozen");
 _Static_assert(offsetof(haveri_plugin_api, perform_operation) == 48,
                "plugin table layout is frozen");
-_Static_assert(sizeof(haveri_plugin_api) == 56, "ABI 1.0 plugin table size");
+_Static_assert(offsetof(haveri_plugin_api, describe_instance) == 56,
+               "ABI 1.1 appended describe_instance at the end of the 1.0 table");
+_Static_assert(sizeof(haveri_plugin_api) == 64, "ABI 1.1 plugin table size");
 
 int haveri_abi_c_check_anchor(void);
 int haveri_abi_c_check_anchor(void) {
-  return HAVERI_ABI_VERSION_MAJOR;
+  /* The C form of HAVERI_TABLE_HAS compiles; a table of the 1.0 size lacks describe_instance. */
+  haveri_plugin_api table;
+  memset(&table, 0, sizeof table);
+  table.struct_size = (uint32_t)offsetof(haveri_plugin_api, describe_instance);
+  return HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance) ? -1
+                                                                        : HAVERI_ABI_VERSION_MAJOR;
 }

@@ -11,9 +11,23 @@
 #include "support/daemon_process.hpp"
 
 static_assert(sizeof(haveri_host_api) == 40, "ABI 1.0 host table size is frozen");
-static_assert(sizeof(haveri_plugin_api) == 56, "ABI 1.0 plugin table size is frozen");
+static_assert(offsetof(haveri_host_api, complete_operation) == 32, "last ABI 1.0 host member");
 static_assert(offsetof(haveri_plugin_api, perform_operation) == 48, "last ABI 1.0 member");
-static_assert(offsetof(haveri_host_api, complete_operation) == 32, "last ABI 1.0 member");
+static_assert(offsetof(haveri_plugin_api, describe_instance) == 56,
+              "ABI 1.1 appends describe_instance right after the 1.0 table");
+static_assert(sizeof(haveri_plugin_api) == 64, "ABI 1.1 plugin table size is frozen");
+static_assert(HAVERI_ABI_VERSION_MINOR == 1, "this is ABI 1.1");
+
+TEST(AbiLayout, TableHasSeesOnlyMembersTheSizeCovers) {
+  haveri_plugin_api table{};
+  table.struct_size = static_cast<std::uint32_t>(offsetof(haveri_plugin_api, describe_instance));
+  EXPECT_TRUE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, perform_operation));
+  EXPECT_FALSE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
+  table.struct_size = sizeof(haveri_plugin_api) - 1;  // half a pointer is not a member
+  EXPECT_FALSE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
+  table.struct_size = sizeof(haveri_plugin_api);
+  EXPECT_TRUE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
+}
 
 TEST(AbiLayout, LocalPluginReportsThisAbiAndAFullTable) {
   const auto file = haveri::testing::build_dir() / "plugins" / "libhaveri_local.so";
@@ -27,6 +41,7 @@ TEST(AbiLayout, LocalPluginReportsThisAbiAndAFullTable) {
   EXPECT_EQ(api->abi_minor, HAVERI_ABI_VERSION_MINOR);
   EXPECT_EQ(api->struct_size, sizeof(haveri_plugin_api));
   EXPECT_EQ(std::string(api->name), "local");
+  EXPECT_NE(api->describe_instance, nullptr) << "the reference plugin declares its limits";
   // Only the entry is exported: helpers stay private to the plugin.
   EXPECT_EQ(dlsym(handle, "_ZN6haveri3sdk4view"), nullptr);
   dlclose(handle);

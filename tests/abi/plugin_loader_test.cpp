@@ -19,7 +19,7 @@ using haveri::daemon::PluginLibrary;
 using haveri::daemon::PluginLoadError;
 using ::testing::HasSubstr;
 
-const std::filesystem::path kTestPlugins = HAVERI_TEST_PLUGIN_DIR;
+const std::filesystem::path test_plugins_dir = HAVERI_TEST_PLUGIN_DIR;
 
 std::string load_error(const std::filesystem::path& file) {
   try {
@@ -38,20 +38,20 @@ TEST(PluginLoader, MissingLibraryNamesTheFileAndListsWhatIsThere) {
 }
 
 TEST(PluginLoader, LibraryWithoutEntrySymbolIsRefused) {
-  const auto message = load_error(kTestPlugins / "libhaveri_abi_no_entry.so");
+  const auto message = load_error(test_plugins_dir / "libhaveri_abi_no_entry.so");
   EXPECT_THAT(message, HasSubstr("libhaveri_abi_no_entry.so"));
   EXPECT_THAT(message, HasSubstr("does not export haveri_plugin_entry"));
 }
 
 TEST(PluginLoader, OtherAbiMajorIsRefusedWithBothVersions) {
-  const auto message = load_error(kTestPlugins / "libhaveri_abi_wrong_major.so");
+  const auto message = load_error(test_plugins_dir / "libhaveri_abi_wrong_major.so");
   EXPECT_THAT(message, HasSubstr("libhaveri_abi_wrong_major.so"));
   EXPECT_THAT(message, HasSubstr("ABI 99."));
   EXPECT_THAT(message, HasSubstr("speaks ABI 1.x"));
 }
 
 TEST(PluginLoader, EntryReturningNoTableIsRefused) {
-  const auto message = load_error(kTestPlugins / "libhaveri_abi_null_table.so");
+  const auto message = load_error(test_plugins_dir / "libhaveri_abi_null_table.so");
   EXPECT_THAT(message, HasSubstr("libhaveri_abi_null_table.so"));
   EXPECT_THAT(message, HasSubstr("refused this host's ABI"));
 }
@@ -74,8 +74,10 @@ TEST(PluginLoader, RealLocalPluginLoads) {
 
 TEST(PluginHostStart, InstanceCreateFailureCarriesThePluginsReason) {
   boost::asio::io_context io;
-  PluginHost host(io, {kTestPlugins, std::chrono::seconds(1), std::chrono::seconds(1)},
-                  [](const std::string&, nlohmann::json, auto done) { done(InboundVerdict::committed); });
+  PluginHost host(io, {test_plugins_dir, std::chrono::seconds(1), std::chrono::seconds(1)},
+                  [](const std::string&, const nlohmann::json&, auto done) {
+                    done(InboundVerdict::committed);
+                  });
   std::string message;
   try {
     host.start({{"broken", "abi_create_fails", nlohmann::json::object()}});
@@ -90,8 +92,10 @@ TEST(PluginHostStart, InstanceCreateFailureCarriesThePluginsReason) {
 
 TEST(PluginHostStart, WrongMajorThroughTheHostNamesTheInstance) {
   boost::asio::io_context io;
-  PluginHost host(io, {kTestPlugins, std::chrono::seconds(1), std::chrono::seconds(1)},
-                  [](const std::string&, nlohmann::json, auto done) { done(InboundVerdict::committed); });
+  PluginHost host(io, {test_plugins_dir, std::chrono::seconds(1), std::chrono::seconds(1)},
+                  [](const std::string&, const nlohmann::json&, auto done) {
+                    done(InboundVerdict::committed);
+                  });
   try {
     host.start({{"chat", "abi_wrong_major", nlohmann::json::object()}});
     FAIL() << "a plugin of another ABI major was accepted";

@@ -84,6 +84,8 @@ TEST(Startup, ExampleConfigurationPassesCheckConfig) {
   TempDir dir;
   // The example as shipped, beside the token file scripts/run would create.
   std::filesystem::copy_file(source_dir() / "config.example.yaml", dir.path() / "haveri.yaml");
+  std::filesystem::copy_file(source_dir() / "directory.example.yaml",
+                             dir.path() / "directory.example.yaml");
   write_file(dir.path() / "data" / "api-token", "example-token-not-a-secret\n");
   auto result =
       run_program(build_dir() / "bin" / "haverid",

@@ -4,7 +4,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <exception>
+#include <iterator>
+#include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -26,11 +29,17 @@ using core::AppendRequest;
 using core::Error;
 using core::ErrorCode;
 using core::Event;
+using core::FollowUp;
+using core::FollowUpListing;
 using core::Incident;
 using core::IncidentId;
 using core::make_error;
+using core::Member;
+using core::OutboxEntry;
+using core::OutboxFailure;
 using core::Result;
 using core::Sequence;
+using core::VoidResult;
 
 std::string incident_name(IncidentId id) {
   return "INC-" + std::to_string(id);
@@ -121,6 +130,13 @@ class Query {
     note(sqlite3_bind_null(stmt_, ++index_));
     return *this;
   }
+  Query& bind(std::optional<std::int64_t> value) {
+    if (value) {
+      return bind(*value);
+    }
+    note(sqlite3_bind_null(stmt_, ++index_));
+    return *this;
+  }
 
   // SQLITE_ROW, SQLITE_DONE, or the error (a failed bind included).
   int step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(stmt_); }
@@ -189,10 +205,31 @@ enum class Sql : std::size_t {
   insert_receipt,
   select_events,
   select_all_states,
+  select_organization_states,
   find_by_channel,
+  select_incident_ids,
+  delete_follow_ups,
+  insert_follow_up,
+  select_follow_ups,
+  insert_member,
+  insert_member_identity,
+  find_member_by_identity,
+  select_members,
+  insert_outbox,
+  select_pending_outbox,
+  delete_pending_outbox,
+  retry_outbox,
+  fail_outbox,
+  select_outbox_failures,
+  count,
 };
 
-constexpr std::array<const char*, 9> kSqlText{
+// The columns of an outbox row, in the order read_outbox_entry() expects them.
+#define HAVERI_OUTBOX_COLUMNS                                                               \
+  "id, organization, instance, lane, coalesce_key, operation_key, operation, incident_id, " \
+  "attempts, not_before_ms, created_at_ms, last_error"
+
+constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText{
     // find_receipt
     "SELECT incident_id FROM inbound_receipts WHERE idempotency_key = ?",
     // load_state
@@ -200,29 +237,105 @@ constexpr std::array<const char*, 9> kSqlText{
     // next_incident_id
     "SELECT COALESCE(MAX(id), 0) + 1 FROM incidents",
     // insert_event
-    "INSERT INTO events (incident_id, sequence, type, at_ms, actor_id, actor_name, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO events (incident_id, sequence, type, at_ms, actor_id, actor_name, actor_member, "
+    "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     // upsert_incident
     "INSERT INTO incidents (id, title, status, severity, declared_at_ms, updated_at_ms, "
-    "last_sequence, channel_instance, channel_id, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "last_sequence, channel_instance, channel_id, organization, state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (id) DO UPDATE SET title = excluded.title, status = excluded.status, "
     "severity = excluded.severity, declared_at_ms = excluded.declared_at_ms, "
     "updated_at_ms = excluded.updated_at_ms, last_sequence = excluded.last_sequence, "
     "channel_instance = excluded.channel_instance, channel_id = excluded.channel_id, "
-    "state = excluded.state",
+    "organization = excluded.organization, state = excluded.state",
     // insert_receipt
     "INSERT INTO inbound_receipts (idempotency_key, incident_id, received_at_ms) "
     "VALUES (?, ?, ?)",
     // select_events
-    "SELECT sequence, type, at_ms, actor_id, actor_name, payload FROM events "
+    "SELECT sequence, type, at_ms, actor_id, actor_name, actor_member, payload FROM events "
     "WHERE incident_id = ? ORDER BY sequence",
     // select_all_states
     "SELECT id, state FROM incidents ORDER BY id DESC",
+    // select_organization_states
+    "SELECT id, state FROM incidents WHERE organization = ? ORDER BY id DESC",
     // find_by_channel
-    "SELECT id FROM incidents WHERE channel_instance = ? AND channel_id = ?",
+    "SELECT id FROM incidents WHERE channel_instance = ? AND channel_id = ? AND organization = ?",
+    // select_incident_ids
+    "SELECT id FROM incidents ORDER BY id",
+    // delete_follow_ups
+    "DELETE FROM follow_ups WHERE incident_id = ?",
+    // insert_follow_up
+    "INSERT INTO follow_ups (organization, incident_id, number, description, assignee_member, "
+    "assignee, due_ms, status, updated_ms, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    // select_follow_ups: organization, assignee member (twice: NULL for any), include
+    // done (0/1), the DONE status text.
+    "SELECT f.incident_id, i.title, f.state FROM follow_ups AS f "
+    "JOIN incidents AS i ON i.id = f.incident_id "
+    "WHERE f.organization = ? AND (? IS NULL OR f.assignee_member = ?) AND (? OR f.status <> ?) "
+    "ORDER BY f.incident_id, f.number",
+    // insert_member
+    "INSERT INTO members (organization, id, name, role, identities, first_seen_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (organization, id) DO NOTHING",
+    // insert_member_identity
+    "INSERT INTO member_identities (organization, platform, user_id, member_id) "
+    "VALUES (?, ?, ?, ?)",
+    // find_member_by_identity
+    "SELECT m.id, m.name, m.role, m.identities FROM member_identities AS i "
+    "JOIN members AS m ON m.organization = i.organization AND m.id = i.member_id "
+    "WHERE i.organization = ? AND i.platform = ? AND i.user_id = ?",
+    // select_members
+    "SELECT id, name, role, identities FROM members WHERE organization = ? ORDER BY id",
+    // insert_outbox
+    "INSERT INTO outbox (organization, instance, lane, coalesce_key, operation_key, operation, "
+    "incident_id, attempts, not_before_ms, created_at_ms, last_error, state) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+    // select_pending_outbox
+    "SELECT " HAVERI_OUTBOX_COLUMNS " FROM outbox WHERE state = 'pending' ORDER BY id",
+    // delete_pending_outbox
+    "DELETE FROM outbox WHERE id = ? AND state = 'pending'",
+    // retry_outbox
+    "UPDATE outbox SET attempts = ?, not_before_ms = ?, last_error = ? "
+    "WHERE id = ? AND state = 'pending'",
+    // fail_outbox
+    "UPDATE outbox SET state = 'failed', attempts = ?, last_error = ?, failed_at_ms = ? "
+    "WHERE id = ? AND state = 'pending'",
+    // select_outbox_failures
+    "SELECT " HAVERI_OUTBOX_COLUMNS
+    ", failed_at_ms FROM outbox WHERE state = 'failed' "
+    "ORDER BY failed_at_ms DESC, id DESC LIMIT ?",
 };
 
+#undef HAVERI_OUTBOX_COLUMNS
+
 using StatementSlots = std::array<sqlite3_stmt*, kSqlText.size()>;
+
+// Owns prepared statements; finalizes them before the connection is closed.
+struct StatementCache {
+  StatementSlots slots{};
+
+  StatementCache() = default;
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() {
+    for (auto* stmt : slots) {
+      sqlite3_finalize(stmt);  // a no-op for nullptr
+    }
+  }
+};
+
+std::int64_t to_ms(core::TimePoint at) {
+  return at.time_since_epoch().count();
+}
+
+core::TimePoint from_ms(std::int64_t ms) {
+  return core::TimePoint{std::chrono::milliseconds{ms}};
+}
+
+// JSON as stored: chat text is not guaranteed to be valid UTF-8, so invalid bytes
+// become a replacement character rather than failing the append.
+std::string stored_json(const nlohmann::json& json) {
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 // The store's work for one call, over the open connection and its statement cache.
 class Session {
@@ -233,9 +346,33 @@ class Session {
   Result<AppendOutcome> append(const AppendRequest& request);
   Result<std::vector<Event>> events(IncidentId id);
   Result<std::optional<Incident>> incident(IncidentId id);
-  Result<std::vector<Incident>> incidents();
-  Result<std::optional<IncidentId>> incident_by_channel(std::string_view instance,
+  Result<std::vector<Incident>> incidents(std::string_view organization);
+  Result<std::optional<IncidentId>> incident_by_channel(std::string_view organization,
+                                                        std::string_view instance,
                                                         std::string_view channel_id);
+  Result<std::vector<FollowUpListing>> follow_ups(std::string_view organization,
+                                                  std::optional<std::string_view> assignee_member,
+                                                  bool include_done);
+
+  Result<std::optional<Member>> member_by_identity(std::string_view organization,
+                                                   std::string_view platform,
+                                                   std::string_view user_id);
+  Result<bool> record_member(std::string_view organization, const Member& member,
+                             core::TimePoint first_seen);
+  Result<std::vector<Member>> members(std::string_view organization);
+
+  Result<std::vector<OutboxEntry>> pending_outbox();
+  VoidResult outbox_done(std::int64_t id);
+  VoidResult outbox_retry(std::int64_t id, int attempts, core::TimePoint not_before,
+                          std::string_view last_error);
+  VoidResult outbox_failed(std::int64_t id, int attempts, std::string_view error,
+                           core::TimePoint at);
+  VoidResult outbox_remove(std::span<const std::int64_t> ids);
+  Result<std::vector<OutboxFailure>> outbox_failures(std::size_t limit);
+
+  // Rewrites every incident's projection rows from a fold of its events. For
+  // migrations; runs inside the caller's transaction.
+  VoidResult refold_projections();
 
   struct Receipt {
     IncidentId incident = 0;  // 0: the key was recorded without an incident
@@ -271,13 +408,36 @@ class Session {
     return slot;
   }
 
+  // Runs a statement that returns no rows: `bind_all(query)` binds its parameters.
+  // Returns how many rows it changed.
+  template <class Bind>
+  Result<int> change(Sql which, std::string_view what, Bind&& bind_all) {
+    int rc = SQLITE_OK;
+    auto* stmt = statement(which, rc);
+    if (stmt == nullptr) {
+      return failure(what, rc);
+    }
+    Query query(stmt);
+    bind_all(query);
+    rc = query.step();
+    if (rc != SQLITE_DONE) {
+      return failure(what, rc);
+    }
+    return sqlite3_changes(db_);
+  }
+
   Result<Incident> decode_state(IncidentId id, const std::string& text) const;
+  Result<Member> read_member(const Query& query, std::string_view organization) const;
   Result<std::optional<Incident>> load_state(IncidentId id);
   Result<IncidentId> next_incident_id();
-  Result<core::Done> insert_event(const Event& event);
-  Result<core::Done> upsert_projection(IncidentId id, const Incident& state);
-  Result<core::Done> insert_receipt(const std::string& key, std::optional<IncidentId> id,
-                                    std::int64_t received_at_ms);
+  VoidResult insert_event(const Event& event);
+  VoidResult upsert_projection(IncidentId id, const Incident& state);
+  VoidResult replace_follow_ups(IncidentId id, const Incident& state);
+  VoidResult insert_receipt(const std::string& key, std::optional<IncidentId> id,
+                            std::int64_t received_at_ms);
+  Result<std::int64_t> insert_outbox(const OutboxEntry& entry);
+  // outbox_done / outbox_retry / outbox_failed: `changed` rows of pending entry `id`.
+  VoidResult pending_changed(Result<int> changed, std::int64_t id, std::string_view what) const;
 
   sqlite3* db_;
   std::string path_;
@@ -295,6 +455,25 @@ Result<Incident> Session::decode_state(IncidentId id, const std::string& text) c
     return corrupt(what, state.error().message);
   }
   return std::move(state).value();
+}
+
+// Core reads follow-ups only as part of an incident snapshot: read the stored one as
+// the only follow-up of an otherwise empty snapshot.
+Result<FollowUp> decode_follow_up(const std::string& text) {
+  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) {
+    return make_error(ErrorCode::invalid_argument, "not valid JSON");
+  }
+  nlohmann::json snapshot = core::incident_to_json(Incident{});
+  snapshot["follow_ups"] = nlohmann::json::array({std::move(json)});
+  auto state = core::incident_from_json(snapshot);
+  if (!state) {
+    return state.error();
+  }
+  if (state->follow_ups.size() != 1) {
+    return make_error(ErrorCode::invalid_argument, "not one follow-up");
+  }
+  return std::move(state->follow_ups.front());
 }
 
 Result<std::optional<Session::Receipt>> Session::find_receipt(const std::string& key) {
@@ -352,42 +531,34 @@ Result<IncidentId> Session::next_incident_id() {
   return IncidentId{query.int64(0)};
 }
 
-Result<core::Done> Session::insert_event(const Event& event) {
-  int rc = SQLITE_OK;
+VoidResult Session::insert_event(const Event& event) {
   const std::string what =
       "appending event " + std::to_string(event.sequence) + " to " + incident_name(event.incident);
-  auto* stmt = statement(Sql::insert_event, rc);
-  if (stmt == nullptr) {
-    return failure(what, rc);
-  }
-  // Chat text is not guaranteed to be valid UTF-8; store a replacement character
-  // rather than failing the append.
-  const std::string payload = core::payload_to_json(event.payload)
-                                  .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  Query query(stmt);
-  query.bind(std::int64_t{event.incident})
-      .bind(std::int64_t{event.sequence})
-      .bind(core::to_string(event.type()))
-      .bind(std::int64_t{event.at.time_since_epoch().count()})
-      .bind(std::string_view{event.actor.id})
-      .bind(std::string_view{event.actor.display_name})
-      .bind(std::string_view{payload});
-  rc = query.step();
-  if (rc != SQLITE_DONE) {
-    return failure(what, rc);
+  const std::string payload = stored_json(core::payload_to_json(event.payload));
+  auto inserted = change(Sql::insert_event, what, [&](Query& query) {
+    query.bind(std::int64_t{event.incident})
+        .bind(std::int64_t{event.sequence})
+        .bind(core::to_string(event.type()))
+        .bind(to_ms(event.at))
+        .bind(std::string_view{event.actor.id})
+        .bind(std::string_view{event.actor.display_name})
+        .bind(std::string_view{event.actor.member})
+        .bind(std::string_view{payload});
+  });
+  if (!inserted) {
+    return inserted.error();
   }
   return core::Done{};
 }
 
-Result<core::Done> Session::upsert_projection(IncidentId id, const Incident& state) {
+VoidResult Session::upsert_projection(IncidentId id, const Incident& state) {
   int rc = SQLITE_OK;
   const std::string what = "updating the incident list for " + incident_name(id);
   auto* stmt = statement(Sql::upsert_incident, rc);
   if (stmt == nullptr) {
     return failure(what, rc);
   }
-  const std::string snapshot =
-      core::incident_to_json(state).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string snapshot = stored_json(core::incident_to_json(state));
   std::optional<std::string_view> channel_instance;
   std::optional<std::string_view> channel_id;
   if (state.channel) {
@@ -399,11 +570,12 @@ Result<core::Done> Session::upsert_projection(IncidentId id, const Incident& sta
       .bind(std::string_view{state.title})
       .bind(core::to_string(state.status))
       .bind(core::to_string(state.severity))
-      .bind(std::int64_t{state.declared_at.time_since_epoch().count()})
-      .bind(std::int64_t{state.updated_at.time_since_epoch().count()})
+      .bind(to_ms(state.declared_at))
+      .bind(to_ms(state.updated_at))
       .bind(std::int64_t{state.last_sequence})
       .bind(channel_instance)
       .bind(channel_id)
+      .bind(std::string_view{state.organization})
       .bind(std::string_view{snapshot});
   rc = query.step();
   if (rc == SQLITE_CONSTRAINT_UNIQUE && state.channel) {
@@ -418,56 +590,102 @@ Result<core::Done> Session::upsert_projection(IncidentId id, const Incident& sta
   return core::Done{};
 }
 
-Result<core::Done> Session::insert_receipt(const std::string& key, std::optional<IncidentId> id,
-                                           std::int64_t received_at_ms) {
-  int rc = SQLITE_OK;
-  auto* stmt = statement(Sql::insert_receipt, rc);
-  if (stmt == nullptr) {
-    return failure("recording idempotency key", rc);
+VoidResult Session::replace_follow_ups(IncidentId id, const Incident& state) {
+  const std::string what = "updating the follow-ups of " + incident_name(id);
+  auto deleted =
+      change(Sql::delete_follow_ups, what, [&](Query& query) { query.bind(std::int64_t{id}); });
+  if (!deleted) {
+    return deleted.error();
   }
-  Query query(stmt);
-  query.bind(std::string_view{key});
-  if (id) {
-    query.bind(std::int64_t{*id});
-  } else {
-    query.bind(std::optional<std::string_view>{});
-  }
-  query.bind(received_at_ms);
-  rc = query.step();
-  if (rc != SQLITE_DONE) {
-    return failure("recording idempotency key", rc);
+  for (const FollowUp& follow_up : state.follow_ups) {
+    std::optional<std::string_view> assignee_member;
+    std::optional<std::string> assignee;
+    if (follow_up.assignee) {
+      assignee = stored_json(core::actor_to_json(*follow_up.assignee));
+      if (!follow_up.assignee->member.empty()) {
+        assignee_member = follow_up.assignee->member;
+      }
+    }
+    const std::string snapshot = stored_json(core::follow_up_json(follow_up));
+    auto inserted = change(Sql::insert_follow_up, what, [&](Query& query) {
+      query.bind(std::string_view{state.organization})
+          .bind(std::int64_t{id})
+          .bind(std::int64_t{follow_up.number})
+          .bind(std::string_view{follow_up.description})
+          .bind(assignee_member)
+          .bind(assignee ? std::optional<std::string_view>{*assignee} : std::nullopt)
+          .bind(follow_up.due ? std::optional<std::int64_t>{to_ms(*follow_up.due)} : std::nullopt)
+          .bind(core::to_string(follow_up.status))
+          .bind(to_ms(follow_up.updated_at))
+          .bind(std::string_view{snapshot});
+    });
+    if (!inserted) {
+      return inserted.error();
+    }
   }
   return core::Done{};
 }
 
+VoidResult Session::insert_receipt(const std::string& key, std::optional<IncidentId> id,
+                                   std::int64_t received_at_ms) {
+  auto inserted = change(Sql::insert_receipt, "recording idempotency key", [&](Query& query) {
+    query.bind(std::string_view{key}).bind(id).bind(received_at_ms);
+  });
+  if (!inserted) {
+    return inserted.error();
+  }
+  return core::Done{};
+}
+
+Result<std::int64_t> Session::insert_outbox(const OutboxEntry& entry) {
+  const std::string what = "queueing outbound operation " + in_quotes(entry.operation_key) +
+                           " for " + in_quotes(entry.instance);
+  auto inserted = change(Sql::insert_outbox, what, [&](Query& query) {
+    query.bind(std::string_view{entry.organization})
+        .bind(std::string_view{entry.instance})
+        .bind(std::string_view{entry.lane})
+        .bind(std::string_view{entry.coalesce_key})
+        .bind(std::string_view{entry.operation_key})
+        .bind(std::string_view{entry.operation})
+        .bind(entry.incident)
+        .bind(std::int64_t{entry.attempts})
+        .bind(to_ms(entry.not_before))
+        .bind(to_ms(entry.created_at))
+        .bind(std::string_view{entry.last_error});
+  });
+  if (!inserted) {
+    return inserted.error();
+  }
+  return std::int64_t{sqlite3_last_insert_rowid(db_)};
+}
+
 Result<AppendOutcome> Session::append(const AppendRequest& request) {
-  const std::string target =
-      request.incident ? incident_name(*request.incident) : std::string{"a new incident"};
-  if (request.events.empty() && request.idempotency_key.empty()) {
-    return make_error(ErrorCode::invalid_argument, "append to " + target +
-                                                       ": no events and no idempotency key, so "
-                                                       "nothing to record");
+  const bool queues_outbox = !request.outbox.empty() || static_cast<bool>(request.outbox_of);
+  const std::string action = request.incident ? "append to " + incident_name(*request.incident)
+                             : request.events.empty() ? std::string{"append without an incident"}
+                                                      : std::string{"append to a new incident"};
+  if (request.events.empty() && request.idempotency_key.empty() && !queues_outbox) {
+    return make_error(ErrorCode::invalid_argument,
+                      action +
+                          ": no events, no outbox entries and no idempotency key, so nothing "
+                          "to record");
   }
   if (!request.incident) {
-    if (request.events.empty()) {
-      return make_error(ErrorCode::invalid_argument,
-                        "declaring a new incident needs at least its declared event");
-    }
-    if (request.events.front().type() != core::EventType::declared) {
+    if (!request.events.empty() && request.events.front().type() != core::EventType::declared) {
       return make_error(ErrorCode::invalid_argument,
                         "a new incident must start with a declared event, not " +
                             in_quotes(core::to_string(request.events.front().type())));
     }
     if (request.expected_last_sequence != 0) {
       return make_error(ErrorCode::invalid_argument,
-                        "declaring a new incident expects last sequence 0, not " +
+                        action + " expects last sequence 0, not " +
                             std::to_string(request.expected_last_sequence));
     }
   }
 
   Transaction transaction(db_);
   if (const int rc = transaction.begin(); rc != SQLITE_OK) {
-    return failure("append to " + target + ": starting the transaction", rc);
+    return failure(action + ": starting the transaction", rc);
   }
 
   if (!request.idempotency_key.empty()) {
@@ -510,13 +728,17 @@ Result<AppendOutcome> Session::append(const AppendRequest& request) {
                                                  std::to_string(request.expected_last_sequence) +
                                                  ": reload it and decide again");
     }
-  } else {
+  } else if (!request.events.empty()) {
     auto next = next_incident_id();
     if (!next) {
       return next.error();
     }
     id = *next;
   }
+  // What the follow-up rows were made from, to skip rewriting them when no event
+  // changed them (most events are chat messages).
+  const std::vector<FollowUp> follow_ups_before = state.follow_ups;
+  const std::string organization_before = state.organization;
 
   AppendOutcome outcome;
   outcome.incident = id;
@@ -546,7 +768,34 @@ Result<AppendOutcome> Session::append(const AppendRequest& request) {
     if (auto upserted = upsert_projection(id, state); !upserted) {
       return upserted.error();
     }
+    if (state.follow_ups != follow_ups_before || state.organization != organization_before) {
+      if (auto replaced = replace_follow_ups(id, state); !replaced) {
+        return replaced.error();
+      }
+    }
   }
+
+  std::vector<OutboxEntry> queued = request.outbox;
+  if (request.outbox_of) {
+    std::vector<OutboxEntry> derived;
+    try {
+      derived = request.outbox_of(state, outcome.committed);
+    } catch (const std::exception& e) {
+      return make_error(ErrorCode::storage, path_ + ": " + action +
+                                                ": deriving its outbound operations failed: " +
+                                                e.what() + "; nothing was recorded");
+    }
+    queued.insert(queued.end(), std::make_move_iterator(derived.begin()),
+                  std::make_move_iterator(derived.end()));
+  }
+  for (OutboxEntry& entry : queued) {
+    auto inserted = insert_outbox(entry);
+    if (!inserted) {
+      return inserted.error();
+    }
+    entry.id = *inserted;
+  }
+
   if (!request.idempotency_key.empty()) {
     // The events carry the time the request arrived (from the daemon's clock); a
     // key-only append has none, so fall back to the wall clock.
@@ -554,16 +803,20 @@ Result<AppendOutcome> Session::append(const AppendRequest& request) {
                                             ? std::chrono::duration_cast<std::chrono::milliseconds>(
                                                   core::Clock::now().time_since_epoch())
                                                   .count()
-                                            : request.events.back().at.time_since_epoch().count();
-    if (auto recorded = insert_receipt(request.idempotency_key, id, received_at_ms); !recorded) {
+                                            : to_ms(request.events.back().at);
+    const std::optional<IncidentId> receipt_incident =
+        id != 0 ? std::optional<IncidentId>{id} : std::nullopt;
+    if (auto recorded = insert_receipt(request.idempotency_key, receipt_incident, received_at_ms);
+        !recorded) {
       return recorded.error();
     }
   }
 
   if (const int rc = transaction.commit(); rc != SQLITE_OK) {
-    return failure("append to " + incident_name(id) + ": commit", rc);
+    return failure(action + ": commit", rc);
   }
   outcome.state = std::move(state);
+  outcome.outbox = std::move(queued);
   return outcome;
 }
 
@@ -586,7 +839,7 @@ Result<std::vector<Event>> Session::events(IncidentId id) {
       return corrupt(where, "unknown event type " + in_quotes(type_text) +
                                 " (written by a newer haverid? upgrade haverid)");
     }
-    const auto json = nlohmann::json::parse(query.text(5), nullptr, /*allow_exceptions=*/false);
+    const auto json = nlohmann::json::parse(query.text(6), nullptr, /*allow_exceptions=*/false);
     if (json.is_discarded()) {
       return corrupt(where, "payload is not valid JSON");
     }
@@ -597,8 +850,8 @@ Result<std::vector<Event>> Session::events(IncidentId id) {
     Event event;
     event.incident = id;
     event.sequence = sequence;
-    event.at = core::TimePoint{std::chrono::milliseconds{query.int64(2)}};
-    event.actor = core::Actor{query.text(3), query.text(4)};
+    event.at = from_ms(query.int64(2));
+    event.actor = core::Actor{query.text(3), query.text(4), query.text(5)};
     event.payload = std::move(payload).value();
     events.push_back(std::move(event));
   }
@@ -615,13 +868,20 @@ Result<std::optional<Incident>> Session::incident(IncidentId id) {
   return load_state(id);
 }
 
-Result<std::vector<Incident>> Session::incidents() {
+Result<std::vector<Incident>> Session::incidents(std::string_view organization) {
   int rc = SQLITE_OK;
-  auto* stmt = statement(Sql::select_all_states, rc);
+  const std::string what = organization.empty()
+                               ? std::string{"reading the incident list"}
+                               : "reading the incident list of " + in_quotes(organization);
+  auto* stmt = statement(
+      organization.empty() ? Sql::select_all_states : Sql::select_organization_states, rc);
   if (stmt == nullptr) {
-    return failure("reading the incident list", rc);
+    return failure(what, rc);
   }
   Query query(stmt);
+  if (!organization.empty()) {
+    query.bind(organization);
+  }
   std::vector<Incident> incidents;
   while ((rc = query.step()) == SQLITE_ROW) {
     auto state = decode_state(query.int64(0), query.text(1));
@@ -631,12 +891,13 @@ Result<std::vector<Incident>> Session::incidents() {
     incidents.push_back(std::move(state).value());
   }
   if (rc != SQLITE_DONE) {
-    return failure("reading the incident list", rc);
+    return failure(what, rc);
   }
   return incidents;
 }
 
-Result<std::optional<IncidentId>> Session::incident_by_channel(std::string_view instance,
+Result<std::optional<IncidentId>> Session::incident_by_channel(std::string_view organization,
+                                                               std::string_view instance,
                                                                std::string_view channel_id) {
   int rc = SQLITE_OK;
   auto* stmt = statement(Sql::find_by_channel, rc);
@@ -644,7 +905,7 @@ Result<std::optional<IncidentId>> Session::incident_by_channel(std::string_view 
     return failure("looking up a channel", rc);
   }
   Query query(stmt);
-  query.bind(instance).bind(channel_id);
+  query.bind(instance).bind(channel_id).bind(organization);
   rc = query.step();
   if (rc == SQLITE_DONE) {
     return std::optional<IncidentId>{};
@@ -653,6 +914,322 @@ Result<std::optional<IncidentId>> Session::incident_by_channel(std::string_view 
     return failure("looking up a channel", rc);
   }
   return std::optional<IncidentId>{query.int64(0)};
+}
+
+Result<std::vector<FollowUpListing>> Session::follow_ups(
+    std::string_view organization, std::optional<std::string_view> assignee_member,
+    bool include_done) {
+  int rc = SQLITE_OK;
+  const std::string what = "reading the follow-ups of " + in_quotes(organization);
+  auto* stmt = statement(Sql::select_follow_ups, rc);
+  if (stmt == nullptr) {
+    return failure(what, rc);
+  }
+  Query query(stmt);
+  query.bind(organization)
+      .bind(assignee_member)
+      .bind(assignee_member)
+      .bind(std::int64_t{include_done ? 1 : 0})
+      .bind(core::to_string(core::FollowUpStatus::done));
+  std::vector<FollowUpListing> listings;
+  while ((rc = query.step()) == SQLITE_ROW) {
+    FollowUpListing listing;
+    listing.organization = std::string(organization);
+    listing.incident = query.int64(0);
+    listing.incident_title = query.text(1);
+    auto follow_up = decode_follow_up(query.text(2));
+    if (!follow_up) {
+      return corrupt(
+          "stored follow-up of " + incident_name(listing.incident),
+          follow_up.error().message + " (the projection can be rebuilt from the events)");
+    }
+    listing.follow_up = std::move(follow_up).value();
+    listings.push_back(std::move(listing));
+  }
+  if (rc != SQLITE_DONE) {
+    return failure(what, rc);
+  }
+  return listings;
+}
+
+// Columns: id, name, role, identities.
+Result<Member> Session::read_member(const Query& query, std::string_view organization) const {
+  Member member;
+  member.id = query.text(0);
+  member.name = query.text(1);
+  member.role = query.text(2);
+  const std::string what =
+      "stored member " + in_quotes(member.id) + " of " + in_quotes(organization);
+  const auto identities = nlohmann::json::parse(query.text(3), nullptr, /*allow_exceptions=*/false);
+  if (!identities.is_object()) {
+    return corrupt(what, "identities are not a JSON object");
+  }
+  for (const auto& [platform, user_id] : identities.items()) {
+    if (!user_id.is_string()) {
+      return corrupt(what, "the identity on " + in_quotes(platform) + " is not a string");
+    }
+    member.identities.emplace(platform, user_id.get<std::string>());
+  }
+  return member;
+}
+
+Result<std::optional<Member>> Session::member_by_identity(std::string_view organization,
+                                                          std::string_view platform,
+                                                          std::string_view user_id) {
+  int rc = SQLITE_OK;
+  const std::string what = "looking up the member " + std::string(platform) + "/" +
+                           std::string(user_id) + " of " + in_quotes(organization);
+  auto* stmt = statement(Sql::find_member_by_identity, rc);
+  if (stmt == nullptr) {
+    return failure(what, rc);
+  }
+  Query query(stmt);
+  query.bind(organization).bind(platform).bind(user_id);
+  rc = query.step();
+  if (rc == SQLITE_DONE) {
+    return std::optional<Member>{};
+  }
+  if (rc != SQLITE_ROW) {
+    return failure(what, rc);
+  }
+  auto member = read_member(query, organization);
+  if (!member) {
+    return member.error();
+  }
+  return std::optional<Member>{std::move(member).value()};
+}
+
+Result<bool> Session::record_member(std::string_view organization, const Member& member,
+                                    core::TimePoint first_seen) {
+  const std::string what =
+      "recording member " + in_quotes(member.id) + " of " + in_quotes(organization);
+  if (member.id.empty()) {
+    return make_error(ErrorCode::invalid_argument, what + ": the member id is empty");
+  }
+  Transaction transaction(db_);
+  if (const int rc = transaction.begin(); rc != SQLITE_OK) {
+    return failure(what + ": starting the transaction", rc);
+  }
+  const std::string identities = stored_json(nlohmann::json(member.identities));
+  auto inserted = change(Sql::insert_member, what, [&](Query& query) {
+    query.bind(organization)
+        .bind(std::string_view{member.id})
+        .bind(std::string_view{member.name})
+        .bind(std::string_view{member.role})
+        .bind(std::string_view{identities})
+        .bind(to_ms(first_seen));
+  });
+  if (!inserted) {
+    return inserted.error();
+  }
+  if (*inserted == 0) {
+    return false;  // known already; the transaction rolls back having written nothing
+  }
+  for (const auto& [platform, user_id] : member.identities) {
+    int rc = SQLITE_OK;
+    auto* stmt = statement(Sql::insert_member_identity, rc);
+    if (stmt == nullptr) {
+      return failure(what, rc);
+    }
+    Query query(stmt);
+    query.bind(organization)
+        .bind(std::string_view{platform})
+        .bind(std::string_view{user_id})
+        .bind(std::string_view{member.id});
+    rc = query.step();
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
+      return make_error(ErrorCode::conflict,
+                        path_ + ": " + what + ": the identity " + platform + "/" + user_id +
+                            " already belongs to another member; nothing was recorded");
+    }
+    if (rc != SQLITE_DONE) {
+      return failure(what, rc);
+    }
+  }
+  if (const int rc = transaction.commit(); rc != SQLITE_OK) {
+    return failure(what + ": commit", rc);
+  }
+  return true;
+}
+
+Result<std::vector<Member>> Session::members(std::string_view organization) {
+  int rc = SQLITE_OK;
+  const std::string what = "reading the members of " + in_quotes(organization);
+  auto* stmt = statement(Sql::select_members, rc);
+  if (stmt == nullptr) {
+    return failure(what, rc);
+  }
+  Query query(stmt);
+  query.bind(organization);
+  std::vector<Member> members;
+  while ((rc = query.step()) == SQLITE_ROW) {
+    auto member = read_member(query, organization);
+    if (!member) {
+      return member.error();
+    }
+    members.push_back(std::move(member).value());
+  }
+  if (rc != SQLITE_DONE) {
+    return failure(what, rc);
+  }
+  return members;
+}
+
+// Columns: those HAVERI_OUTBOX_COLUMNS lists, in its order.
+OutboxEntry read_outbox_entry(const Query& query) {
+  OutboxEntry entry;
+  entry.id = query.int64(0);
+  entry.organization = query.text(1);
+  entry.instance = query.text(2);
+  entry.lane = query.text(3);
+  entry.coalesce_key = query.text(4);
+  entry.operation_key = query.text(5);
+  entry.operation = query.text(6);
+  if (!query.is_null(7)) {
+    entry.incident = query.int64(7);
+  }
+  entry.attempts = static_cast<int>(query.int64(8));
+  entry.not_before = from_ms(query.int64(9));
+  entry.created_at = from_ms(query.int64(10));
+  entry.last_error = query.text(11);
+  return entry;
+}
+
+Result<std::vector<OutboxEntry>> Session::pending_outbox() {
+  int rc = SQLITE_OK;
+  auto* stmt = statement(Sql::select_pending_outbox, rc);
+  if (stmt == nullptr) {
+    return failure("reading the outbox", rc);
+  }
+  Query query(stmt);
+  std::vector<OutboxEntry> entries;
+  while ((rc = query.step()) == SQLITE_ROW) {
+    entries.push_back(read_outbox_entry(query));
+  }
+  if (rc != SQLITE_DONE) {
+    return failure("reading the outbox", rc);
+  }
+  return entries;
+}
+
+VoidResult Session::pending_changed(Result<int> changed, std::int64_t id,
+                                    std::string_view what) const {
+  if (!changed) {
+    return changed.error();
+  }
+  if (*changed == 0) {
+    return make_error(ErrorCode::not_found, path_ + ": " + std::string(what) + ": outbox entry " +
+                                                std::to_string(id) + " is not pending");
+  }
+  return core::Done{};
+}
+
+VoidResult Session::outbox_done(std::int64_t id) {
+  const std::string what = "removing performed outbox entry " + std::to_string(id);
+  return pending_changed(
+      change(Sql::delete_pending_outbox, what, [&](Query& query) { query.bind(id); }), id, what);
+}
+
+VoidResult Session::outbox_retry(std::int64_t id, int attempts, core::TimePoint not_before,
+                                 std::string_view last_error) {
+  const std::string what = "scheduling a retry of outbox entry " + std::to_string(id);
+  return pending_changed(
+      change(Sql::retry_outbox, what,
+             [&](Query& query) {
+               query.bind(std::int64_t{attempts}).bind(to_ms(not_before)).bind(last_error).bind(id);
+             }),
+      id, what);
+}
+
+VoidResult Session::outbox_failed(std::int64_t id, int attempts, std::string_view error,
+                                  core::TimePoint at) {
+  const std::string what = "marking outbox entry " + std::to_string(id) + " failed";
+  return pending_changed(
+      change(Sql::fail_outbox, what,
+             [&](Query& query) {
+               query.bind(std::int64_t{attempts}).bind(error).bind(to_ms(at)).bind(id);
+             }),
+      id, what);
+}
+
+VoidResult Session::outbox_remove(std::span<const std::int64_t> ids) {
+  if (ids.empty()) {
+    return core::Done{};
+  }
+  const std::string what = "removing " + std::to_string(ids.size()) + " superseded outbox entr" +
+                           (ids.size() == 1 ? "y" : "ies");
+  Transaction transaction(db_);
+  if (const int rc = transaction.begin(); rc != SQLITE_OK) {
+    return failure(what + ": starting the transaction", rc);
+  }
+  for (const std::int64_t id : ids) {
+    auto removed = change(Sql::delete_pending_outbox, what, [&](Query& query) { query.bind(id); });
+    if (!removed) {
+      return removed.error();
+    }
+  }
+  if (const int rc = transaction.commit(); rc != SQLITE_OK) {
+    return failure(what + ": commit", rc);
+  }
+  return core::Done{};
+}
+
+Result<std::vector<OutboxFailure>> Session::outbox_failures(std::size_t limit) {
+  int rc = SQLITE_OK;
+  auto* stmt = statement(Sql::select_outbox_failures, rc);
+  if (stmt == nullptr) {
+    return failure("reading the failed outbox entries", rc);
+  }
+  Query query(stmt);
+  constexpr auto kMaxLimit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  query.bind(static_cast<std::int64_t>(std::min(limit, kMaxLimit)));
+  std::vector<OutboxFailure> failures;
+  while ((rc = query.step()) == SQLITE_ROW) {
+    OutboxFailure failed;
+    failed.entry = read_outbox_entry(query);
+    failed.failed_at = from_ms(query.int64(12));
+    failures.push_back(std::move(failed));
+  }
+  if (rc != SQLITE_DONE) {
+    return failure("reading the failed outbox entries", rc);
+  }
+  return failures;
+}
+
+VoidResult Session::refold_projections() {
+  int rc = SQLITE_OK;
+  auto* stmt = statement(Sql::select_incident_ids, rc);
+  if (stmt == nullptr) {
+    return failure("listing the incidents to rebuild", rc);
+  }
+  std::vector<IncidentId> ids;
+  {
+    Query query(stmt);
+    while ((rc = query.step()) == SQLITE_ROW) {
+      ids.push_back(query.int64(0));
+    }
+    if (rc != SQLITE_DONE) {
+      return failure("listing the incidents to rebuild", rc);
+    }
+  }
+  for (const IncidentId id : ids) {
+    auto history = events(id);
+    if (!history) {
+      return history.error();
+    }
+    const Incident state = core::fold(*history);
+    if (state.last_sequence != static_cast<Sequence>(history->size())) {
+      return corrupt("rebuilding " + incident_name(id),
+                     "its events are not numbered 1, 2, 3… without gaps");
+    }
+    if (auto upserted = upsert_projection(id, state); !upserted) {
+      return upserted.error();
+    }
+    if (auto replaced = replace_follow_ups(id, state); !replaced) {
+      return replaced.error();
+    }
+  }
+  return core::Done{};
 }
 
 // Runs `body`, turning anything thrown (allocation failure, a JSON encoder surprise)
@@ -695,49 +1272,78 @@ int read_user_version(sqlite3* db, int& version) {
                    [&](sqlite3_stmt* stmt) { version = sqlite3_column_int(stmt, 0); });
 }
 
-Result<core::Done> migrate(sqlite3* db, const std::string& path) {
+// Applies every pending migration, and the projection rebuild any of them asks for,
+// in one transaction: a crash or an error leaves the file at the version it had.
+VoidResult migrate(sqlite3* db, const std::string& path) {
   const int latest = SqliteEventStore::latest_schema_version();
   int current = 0;
   if (const int rc = read_user_version(db, current); rc != SQLITE_OK) {
     return make_error(ErrorCode::storage, describe(path, db, rc));
   }
-  if (current > latest) {
+  auto too_new = [&] {
     return make_error(ErrorCode::storage, path + " has schema version " + std::to_string(current) +
                                               " but this haverid knows only up to " +
                                               std::to_string(latest) + ": upgrade haverid");
+  };
+  if (current > latest) {
+    return too_new();
   }
+  if (current == latest) {
+    return core::Done{};
+  }
+  auto failed = [&](const std::string& what, int rc) {
+    std::string message = describe(path, db, rc);
+    message.insert(path.size() + 2, what + " failed: ");
+    message += "; the database stays at schema version " + std::to_string(current);
+    return make_error(ErrorCode::storage, std::move(message));
+  };
+  // Statements the rebuild prepares are finalized after the transaction ends.
+  StatementCache statements;
+  Transaction transaction(db);
+  if (const int rc = transaction.begin(); rc != SQLITE_OK) {
+    return failed("migrating", rc);
+  }
+  // Another process may have migrated between our read and our write lock.
+  if (const int rc = read_user_version(db, current); rc != SQLITE_OK) {
+    return failed("migrating", rc);
+  }
+  if (current > latest) {
+    return too_new();
+  }
+  bool refold = false;
   for (const auto& migration : sqlite::migrations()) {
     if (migration.version <= current) {
       continue;
     }
     const std::string what = "migration " + std::to_string(migration.version) + " (" +
                              std::string(migration.description) + ")";
-    auto failed = [&](int rc) {
-      std::string message = describe(path, db, rc);
-      message.insert(path.size() + 2, what + " failed: ");
-      message += "; the database stays at schema version " + std::to_string(current);
-      return make_error(ErrorCode::storage, std::move(message));
-    };
-    Transaction transaction(db);
-    if (const int rc = transaction.begin(); rc != SQLITE_OK) {
-      return failed(rc);
+    if (const int rc = exec(db, std::string(migration.sql).c_str()); rc != SQLITE_OK) {
+      return failed(what, rc);
     }
-    // Another process may have migrated between our read and our write lock.
-    if (const int rc = read_user_version(db, current); rc != SQLITE_OK) {
-      return failed(rc);
+    refold = refold || migration.refold;
+  }
+  if (refold) {
+    auto rebuilt = Session(db, path, statements.slots).refold_projections();
+    if (!rebuilt) {
+      // The detail starts with the path already; say it once.
+      std::string detail = rebuilt.error().message;
+      if (detail.starts_with(path + ": ")) {
+        detail.erase(0, path.size() + 2);
+      }
+      return make_error(ErrorCode::storage,
+                        path +
+                            ": rebuilding the projections from the events while migrating "
+                            "failed: " +
+                            detail + "; the database stays at schema version " +
+                            std::to_string(current));
     }
-    if (migration.version <= current) {
-      continue;
-    }
-    const std::string sql = std::string(migration.sql) +
-                            ";\nPRAGMA user_version = " + std::to_string(migration.version) + ";";
-    if (const int rc = exec(db, sql.c_str()); rc != SQLITE_OK) {
-      return failed(rc);
-    }
-    if (const int rc = transaction.commit(); rc != SQLITE_OK) {
-      return failed(rc);
-    }
-    current = migration.version;
+  }
+  const std::string version = "PRAGMA user_version = " + std::to_string(latest);
+  if (const int rc = exec(db, version.c_str()); rc != SQLITE_OK) {
+    return failed("migrating", rc);
+  }
+  if (const int rc = transaction.commit(); rc != SQLITE_OK) {
+    return failed("migrating", rc);
   }
   return core::Done{};
 }
@@ -819,17 +1425,16 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
 }  // namespace
 
 struct SqliteEventStore::PreparedStatements {
-  StatementSlots slots{};
-
-  PreparedStatements() = default;
-  PreparedStatements(const PreparedStatements&) = delete;
-  PreparedStatements& operator=(const PreparedStatements&) = delete;
-  ~PreparedStatements() {
-    for (auto* stmt : slots) {
-      sqlite3_finalize(stmt);  // a no-op for nullptr
-    }
-  }
+  StatementCache cache;
 };
+
+namespace {
+
+Session session_on(sqlite3* db, const std::filesystem::path& path, StatementCache& statements) {
+  return Session(db, path.string(), statements.slots);
+}
+
+}  // namespace
 
 SqliteEventStore::SqliteEventStore(sqlite3* db, std::filesystem::path path)
     : db_(db), path_(std::move(path)), statements_(std::make_unique<PreparedStatements>()) {}
@@ -880,46 +1485,111 @@ int SqliteEventStore::schema_version() const {
 
 core::Result<core::AppendOutcome> SqliteEventStore::append(const core::AppendRequest& request) {
   return guarded(path_, "append",
-                 [&] { return Session(db_, path_.string(), statements_->slots).append(request); });
+                 [&] { return session_on(db_, path_, statements_->cache).append(request); });
 }
 
 core::Result<std::vector<core::Event>> SqliteEventStore::events(core::IncidentId incident) {
   return guarded(path_, "reading events",
-                 [&] { return Session(db_, path_.string(), statements_->slots).events(incident); });
+                 [&] { return session_on(db_, path_, statements_->cache).events(incident); });
 }
 
 core::Result<std::optional<core::Incident>> SqliteEventStore::incident(core::IncidentId incident) {
-  return guarded(path_, "reading an incident", [&] {
-    return Session(db_, path_.string(), statements_->slots).incident(incident);
+  return guarded(path_, "reading an incident",
+                 [&] { return session_on(db_, path_, statements_->cache).incident(incident); });
+}
+
+core::Result<std::vector<core::Incident>> SqliteEventStore::incidents(
+    std::string_view organization) {
+  return guarded(path_, "reading the incident list", [&] {
+    return session_on(db_, path_, statements_->cache).incidents(organization);
   });
 }
-
-core::Result<std::vector<core::Incident>> SqliteEventStore::incidents() {
-  return guarded(path_, "reading the incident list",
-                 [&] { return Session(db_, path_.string(), statements_->slots).incidents(); });
-}
-
-core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_channel(
-    std::string_view instance, std::string_view channel_id) {
-  return guarded(path_, "looking up a channel", [&] {
-    return Session(db_, path_.string(), statements_->slots)
-        .incident_by_channel(instance, channel_id);
-  });
-}
-
-}  // namespace haveri::store
-
-namespace haveri::store {
 
 core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {
   return guarded(path_, "looking up an idempotency key", [&]() -> core::Result<bool> {
     auto receipt =
-        Session(db_, path_.string(), statements_->slots).find_receipt(std::string(idempotency_key));
+        session_on(db_, path_, statements_->cache).find_receipt(std::string(idempotency_key));
     if (!receipt) {
       return receipt.error();
     }
     return receipt->has_value();
   });
+}
+
+core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_channel(
+    std::string_view organization, std::string_view instance, std::string_view channel_id) {
+  return guarded(path_, "looking up a channel", [&] {
+    return session_on(db_, path_, statements_->cache)
+        .incident_by_channel(organization, instance, channel_id);
+  });
+}
+
+core::Result<std::vector<core::FollowUpListing>> SqliteEventStore::follow_ups(
+    std::string_view organization, std::optional<std::string_view> assignee_member,
+    bool include_done) {
+  return guarded(path_, "reading follow-ups", [&] {
+    return session_on(db_, path_, statements_->cache)
+        .follow_ups(organization, assignee_member, include_done);
+  });
+}
+
+core::Result<std::optional<core::Member>> SqliteEventStore::member_by_identity(
+    std::string_view organization, std::string_view platform, std::string_view user_id) {
+  return guarded(path_, "looking up a member", [&] {
+    return session_on(db_, path_, statements_->cache)
+        .member_by_identity(organization, platform, user_id);
+  });
+}
+
+core::Result<bool> SqliteEventStore::record_member(std::string_view organization,
+                                                   const core::Member& member,
+                                                   core::TimePoint first_seen) {
+  return guarded(path_, "recording a member", [&] {
+    return session_on(db_, path_, statements_->cache)
+        .record_member(organization, member, first_seen);
+  });
+}
+
+core::Result<std::vector<core::Member>> SqliteEventStore::members(std::string_view organization) {
+  return guarded(path_, "reading members",
+                 [&] { return session_on(db_, path_, statements_->cache).members(organization); });
+}
+
+core::Result<std::vector<core::OutboxEntry>> SqliteEventStore::pending_outbox() {
+  return guarded(path_, "reading the outbox",
+                 [&] { return session_on(db_, path_, statements_->cache).pending_outbox(); });
+}
+
+core::VoidResult SqliteEventStore::outbox_done(std::int64_t id) {
+  return guarded(path_, "removing an outbox entry",
+                 [&] { return session_on(db_, path_, statements_->cache).outbox_done(id); });
+}
+
+core::VoidResult SqliteEventStore::outbox_retry(std::int64_t id, int attempts,
+                                                core::TimePoint not_before,
+                                                std::string_view last_error) {
+  return guarded(path_, "scheduling an outbox retry", [&] {
+    return session_on(db_, path_, statements_->cache)
+        .outbox_retry(id, attempts, not_before, last_error);
+  });
+}
+
+core::VoidResult SqliteEventStore::outbox_failed(std::int64_t id, int attempts,
+                                                 std::string_view error, core::TimePoint at) {
+  return guarded(path_, "marking an outbox entry failed", [&] {
+    return session_on(db_, path_, statements_->cache).outbox_failed(id, attempts, error, at);
+  });
+}
+
+core::VoidResult SqliteEventStore::outbox_remove(std::span<const std::int64_t> ids) {
+  return guarded(path_, "removing outbox entries",
+                 [&] { return session_on(db_, path_, statements_->cache).outbox_remove(ids); });
+}
+
+core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures(
+    std::size_t limit) {
+  return guarded(path_, "reading failed outbox entries",
+                 [&] { return session_on(db_, path_, statements_->cache).outbox_failures(limit); });
 }
 
 }  // namespace haveri::store

@@ -1,3 +1,5 @@
+#include <array>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,12 +21,111 @@ TimePoint at_ms(std::int64_t ms) {
   return TimePoint{std::chrono::milliseconds{ms}};
 }
 
-std::vector<EventPayload> every_payload() {
+FollowUpChanged follow_up_change(FollowUpChanged::Change change, std::int64_t number) {
+  FollowUpChanged payload;
+  payload.change = change;
+  payload.number = number;
+  return payload;
+}
+
+Summary full_summary() {
+  Summary summary;
+  summary.what_happened = "Belt snapped 🔥\nline stopped";
+  summary.root_cause = "Worn bearing \"B2\"";
+  summary.resolution = "Replaced bearing";
+  summary.impact.duration_minutes = 95;
+  summary.impact.lines_affected = 0;
+  summary.impact.units_lost = 1'200;
+  summary.impact.other = {{"Scrap", "40 kg"}, {"Überstunden", "3 h"}};
+  return summary;
+}
+
+// The payloads added with forms, follow-ups, cards, nudges and SLAs.
+std::vector<EventPayload> every_new_payload() {
+  Escalated escalated;
+  escalated.policy = "line-down";
+  escalated.step = 2;
+  escalated.notified = {Actor{"U1", "Ana"}, Actor{"U2", "Bö", "bo"}};
+  escalated.team = "shift-a";
+  escalated.late = true;
+  Escalated nobody;
+  nobody.policy = "";
+  nobody.team = "";
+
+  AttachmentAdded attachment;
+  attachment.file_id = "F123";
+  attachment.name = "Foto Förderband.jpg";
+  attachment.size = 3'500'000'000;
+  attachment.url = "https://files.example/F123?x=1&y=2";
+  attachment.mime_type = "image/jpeg";
+  attachment.platform_message_id = "1700000000.000100";
+  AttachmentAdded bare_attachment;
+  bare_attachment.file_id = "";
+  bare_attachment.name = "";
+  bare_attachment.url = "";
+  bare_attachment.mime_type = "";
+  bare_attachment.platform_message_id = "";
+
+  FollowUpChanged created = follow_up_change(FollowUpChanged::Change::created, 1);
+  created.description = "Replace guard ✓";
+  created.assignee = Actor{"U2", "Bo", "bo"};
+  created.due = at_ms(1'795'086'400'000);
+  FollowUpChanged status = follow_up_change(FollowUpChanged::Change::status, 3);
+  status.status = FollowUpStatus::in_progress;
+  FollowUpChanged reminded = follow_up_change(FollowUpChanged::Change::reminded, 2);
+  reminded.reminder = "overdue";
+  FollowUpChanged redated = follow_up_change(FollowUpChanged::Change::redated, 4);
+  redated.due = at_ms(-1);
+  FollowUpChanged unassigned = follow_up_change(FollowUpChanged::Change::assigned, 5);
+  unassigned.status = FollowUpStatus::done;
+
+  Summary minimal;
+  minimal.what_happened = "a";
+  minimal.root_cause = "b";
+  minimal.resolution = "c";
+
   return {
+      escalated,
+      nobody,
+      attachment,
+      bare_attachment,
+      BotGuidance{"triage", "1. Is anyone at risk?\n2. Stop the line"},
+      BotGuidance{"", ""},
+      TriageResponse{{{"line_stopped", "yes"}, {"area", "packing"}, {"impact", "Ünits lost"}}},
+      TriageResponse{{}},
+      SummaryRecorded{full_summary()},
+      SummaryRecorded{minimal},
+      created,
+      status,
+      reminded,
+      redated,
+      unassigned,
+      Closed{Status::resolved},
+      Closed{Status::investigating},
+      TitleChanged{"Line 3 down", "Line 3 down — bearing 🔥"},
+      TitleChanged{"", ""},
+      GlobalCardPosted{kGeneral, "1700000000.000200"},
+      Nudged{30},
+      Nudged{0},
+      SlaBreached{"acknowledge", 15},
+      SlaBreached{"resolve", 10'080},
+  };
+}
+
+std::vector<EventPayload> every_payload() {
+  std::vector<EventPayload> payloads = {
       Declared{"Überhitzung Ofen 3 🔥 \"hot\"", Severity::sev1, kGeneral},
       Declared{"", Severity::sev3, ChannelRef{}},
+      Declared{"Jam",
+               Severity::sev2,
+               kGeneral,
+               "acme",
+               "packing",
+               {"press-1", "conveyor-4"},
+               kIncidentChannel},
       MessagePosted{"line one\nline two ✓", kIncidentChannel, "1700000000.000100"},
       MessagePosted{"", kIncidentChannel, ""},
+      MessagePosted{std::string(100, 'x'), kIncidentChannel, "m", true},
       StatusChanged{Status::declared, Status::investigating},
       StatusChanged{Status::resolved, Status::closed},
       ChannelLinked{kIncidentChannel},
@@ -32,6 +133,7 @@ std::vector<EventPayload> every_payload() {
       SeverityChanged{Severity::sev1, Severity::sev2},
       LeadAssigned{Actor{"U024BE7LH", "Ana Müller"}},
       LeadAssigned{Actor{"alice", "alice"}},
+      LeadAssigned{Actor{"U9", "Dora", "dora"}},
       CommsLeadAssigned{Actor{"U2", "Bo"}},
       Acknowledged{},
       Annotation{"fuse replaced\nwatch temps 🔥", std::nullopt},
@@ -40,6 +142,10 @@ std::vector<EventPayload> every_payload() {
       ActionTaken{"restarted conveyor \"B\""},
       ActionTaken{""},
   };
+  for (EventPayload& payload : every_new_payload()) {
+    payloads.push_back(std::move(payload));
+  }
+  return payloads;
 }
 
 Incident sample_incident();
@@ -52,6 +158,8 @@ Incident fully_set_incident() {
   incident.acknowledged_at = at_ms(1'795'000'060'001);
   return incident;
 }
+
+Incident everything_set_incident();
 
 Incident sample_incident() {
   Incident incident;
@@ -69,28 +177,102 @@ Incident sample_incident() {
   return incident;
 }
 
+FollowUp sample_follow_up(std::int64_t number) {
+  FollowUp item;
+  item.number = number;
+  item.description = "Replace guard #" + std::to_string(number);
+  item.assignee = Actor{"U2", "Bo", "bo"};
+  item.due = at_ms(1'795'086'400'000);
+  item.status = FollowUpStatus::in_progress;
+  item.created_by = Actor{"U1", "Ana"};
+  item.created_at = at_ms(1'795'000'100'000);
+  item.updated_at = at_ms(1'795'000'200'000);
+  item.last_reminder = "before";
+  item.last_reminder_at = at_ms(1'795'000'300'000);
+  return item;
+}
+
+// Every member of the state set to something other than its default.
+Incident everything_set_incident() {
+  Incident incident = fully_set_incident();
+  incident.organization = "acme";
+  incident.area = "packing";
+  incident.assets = {"press-1", "conveyor-4"};
+  incident.announcements = ChannelRef{"slack-acme", "C900", "incidents"};
+  incident.global_card = PostedMessage{ChannelRef{"slack-acme", "C900", "incidents"}, "17.5"};
+  incident.triage = {{"line_stopped", "yes"}, {"impact", "Ünits"}};
+  incident.attachment_count = 3;
+  incident.summary = full_summary();
+  FollowUp bare;
+  bare.number = 2;
+  bare.description = "";
+  bare.created_by = Actor{"U3", "Cy"};
+  incident.follow_ups = {sample_follow_up(1), bare};
+  incident.status_since = at_ms(1'795'000'500'000);
+  incident.ms_in_status = {60'000, 120'000, 0, 5, 9'000'000'000'000};
+  incident.mitigated_at = at_ms(1'795'000'400'000);
+  incident.resolved_at = at_ms(1'795'000'450'000);
+  incident.closed_at = at_ms(1'795'000'460'000);
+  incident.last_update_at = at_ms(1'795'000'470'000);
+  incident.last_nudge_at = at_ms(1'795'000'480'000);
+  incident.acknowledge_sla_breached = true;
+  incident.resolve_sla_breached = true;
+  return incident;
+}
+
+constexpr std::array kAllTypes = {
+    EventType::declared,           EventType::message,         EventType::status_change,
+    EventType::channel_linked,     EventType::severity_change, EventType::assignment,
+    EventType::comms_assignment,   EventType::acknowledgement, EventType::annotation,
+    EventType::action_taken,       EventType::escalation,      EventType::attachment,
+    EventType::bot_guidance,       EventType::triage_response, EventType::summary,
+    EventType::follow_up,          EventType::closed,          EventType::title_change,
+    EventType::global_card_posted, EventType::nudge,           EventType::sla_breach};
+
 TEST(EventType, NamesRoundTripAndAreStable) {
-  EXPECT_EQ(to_string(EventType::declared), "declared");
-  EXPECT_EQ(to_string(EventType::message), "message");
-  EXPECT_EQ(to_string(EventType::status_change), "status_change");
-  EXPECT_EQ(to_string(EventType::channel_linked), "channel_linked");
-  EXPECT_EQ(to_string(EventType::severity_change), "severity_change");
-  EXPECT_EQ(to_string(EventType::assignment), "assignment");
-  EXPECT_EQ(to_string(EventType::comms_assignment), "comms_assignment");
-  EXPECT_EQ(to_string(EventType::acknowledgement), "acknowledgement");
-  EXPECT_EQ(to_string(EventType::annotation), "annotation");
-  EXPECT_EQ(to_string(EventType::action_taken), "action_taken");
-  for (const EventType type :
-       {EventType::declared, EventType::message, EventType::status_change,
-        EventType::channel_linked, EventType::severity_change, EventType::assignment,
-        EventType::comms_assignment, EventType::acknowledgement, EventType::annotation,
-        EventType::action_taken}) {
-    EXPECT_EQ(parse_event_type(to_string(type)), type);
+  const std::vector<std::string_view> names = {
+      "declared",   "message",          "status_change",   "channel_linked",     "severity_change",
+      "assignment", "comms_assignment", "acknowledgement", "annotation",         "action_taken",
+      "escalation", "attachment",       "bot_guidance",    "triage_response",    "summary",
+      "follow_up",  "closed",           "title_change",    "global_card_posted", "nudge",
+      "sla_breach"};
+  ASSERT_EQ(names.size(), kAllTypes.size());
+  for (std::size_t i = 0; i < kAllTypes.size(); ++i) {
+    EXPECT_EQ(to_string(kAllTypes[i]), names[i]);
+    EXPECT_EQ(parse_event_type(names[i]), kAllTypes[i]) << names[i];
   }
-  for (const std::string_view text : {"", "Declared", "MESSAGE", "status", "closed", "note",
-                                      "Annotation", "ack", "action", "lead"}) {
+  for (const std::string_view text :
+       {"", "Declared", "MESSAGE", "status", "close", "note", "Annotation", "ack", "action", "lead",
+        "followup", "follow-up", "Closed", "sla", "nudge ", "title"}) {
     EXPECT_EQ(parse_event_type(text), std::nullopt) << text;
   }
+}
+
+TEST(EventType, EveryPayloadOfTheSampleSetIsCoveredAndTypedRight) {
+  std::set<EventType> seen;
+  for (const EventPayload& payload : every_payload()) {
+    seen.insert(type_of(payload));
+  }
+  EXPECT_EQ(seen.size(), kAllTypes.size());
+  EXPECT_EQ(type_of(Escalated{}), EventType::escalation);
+  EXPECT_EQ(type_of(AttachmentAdded{}), EventType::attachment);
+  EXPECT_EQ(type_of(BotGuidance{}), EventType::bot_guidance);
+  EXPECT_EQ(type_of(TriageResponse{}), EventType::triage_response);
+  EXPECT_EQ(type_of(SummaryRecorded{}), EventType::summary);
+  EXPECT_EQ(type_of(FollowUpChanged{}), EventType::follow_up);
+  EXPECT_EQ(type_of(Closed{}), EventType::closed);
+  EXPECT_EQ(type_of(TitleChanged{}), EventType::title_change);
+  EXPECT_EQ(type_of(GlobalCardPosted{}), EventType::global_card_posted);
+  EXPECT_EQ(type_of(Nudged{}), EventType::nudge);
+  EXPECT_EQ(type_of(SlaBreached{}), EventType::sla_breach);
+}
+
+TEST(FollowUpChangeNames, AreStable) {
+  EXPECT_EQ(to_string(FollowUpChanged::Change::created), "created");
+  EXPECT_EQ(to_string(FollowUpChanged::Change::assigned), "assigned");
+  EXPECT_EQ(to_string(FollowUpChanged::Change::redated), "redated");
+  EXPECT_EQ(to_string(FollowUpChanged::Change::status), "status");
+  EXPECT_EQ(to_string(FollowUpChanged::Change::reminded), "reminded");
 }
 
 TEST(EventType, OfEachPayload) {
@@ -105,9 +287,16 @@ TEST(EventType, OfEachPayload) {
 TEST(PayloadJson, DocumentedForms) {
   EXPECT_EQ(payload_to_json(Declared{"Line 3 down", Severity::sev1, kGeneral}),
             json::parse(R"({"title":"Line 3 down","severity":"SEV1",
-                            "declared_in":{"instance":"local","id":"C001","name":"general"}})"));
+                            "declared_in":{"instance":"local","id":"C001","name":"general"},
+                            "organization":"","area":"","assets":[],"announcements":null})"));
+  EXPECT_EQ(payload_to_json(Declared{
+                "Jam", Severity::sev2, kGeneral, "acme", "packing", {"press-1"}, kGeneral}),
+            json::parse(R"({"title":"Jam","severity":"SEV2",
+                            "declared_in":{"instance":"local","id":"C001","name":"general"},
+                            "organization":"acme","area":"packing","assets":["press-1"],
+                            "announcements":{"instance":"local","id":"C001","name":"general"}})"));
   EXPECT_EQ(payload_to_json(MessagePosted{"hi", kGeneral, "m1"}),
-            json::parse(R"({"text":"hi","platform_message_id":"m1",
+            json::parse(R"({"text":"hi","platform_message_id":"m1","truncated":false,
                             "channel":{"instance":"local","id":"C001","name":"general"}})"));
   EXPECT_EQ(payload_to_json(StatusChanged{Status::declared, Status::investigating}),
             json::parse(R"({"from":"DECLARED","to":"INVESTIGATING"})"));
@@ -237,6 +426,13 @@ INSTANTIATE_TEST_SUITE_P(
       return param_info.param.name;
     });
 
+TEST(PayloadFromJson, AnUnknownTypeIsAnErrorNotACrash) {
+  const auto result = payload_from_json(static_cast<EventType>(999), json::object());
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(to_string(static_cast<EventType>(999)), "unknown");
+}
+
 TEST(PayloadFromJson, NamesTheEventTypeInTheError) {
   const auto result = payload_from_json(EventType::message, json::object());
   ASSERT_FALSE(result.ok());
@@ -284,7 +480,26 @@ TEST(IncidentJson, DocumentedForm) {
   EXPECT_EQ(j.at("comms_lead"), nullptr);
   EXPECT_EQ(j.at("acknowledged_by"), nullptr);
   EXPECT_EQ(j.at("acknowledged_at"), nullptr);
-  EXPECT_EQ(j.size(), 15U);
+  // The members added with directories, forms, follow-ups, cards and metrics.
+  EXPECT_EQ(j.at("organization"), "");
+  EXPECT_EQ(j.at("area"), "");
+  EXPECT_EQ(j.at("assets"), json::array());
+  EXPECT_EQ(j.at("announcements"), nullptr);
+  EXPECT_EQ(j.at("global_card"), nullptr);
+  EXPECT_EQ(j.at("triage"), json::object());
+  EXPECT_EQ(j.at("attachment_count"), 0);
+  EXPECT_EQ(j.at("summary"), nullptr);
+  EXPECT_EQ(j.at("follow_ups"), json::array());
+  EXPECT_EQ(j.at("status_since"), format_time(TimePoint{}));
+  EXPECT_EQ(j.at("ms_in_status"), (json{0, 0, 0, 0, 0}));
+  EXPECT_EQ(j.at("mitigated_at"), nullptr);
+  EXPECT_EQ(j.at("resolved_at"), nullptr);
+  EXPECT_EQ(j.at("closed_at"), nullptr);
+  EXPECT_EQ(j.at("last_update_at"), format_time(TimePoint{}));
+  EXPECT_EQ(j.at("last_nudge_at"), nullptr);
+  EXPECT_EQ(j.at("acknowledge_sla_breached"), false);
+  EXPECT_EQ(j.at("resolve_sla_breached"), false);
+  EXPECT_EQ(j.size(), 33U);
 }
 
 TEST(IncidentJson, UnlinkedChannelIsNull) {
@@ -300,7 +515,8 @@ TEST(IncidentJson, RoundTripsExactly) {
   unlinked.channel.reset();
   Incident before_epoch = sample_incident();
   before_epoch.declared_at = at_ms(-1);
-  for (const Incident& incident : {sample_incident(), unlinked, before_epoch, Incident{}}) {
+  for (const Incident& incident :
+       {sample_incident(), unlinked, before_epoch, Incident{}, everything_set_incident()}) {
     const std::string text = incident_to_json(incident).dump();
     const auto back = incident_from_json(json::parse(text));
     ASSERT_TRUE(back.ok()) << text << ": " << back.error().message;
@@ -554,6 +770,373 @@ TEST(ChannelAndActorJson, Forms) {
             (json{{"instance", "local"}, {"id", "C001"}, {"name", "general"}}));
   EXPECT_EQ(actor_to_json(Actor{"U1", "Ana"}), (json{{"id", "U1"}, {"name", "Ana"}}));
 }
+
+TEST(ChannelAndActorJson, MemberIsWrittenOnlyWhenKnownAndReadBack) {
+  EXPECT_EQ(actor_to_json(Actor{"U1", "Ana", "ana"}),
+            (json{{"id", "U1"}, {"name", "Ana"}, {"member", "ana"}}));
+  const auto with_member = payload_from_json(
+      EventType::assignment, json{{"lead", {{"id", "U1"}, {"name", "Ana"}, {"member", "ana"}}}});
+  ASSERT_TRUE(with_member.ok()) << with_member.error().message;
+  EXPECT_EQ(std::get<LeadAssigned>(with_member.value()).lead, (Actor{"U1", "Ana", "ana"}));
+  const auto bad_member = payload_from_json(
+      EventType::assignment, json{{"lead", {{"id", "U1"}, {"name", "Ana"}, {"member", 7}}}});
+  ASSERT_FALSE(bad_member.ok());
+  EXPECT_NE(bad_member.error().message.find("lead.member"), std::string::npos)
+      << bad_member.error().message;
+}
+
+// ---------------------------------------------------------------- payloads added with forms
+
+TEST(PayloadJson, DocumentedFormsOfThePayloadsAddedWithForms) {
+  const std::vector<EventPayload> payloads = every_new_payload();
+  const std::vector<json> expected = {
+      json::parse(R"({"policy":"line-down","step":2,"team":"shift-a","late":true,
+                      "notified":[{"id":"U1","name":"Ana"},{"id":"U2","name":"Bö","member":"bo"}]})"),
+      json::parse(R"({"policy":"","step":0,"team":"","late":false,"notified":[]})"),
+      json::parse(R"({"file_id":"F123","name":"Foto Förderband.jpg","size":3500000000,
+                      "url":"https://files.example/F123?x=1&y=2","mime_type":"image/jpeg",
+                      "platform_message_id":"1700000000.000100"})"),
+      json::parse(R"({"file_id":"","name":"","size":0,"url":"","mime_type":"",
+                      "platform_message_id":""})"),
+      json::parse(R"({"topic":"triage","text":"1. Is anyone at risk?\n2. Stop the line"})"),
+      json::parse(R"({"topic":"","text":""})"),
+      json::parse(R"({"answers":{"area":"packing","impact":"Ünits lost","line_stopped":"yes"}})"),
+      json::parse(R"({"answers":{}})"),
+      json::parse(R"({"what_happened":"Belt snapped 🔥\nline stopped",
+                      "root_cause":"Worn bearing \"B2\"","resolution":"Replaced bearing",
+                      "impact":{"duration_minutes":95,"lines_affected":0,"units_lost":1200,
+                                "other":{"Scrap":"40 kg","Überstunden":"3 h"}}})"),
+      json::parse(R"({"what_happened":"a","root_cause":"b","resolution":"c",
+                      "impact":{"duration_minutes":null,"lines_affected":null,
+                                "units_lost":null,"other":{}}})"),
+      json::parse(R"({"change":"created","number":1,"description":"Replace guard ✓",
+                      "assignee":{"id":"U2","name":"Bo","member":"bo"},
+                      "due":"2026-11-19T11:06:40.000Z","status":"OPEN","reminder":""})"),
+      json::parse(R"({"change":"status","number":3,"description":"","assignee":null,"due":null,
+                      "status":"IN_PROGRESS","reminder":""})"),
+      json::parse(R"({"change":"reminded","number":2,"description":"","assignee":null,
+                      "due":null,"status":"OPEN","reminder":"overdue"})"),
+      json::parse(R"({"change":"redated","number":4,"description":"","assignee":null,
+                      "due":"1969-12-31T23:59:59.999Z","status":"OPEN","reminder":""})"),
+      json::parse(R"({"change":"assigned","number":5,"description":"","assignee":null,
+                      "due":null,"status":"DONE","reminder":""})"),
+      json::parse(R"({"from":"RESOLVED"})"),
+      json::parse(R"({"from":"INVESTIGATING"})"),
+      json::parse(R"({"from":"Line 3 down","to":"Line 3 down — bearing 🔥"})"),
+      json::parse(R"({"from":"","to":""})"),
+      json::parse(R"({"channel":{"instance":"local","id":"C001","name":"general"},
+                      "message_id":"1700000000.000200"})"),
+      json::parse(R"({"quiet_minutes":30})"),
+      json::parse(R"({"quiet_minutes":0})"),
+      json::parse(R"({"target":"acknowledge","target_minutes":15})"),
+      json::parse(R"({"target":"resolve","target_minutes":10080})"),
+  };
+  ASSERT_EQ(payloads.size(), expected.size());
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    EXPECT_EQ(payload_to_json(payloads[i]), expected[i]) << to_string(type_of(payloads[i]));
+  }
+}
+
+TEST(PayloadJson, ADeclaredPayloadWrittenBeforeDirectoriesStillReads) {
+  const auto back = payload_from_json(EventType::declared,
+                                      json::parse(R"({"title":"Line 3 down","severity":"SEV1",
+                      "declared_in":{"instance":"local","id":"C001","name":"general"}})"));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  const Declared expected{"Line 3 down", Severity::sev1, kGeneral};
+  EXPECT_EQ(back.value(), EventPayload{expected});
+  const auto& declared = std::get<Declared>(back.value());
+  EXPECT_EQ(declared.organization, "");
+  EXPECT_EQ(declared.area, "");
+  EXPECT_TRUE(declared.assets.empty());
+  EXPECT_EQ(declared.announcements, std::nullopt);
+}
+
+TEST(PayloadJson, AMessageWrittenBeforeTruncationStillReads) {
+  const auto back = payload_from_json(
+      EventType::message,
+      json{{"text", "hi"}, {"channel", channel_to_json(kGeneral)}, {"platform_message_id", "m1"}});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), (EventPayload{MessagePosted{"hi", kGeneral, "m1", false}}));
+}
+
+TEST(PayloadJson, AnImpactWithoutNumbersOrOtherReadsThemAsAbsent) {
+  const auto back = payload_from_json(
+      EventType::summary,
+      json::parse(R"({"what_happened":"a","root_cause":"b","resolution":"c","impact":{}})"));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(std::get<SummaryRecorded>(back.value()).summary.impact, Impact{});
+}
+
+TEST(PayloadJson, AFollowUpPayloadWithNullAssigneeAndDueReadsThemAsAbsent) {
+  const auto back = payload_from_json(
+      EventType::follow_up,
+      json::parse(R"({"change":"created","number":1,"description":"d","assignee":null,
+                      "due":null,"status":"open","reminder":""})"));
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  const auto& change = std::get<FollowUpChanged>(back.value());
+  EXPECT_EQ(change.assignee, std::nullopt);
+  EXPECT_EQ(change.due, std::nullopt);
+  EXPECT_EQ(change.status, FollowUpStatus::open);  // statuses read case-insensitively
+}
+
+json escalation_json() {
+  return json::parse(R"({"policy":"p","step":1,"notified":[{"id":"U1","name":"Ana"}],
+                         "team":"t","late":false})");
+}
+json attachment_json() {
+  return json::parse(R"({"file_id":"F","name":"n","size":1,"url":"u","mime_type":"",
+                         "platform_message_id":"m"})");
+}
+json summary_json() {
+  return json::parse(R"({"what_happened":"a","root_cause":"b","resolution":"c",
+                         "impact":{"duration_minutes":1,"lines_affected":null,"other":{}}})");
+}
+json follow_up_change_json() {
+  return json::parse(R"({"change":"created","number":1,"description":"d","assignee":null,
+                         "due":null,"status":"OPEN","reminder":""})");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MalformedAddedTypes, PayloadFromJsonRejects,
+    ::testing::Values(
+        MalformedPayload{"escalation_notified_object", EventType::escalation,
+                         with(escalation_json(), "notified", json::object()), "notified"},
+        MalformedPayload{"escalation_notified_item_string", EventType::escalation,
+                         with(escalation_json(), "notified", json::array({"U1"})),
+                         "notified.person"},
+        MalformedPayload{"escalation_notified_item_no_name", EventType::escalation,
+                         with(escalation_json(), "notified", json::array({{{"id", "U1"}}})),
+                         "notified.person.name"},
+        MalformedPayload{"escalation_step_string", EventType::escalation,
+                         with(escalation_json(), "step", "2"), "step"},
+        MalformedPayload{"escalation_late_string", EventType::escalation,
+                         with(escalation_json(), "late", "yes"), "\"late\" must be true or false"},
+        MalformedPayload{"escalation_no_policy", EventType::escalation,
+                         without(escalation_json(), "policy"), "\"policy\" is missing"},
+        MalformedPayload{"attachment_size_float", EventType::attachment,
+                         with(attachment_json(), "size", 1.5), "size"},
+        MalformedPayload{
+            "attachment_size_too_big", EventType::attachment,
+            with(attachment_json(), "size", std::uint64_t{18'000'000'000'000'000'000ULL}),
+            "out of range"},
+        MalformedPayload{"attachment_no_url", EventType::attachment,
+                         without(attachment_json(), "url"), "\"url\" is missing"},
+        MalformedPayload{"guidance_text_number", EventType::bot_guidance,
+                         json{{"topic", "triage"}, {"text", 3}}, "text"},
+        MalformedPayload{"triage_answers_array", EventType::triage_response,
+                         json{{"answers", json::array({"yes"})}}, "answers"},
+        MalformedPayload{"triage_answer_number", EventType::triage_response,
+                         json{{"answers", {{"line_stopped", 1}}}}, "answers.line_stopped"},
+        MalformedPayload{"triage_no_answers", EventType::triage_response, json::object(),
+                         "\"answers\" is missing"},
+        MalformedPayload{"summary_no_root_cause", EventType::summary,
+                         without(summary_json(), "root_cause"), "summary.root_cause"},
+        MalformedPayload{"summary_no_impact", EventType::summary, without(summary_json(), "impact"),
+                         "summary.impact"},
+        MalformedPayload{"summary_impact_number_string", EventType::summary,
+                         with(summary_json(), "impact", {{"units_lost", "12"}}),
+                         "summary.impact.units_lost"},
+        MalformedPayload{"summary_impact_other_number", EventType::summary,
+                         with(summary_json(), "impact", {{"other", {{"scrap", 4}}}}),
+                         "summary.impact.other.scrap"},
+        MalformedPayload{"summary_array", EventType::summary, json::array(), "object"},
+        MalformedPayload{"follow_up_unknown_change", EventType::follow_up,
+                         with(follow_up_change_json(), "change", "deleted"), "deleted"},
+        MalformedPayload{"follow_up_no_number", EventType::follow_up,
+                         without(follow_up_change_json(), "number"), "\"number\" is missing"},
+        MalformedPayload{"follow_up_status_unknown", EventType::follow_up,
+                         with(follow_up_change_json(), "status", "BLOCKED"), "BLOCKED"},
+        MalformedPayload{"follow_up_due_garbage", EventType::follow_up,
+                         with(follow_up_change_json(), "due", "next week"), "due"},
+        MalformedPayload{"follow_up_assignee_string", EventType::follow_up,
+                         with(follow_up_change_json(), "assignee", "bob"), "assignee"},
+        MalformedPayload{"closed_from_unknown", EventType::closed, json{{"from", "DONE"}}, "DONE"},
+        MalformedPayload{"closed_empty", EventType::closed, json::object(), "\"from\" is missing"},
+        MalformedPayload{"title_no_to", EventType::title_change, json{{"from", "a"}},
+                         "\"to\" is missing"},
+        MalformedPayload{"card_no_message_id", EventType::global_card_posted,
+                         json{{"channel", channel_to_json(kGeneral)}}, "message_id"},
+        MalformedPayload{"card_channel_null", EventType::global_card_posted,
+                         json{{"channel", nullptr}, {"message_id", "m"}}, "channel"},
+        MalformedPayload{"nudge_minutes_float", EventType::nudge, json{{"quiet_minutes", 1.5}},
+                         "quiet_minutes"},
+        MalformedPayload{"nudge_string", EventType::nudge, json("30"), "object"},
+        MalformedPayload{"sla_no_target", EventType::sla_breach, json{{"target_minutes", 15}},
+                         "\"target\" is missing"},
+        MalformedPayload{"sla_minutes_string", EventType::sla_breach,
+                         json{{"target", "resolve"}, {"target_minutes", "15"}}, "target_minutes"},
+        MalformedPayload{"declared_assets_not_strings", EventType::declared,
+                         with(declared_json(), "assets", json::array({1, 2})), "assets"},
+        MalformedPayload{"declared_assets_string", EventType::declared,
+                         with(declared_json(), "assets", "press-1"), "assets"},
+        MalformedPayload{"declared_announcements_string", EventType::declared,
+                         with(declared_json(), "announcements", "C9"), "announcements"},
+        MalformedPayload{"declared_organization_number", EventType::declared,
+                         with(declared_json(), "organization", 1), "organization"},
+        MalformedPayload{"message_truncated_string", EventType::message,
+                         with(message_json(), "truncated", "no"), "truncated"}),
+    [](const ::testing::TestParamInfo<MalformedPayload>& param_info) {
+      return param_info.param.name;
+    });
+
+TEST(PayloadFromJson, HostileValuesAreEchoedShortInTheError) {
+  const std::string huge(100'000, 'S');
+  const auto severity =
+      payload_from_json(EventType::severity_change, json{{"from", huge}, {"to", "SEV1"}});
+  ASSERT_FALSE(severity.ok());
+  EXPECT_LT(severity.error().message.size(), 300U);
+  const auto due =
+      payload_from_json(EventType::follow_up, with(follow_up_change_json(), "due", huge + "ü"));
+  ASSERT_FALSE(due.ok());
+  EXPECT_LT(due.error().message.size(), 300U);
+}
+
+TEST(PayloadFromJson, HostileKeysAreEchoedShortInTheError) {
+  const std::string huge_key(100'000, 'k');
+  const auto result =
+      payload_from_json(EventType::triage_response, json{{"answers", {{huge_key, 1}}}});
+  ASSERT_FALSE(result.ok());
+  EXPECT_LT(result.error().message.size(), 300U);
+}
+
+TEST(PayloadFromJson, DeeplyNestedOrHugeInputIsAnErrorNotACrash) {
+  json deep = json::object();
+  for (int i = 0; i < 1000; ++i) {
+    deep = json{{"lead", deep}};
+  }
+  const auto nested = payload_from_json(EventType::assignment, deep);
+  ASSERT_FALSE(nested.ok());
+  const auto huge_text =
+      payload_from_json(EventType::annotation, json{{"text", std::string(5'000'000, 'n')}});
+  ASSERT_TRUE(huge_text.ok());  // the store limits sizes; the reader just reads
+  EXPECT_EQ(std::get<Annotation>(huge_text.value()).text.size(), 5'000'000U);
+}
+
+// ---------------------------------------------------------------- snapshots with the new members
+
+TEST(IncidentJson, EveryNewMemberHasItsDocumentedForm) {
+  const json j = incident_to_json(everything_set_incident());
+  EXPECT_EQ(j.at("organization"), "acme");
+  EXPECT_EQ(j.at("area"), "packing");
+  EXPECT_EQ(j.at("assets"), (json{"press-1", "conveyor-4"}));
+  EXPECT_EQ(j.at("announcements"),
+            (json{{"instance", "slack-acme"}, {"id", "C900"}, {"name", "incidents"}}));
+  EXPECT_EQ(j.at("global_card"),
+            (json{{"channel", {{"instance", "slack-acme"}, {"id", "C900"}, {"name", "incidents"}}},
+                  {"message_id", "17.5"}}));
+  EXPECT_EQ(j.at("triage"), (json{{"impact", "Ünits"}, {"line_stopped", "yes"}}));
+  EXPECT_EQ(j.at("attachment_count"), 3);
+  EXPECT_EQ(j.at("summary"), payload_to_json(SummaryRecorded{full_summary()}));
+  ASSERT_EQ(j.at("follow_ups").size(), 2U);
+  EXPECT_EQ(j.at("follow_ups")[0], follow_up_json(sample_follow_up(1)));
+  EXPECT_EQ(j.at("ms_in_status"), (json{60'000, 120'000, 0, 5, 9'000'000'000'000}));
+  EXPECT_EQ(j.at("resolved_at"), format_time(at_ms(1'795'000'450'000)));
+  EXPECT_EQ(j.at("acknowledge_sla_breached"), true);
+}
+
+TEST(IncidentJson, FollowUpForm) {
+  EXPECT_EQ(follow_up_json(sample_follow_up(3)),
+            json::parse(R"({"number":3,"description":"Replace guard #3",
+                            "assignee":{"id":"U2","name":"Bo","member":"bo"},
+                            "due":"2026-11-19T11:06:40.000Z","status":"IN_PROGRESS",
+                            "created_by":{"id":"U1","name":"Ana"},
+                            "created_at":"2026-11-18T11:08:20.000Z",
+                            "updated_at":"2026-11-18T11:10:00.000Z","last_reminder":"before",
+                            "last_reminder_at":"2026-11-18T11:11:40.000Z"})"));
+  FollowUp bare;
+  const json j = follow_up_json(bare);
+  EXPECT_EQ(j.at("assignee"), nullptr);
+  EXPECT_EQ(j.at("due"), nullptr);
+  EXPECT_EQ(j.at("status"), "OPEN");
+  EXPECT_EQ(j.at("last_reminder_at"), nullptr);
+}
+
+TEST(IncidentJson, ASnapshotFromBeforeDirectoriesAndFormsReadsTheDefaults) {
+  json j = incident_to_json(everything_set_incident());
+  for (const char* key :
+       {"organization", "area", "assets", "announcements", "global_card", "triage",
+        "attachment_count", "summary", "follow_ups", "status_since", "ms_in_status", "mitigated_at",
+        "resolved_at", "closed_at", "last_update_at", "last_nudge_at", "acknowledge_sla_breached",
+        "resolve_sla_breached"}) {
+    ASSERT_TRUE(j.contains(key)) << key;
+    j.erase(key);
+  }
+  const auto back = incident_from_json(j);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back.value(), fully_set_incident());
+}
+
+TEST(IncidentJson, NullOptionalNewMembersReadAsAbsent) {
+  json j = incident_to_json(everything_set_incident());
+  for (const char* key : {"announcements", "global_card", "summary", "mitigated_at", "resolved_at",
+                          "closed_at", "last_nudge_at"}) {
+    j[key] = nullptr;
+  }
+  const auto back = incident_from_json(j);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->announcements, std::nullopt);
+  EXPECT_EQ(back->global_card, std::nullopt);
+  EXPECT_EQ(back->summary, std::nullopt);
+  EXPECT_EQ(back->resolved_at, std::nullopt);
+  EXPECT_EQ(back->last_nudge_at, std::nullopt);
+  EXPECT_EQ(back->follow_ups, everything_set_incident().follow_ups);
+}
+
+json follow_ups_with(const std::string& key, json value) {
+  json item = follow_up_json(sample_follow_up(1));
+  item[key] = std::move(value);
+  return json::array({item});
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    MalformedAddedMembers, IncidentFromJsonRejects,
+    ::testing::Values(
+        MalformedIncident{"assets_string", incident_with("assets", "press-1"), "assets"},
+        MalformedIncident{"assets_mixed", incident_with("assets", json{"a", 1}), "assets"},
+        MalformedIncident{"announcements_number", incident_with("announcements", 4),
+                          "announcements"},
+        MalformedIncident{"global_card_no_message_id",
+                          incident_with("global_card", {{"channel", channel_to_json(kGeneral)}}),
+                          "global_card.message_id"},
+        MalformedIncident{"triage_array", incident_with("triage", json::array()), "triage"},
+        MalformedIncident{"triage_number_answer", incident_with("triage", {{"area", 3}}),
+                          "triage.area"},
+        MalformedIncident{"attachment_count_string", incident_with("attachment_count", "3"),
+                          "attachment_count"},
+        MalformedIncident{"summary_string", incident_with("summary", "fixed"), "summary"},
+        MalformedIncident{"follow_ups_object", incident_with("follow_ups", json::object()),
+                          "follow_ups"},
+        MalformedIncident{"follow_up_item_string", incident_with("follow_ups", json::array({"x"})),
+                          "follow_ups.follow_up"},
+        MalformedIncident{"follow_up_status_unknown",
+                          incident_with("follow_ups", follow_ups_with("status", "LATER")), "LATER"},
+        MalformedIncident{"follow_up_no_created_by",
+                          incident_with("follow_ups",
+                                        [] {
+                                          json item = follow_up_json(sample_follow_up(1));
+                                          item.erase("created_by");
+                                          return json::array({item});
+                                        }()),
+                          "follow_ups.follow_up.created_by"},
+        MalformedIncident{"follow_up_reminder_at_garbage",
+                          incident_with("follow_ups", follow_ups_with("last_reminder_at", "soon")),
+                          "last_reminder_at"},
+        MalformedIncident{"status_since_number", incident_with("status_since", 0), "status_since"},
+        MalformedIncident{"ms_in_status_four", incident_with("ms_in_status", json{1, 2, 3, 4}),
+                          "ms_in_status"},
+        MalformedIncident{"ms_in_status_string_item",
+                          incident_with("ms_in_status", json{1, 2, "3", 4, 5}), "ms_in_status"},
+        MalformedIncident{"ms_in_status_object", incident_with("ms_in_status", json::object()),
+                          "ms_in_status"},
+        MalformedIncident{"mitigated_at_garbage", incident_with("mitigated_at", "2026-02-30"),
+                          "mitigated_at"},
+        MalformedIncident{"last_update_at_null", incident_with("last_update_at", nullptr),
+                          "last_update_at"},
+        MalformedIncident{"sla_flag_string", incident_with("resolve_sla_breached", "true"),
+                          "resolve_sla_breached"}),
+    [](const ::testing::TestParamInfo<MalformedIncident>& param_info) {
+      return param_info.param.name;
+    });
 
 }  // namespace
 }  // namespace haveri::core

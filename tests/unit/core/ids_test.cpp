@@ -97,9 +97,53 @@ TEST(ParseTime, AcceptsALeapDay) {
   EXPECT_FALSE(parse_time("1900-02-29T12:00:00.000Z", parsed));
 }
 
+TEST(ParseTime, RejectsANonDigitInEveryDigitPosition) {
+  const std::string valid = "2026-11-24T02:43:50.123Z";
+  for (const std::size_t pos :
+       {0U, 1U, 2U, 3U, 5U, 6U, 8U, 9U, 11U, 12U, 14U, 15U, 17U, 18U, 20U, 21U, 22U}) {
+    for (const char bad : {'a', ' ', '/', ':', '\xC3'}) {
+      std::string text = valid;
+      text[pos] = bad;
+      TimePoint parsed{};
+      EXPECT_FALSE(parse_time(text, parsed)) << text;
+    }
+  }
+}
+
+TEST(ParseTime, RejectsHugeInputQuickly) {
+  TimePoint parsed{};
+  EXPECT_FALSE(parse_time(std::string(10'000'000, '2'), parsed));
+  EXPECT_FALSE(parse_time("2026-11-24T02:43:50.123Z" + std::string(1000, ' '), parsed));
+}
+
+TEST(FormatTime, FollowUpDueDatesUpToTheYear2200RoundTrip) {
+  for (const TimePoint t : {at(std::chrono::year{2200} / 12 / 31, 23h + 59min),
+                            at(std::chrono::year{2100} / 2 / 28, 9h)}) {
+    TimePoint parsed{};
+    ASSERT_TRUE(parse_time(format_time(t), parsed)) << format_time(t);
+    EXPECT_EQ(parsed, t);
+  }
+  EXPECT_EQ(format_time(at(std::chrono::year{2200} / 12 / 31, 9h)), "2200-12-31T09:00:00.000Z");
+}
+
 TEST(Actor, SystemActorIsNamedHaveri) {
   EXPECT_EQ(Actor::system().id, "system");
   EXPECT_EQ(Actor::system().display_name, "Haveri");
+  EXPECT_EQ(Actor::system().member, "");
+}
+
+TEST(Actor, EqualityIncludesTheMember) {
+  EXPECT_EQ((Actor{"U1", "Ana"}), (Actor{"U1", "Ana", ""}));
+  EXPECT_NE((Actor{"U1", "Ana", "ana"}), (Actor{"U1", "Ana"}));
+  EXPECT_NE((Actor{"U1", "Ana"}), (Actor{"U1", "Anna"}));
+}
+
+TEST(ChannelRef, EqualityComparesEveryPart) {
+  const ChannelRef general{"local", "C1", "general"};
+  EXPECT_EQ(general, (ChannelRef{"local", "C1", "general"}));
+  EXPECT_NE(general, (ChannelRef{"slack", "C1", "general"}));
+  EXPECT_NE(general, (ChannelRef{"local", "C2", "general"}));
+  EXPECT_NE(general, (ChannelRef{"local", "C1", "random"}));
 }
 
 }  // namespace

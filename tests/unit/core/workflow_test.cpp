@@ -1,4 +1,9 @@
-#include <regex>
+// decide(): what each command turns into. Effects, due events, cards, forms and
+// replies are in workflow_effects_test.cpp.
+
+#include <algorithm>
+#include <array>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,14 +18,27 @@ using namespace std::chrono_literals;
 
 const ChannelRef kGeneral{"local", "C001", "general"};
 const ChannelRef kIncidentChannel{"local", "C042", "inc-7-line-3-down"};
+const ChannelRef kAnnouncements{"local", "C900", "incidents"};
 const Actor kAna{"U1", "Ana"};
 const Actor kBo{"U2", "Bo"};
+const Actor kCy{"U3", "Cy"};
 
 constexpr std::array kAllStatuses = {Status::declared, Status::investigating, Status::mitigated,
                                      Status::resolved, Status::closed};
 
 TimePoint minute(int n) {
   return TimePoint{std::chrono::minutes{n}};
+}
+
+const TimePoint kNow = minute(100);
+
+Summary summary_of(std::string what) {
+  Summary summary;
+  summary.what_happened = std::move(what);
+  summary.root_cause = "worn bearing";
+  summary.resolution = "replaced it";
+  summary.impact.duration_minutes = 30;
+  return summary;
 }
 
 Incident incident_in(Status status, bool linked = true) {
@@ -34,62 +52,243 @@ Incident incident_in(Status status, bool linked = true) {
   incident.declared_at = minute(0);
   incident.updated_at = minute(10);
   incident.declared_in = kGeneral;
+  incident.organization = "acme";
   if (linked) {
     incident.channel = kIncidentChannel;
   }
   return incident;
 }
 
-bool allowed(Status from, Status to) {
-  for (const Status next : allowed_transitions(from)) {
-    if (next == to) {
-      return true;
-    }
-  }
-  return false;
+// A resolved or closed incident as the workflow leaves it: with its summary.
+Incident summarised_in(Status status) {
+  Incident incident = incident_in(status);
+  incident.summary = summary_of("belt snapped");
+  return incident;
 }
 
-TEST(DecideDeclare, OutsideAnIncidentChannel) {
+FollowUp follow_up_item(std::int64_t number, std::optional<Actor> assignee = {},
+                        FollowUpStatus status = FollowUpStatus::open) {
+  FollowUp item;
+  item.number = number;
+  item.description = "Task " + std::to_string(number);
+  item.assignee = std::move(assignee);
+  item.status = status;
+  item.created_by = kAna;
+  return item;
+}
+
+Organization acme(bool with_places = true) {
+  Organization organization;
+  organization.id = "acme";
+  organization.name = "Acme Plant";
+  organization.announcements = AnnouncementsChannel{"local", "C900", "incidents"};
+  if (with_places) {
+    organization.areas = {Area{"packing", "Packing", "plant-a"},
+                          Area{"press-shop", "Press shop", "plant-a"}};
+    organization.assets = {Asset{"press-1", "Press 1", "press", "press-shop"},
+                           Asset{"conveyor-4", "Conveyor 4", "conveyor", "packing"}};
+  }
+  return organization;
+}
+
+DecisionContext context_in(const ChannelRef& channel, const Actor& caller = kAna,
+                           const Organization* organization = nullptr) {
+  return DecisionContext{channel, caller, kNow, organization};
+}
+
+// Decides in the incident channel, as Ana unless told.
+Result<Decision> decided(const Incident* incident, const Command& command,
+                         const Actor& caller = kAna, const Organization* organization = nullptr) {
+  return decide(incident, command, context_in(kIncidentChannel, caller, organization));
+}
+
+bool allowed(Status from, Status to) {
+  const auto next = allowed_transitions(from);
+  return std::find(next.begin(), next.end(), to) != next.end();
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+FollowUpCommand follow_up_command(FollowUpCommand::Action action, std::int64_t number = 0) {
+  FollowUpCommand command;
+  command.action = action;
+  command.number = number;
+  return command;
+}
+
+FollowUpCommand add_follow_up(std::string description, std::optional<Actor> assignee = {},
+                              std::optional<DueSpec> due = {}) {
+  FollowUpCommand command = follow_up_command(FollowUpCommand::Action::add);
+  command.description = std::move(description);
+  command.assignee = std::move(assignee);
+  command.due = due;
+  return command;
+}
+
+FollowUpChanged change_of(FollowUpChanged::Change change, std::int64_t number) {
+  FollowUpChanged payload;
+  payload.change = change;
+  payload.number = number;
+  return payload;
+}
+
+// ---------------------------------------------------------------- declare
+
+TEST(DecideDeclare, OutsideAnIncidentChannelWithoutADirectory) {
   const auto decision =
-      decide(nullptr, DeclareCommand{"Line 3 down", Severity::sev1}, kGeneral, kAna);
+      decide(nullptr, DeclareCommand{"Line 3 down", Severity::sev1}, context_in(kGeneral));
   ASSERT_TRUE(decision.ok()) << decision.error().message;
   ASSERT_EQ(decision->events.size(), 1U);
   EXPECT_EQ(decision->events[0], (EventPayload{Declared{"Line 3 down", Severity::sev1, kGeneral}}));
   EXPECT_EQ(decision->reply, std::nullopt);
 }
 
-TEST(DecideDeclare, DefaultsToSev3AndWorksInsideAnIncidentChannelToo) {
-  const Incident current = incident_in(Status::investigating);
+TEST(DecideDeclare, CarriesTheOrganizationPlacesAndAnnouncementsChannel) {
+  const Organization organization = acme();
   const auto decision =
-      decide(&current, DeclareCommand{"Second problem", std::nullopt}, kIncidentChannel, kAna);
+      decide(nullptr, DeclareCommand{"Jam", Severity::sev2, "packing", {"conveyor-4", "press-1"}},
+             context_in(kGeneral, kAna, &organization));
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  ASSERT_EQ(decision->events.size(), 1U);
+  EXPECT_EQ(decision->events[0], (EventPayload{Declared{"Jam",
+                                                        Severity::sev2,
+                                                        kGeneral,
+                                                        "acme",
+                                                        "packing",
+                                                        {"conveyor-4", "press-1"},
+                                                        kAnnouncements}}));
+}
+
+TEST(DecideDeclare, AnAnnouncementsChannelWithoutANameIsShownByItsId) {
+  Organization organization = acme();
+  organization.announcements = AnnouncementsChannel{"slack-acme", "C77", ""};
+  const auto decision = decide(nullptr, DeclareCommand{"Jam", Severity::sev2},
+                               context_in(kGeneral, kAna, &organization));
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_EQ(std::get<Declared>(decision->events.at(0)).announcements,
+            (ChannelRef{"slack-acme", "C77", "C77"}));
+  organization.announcements.reset();
+  const auto without = decide(nullptr, DeclareCommand{"Jam", Severity::sev2},
+                              context_in(kGeneral, kAna, &organization));
+  ASSERT_TRUE(without.ok());
+  EXPECT_EQ(std::get<Declared>(without->events.at(0)).announcements, std::nullopt);
+}
+
+TEST(DecideDeclare, WorksInsideAnIncidentChannelToo) {
+  const Incident current = incident_in(Status::investigating);
+  const auto decision = decided(&current, DeclareCommand{"Second problem", Severity::sev3});
   ASSERT_TRUE(decision.ok());
   ASSERT_EQ(decision->events.size(), 1U);
   EXPECT_EQ(decision->events[0],
             (EventPayload{Declared{"Second problem", Severity::sev3, kIncidentChannel}}));
 }
 
+TEST(DecideDeclare, WithoutATitleOrSeverityOpensThePrefilledFormPrivately) {
+  const Organization organization = acme();
+  const std::vector<DeclareCommand> incomplete = {
+      DeclareCommand{"", std::nullopt},
+      DeclareCommand{"Line 3 down", std::nullopt, "packing", {"press-1", "conveyor-4"}},
+      DeclareCommand{"", Severity::sev2, "press-shop", {}},
+  };
+  for (const DeclareCommand& command : incomplete) {
+    const auto decision = decide(nullptr, command, context_in(kGeneral, kAna, &organization));
+    ASSERT_TRUE(decision.ok()) << decision.error().message;
+    EXPECT_TRUE(decision->events.empty());
+    ASSERT_TRUE(decision->reply.has_value());
+    EXPECT_TRUE(decision->reply_privately);
+    EXPECT_EQ(*decision->reply, declare_form(command, &organization));
+    ASSERT_TRUE(decision->reply->form.has_value());
+    EXPECT_EQ(decision->reply->form->id, "declare");
+  }
+  const Form form = *declare_form(incomplete[1], &organization).form;
+  ASSERT_GE(form.inputs.size(), 4U);
+  EXPECT_EQ(form.inputs[0].initial, "Line 3 down");
+  EXPECT_EQ(form.inputs[1].initial, "");
+  EXPECT_EQ(form.inputs[2].initial, "packing");
+  EXPECT_EQ(form.inputs[3].initial, "press-1,conveyor-4");
+  EXPECT_EQ(declare_form(incomplete[2], &organization).form->inputs[1].initial, "sev2");
+}
+
+TEST(DecideDeclare, AnIncompleteDeclareWithUnknownPlacesStillGetsTheForm) {
+  const Organization organization = acme();
+  const auto decision = decide(nullptr, DeclareCommand{"", std::nullopt, "paint-shop", {}},
+                               context_in(kGeneral, kAna, &organization));
+  ASSERT_TRUE(decision.ok());
+  EXPECT_TRUE(decision->reply->form.has_value());
+}
+
+TEST(DecideDeclare, AnUnknownAreaIsRefusedNamingTheKnownOnes) {
+  const Organization organization = acme();
+  const auto decision = decide(nullptr, DeclareCommand{"Jam", Severity::sev1, "paint-shop", {}},
+                               context_in(kGeneral, kAna, &organization));
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message,
+            "There is no area \"paint-shop\" in Acme Plant. Areas: packing, press-shop.");
+}
+
+TEST(DecideDeclare, AnUnknownAssetIsRefusedNamingTheKnownOnes) {
+  const Organization organization = acme();
+  const auto decision =
+      decide(nullptr, DeclareCommand{"Jam", Severity::sev1, "packing", {"press-1", "robot-9"}},
+             context_in(kGeneral, kAna, &organization));
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message,
+            "There is no asset \"robot-9\" in Acme Plant. Assets: press-1, conveyor-4.");
+}
+
+TEST(DecideDeclare, PlacesAreNotCheckedWhenTheOrganizationListsNone) {
+  const Organization organization = acme(false);
+  const DeclareCommand command{"Jam", Severity::sev1, "anywhere", {"anything"}};
+  const auto with_bare_directory =
+      decide(nullptr, command, context_in(kGeneral, kAna, &organization));
+  ASSERT_TRUE(with_bare_directory.ok()) << with_bare_directory.error().message;
+  EXPECT_EQ(std::get<Declared>(with_bare_directory->events.at(0)).area, "anywhere");
+  EXPECT_TRUE(decide(nullptr, command, context_in(kGeneral)).ok());
+}
+
+// ---------------------------------------------------------------- status
+
 TEST(DecideStatus, RefusedOutsideAnIncidentChannel) {
-  const auto decision = decide(nullptr, StatusCommand{Status::resolved}, kGeneral, kAna);
+  const auto decision = decide(nullptr, StatusCommand{Status::mitigated}, context_in(kGeneral));
   ASSERT_FALSE(decision.ok());
   EXPECT_EQ(decision.error().code, ErrorCode::refused);
   EXPECT_EQ(decision.error().message,
             "`/incident status` works only in an incident channel; #general is not one.");
+  const ChannelRef unnamed{"local", "D9", ""};
+  EXPECT_EQ(decide(nullptr, StatusCommand{Status::mitigated}, context_in(unnamed)).error().message,
+            "`/incident status` works only in an incident channel; this channel is not one.");
 }
 
 TEST(DecideStatus, EveryPairOfStatuses) {
   for (const Status from : kAllStatuses) {
-    const Incident current = incident_in(from);
+    const Incident current = summarised_in(from);
     for (const Status to : kAllStatuses) {
-      const auto decision = decide(&current, StatusCommand{to}, kIncidentChannel, kAna);
+      const auto decision = decided(&current, StatusCommand{to});
       const std::string pair = std::string(to_string(from)) + "→" + std::string(to_string(to));
-      if (allowed(from, to)) {
-        ASSERT_TRUE(decision.ok()) << pair << ": " << decision.error().message;
-        ASSERT_EQ(decision->events.size(), 1U) << pair;
-        EXPECT_EQ(decision->events[0], (EventPayload{StatusChanged{from, to}})) << pair;
-      } else {
+      if (!allowed(from, to)) {
         ASSERT_FALSE(decision.ok()) << pair;
         EXPECT_EQ(decision.error().code, ErrorCode::refused) << pair;
         EXPECT_FALSE(decision.error().message.empty()) << pair;
+        continue;
+      }
+      ASSERT_TRUE(decision.ok()) << pair << ": " << decision.error().message;
+      if (to == Status::resolved) {
+        // Resolving asks for the summary first.
+        EXPECT_TRUE(decision->events.empty()) << pair;
+        ASSERT_TRUE(decision->reply.has_value()) << pair;
+        EXPECT_TRUE(decision->reply_privately) << pair;
+        EXPECT_EQ(decision->reply->form->id, "resolve:7") << pair;
+      } else if (to == Status::closed) {
+        ASSERT_EQ(decision->events.size(), 1U) << pair;
+        EXPECT_EQ(decision->events[0], (EventPayload{Closed{from}})) << pair;
+      } else {
+        ASSERT_EQ(decision->events.size(), 1U) << pair;
+        EXPECT_EQ(decision->events[0], (EventPayload{StatusChanged{from, to}})) << pair;
+        EXPECT_EQ(decision->reply, std::nullopt) << pair;
       }
     }
   }
@@ -97,238 +296,156 @@ TEST(DecideStatus, EveryPairOfStatuses) {
 
 TEST(DecideStatus, SameStatusIsRefusedPlainly) {
   const Incident current = incident_in(Status::mitigated);
-  const auto decision = decide(&current, StatusCommand{Status::mitigated}, kIncidentChannel, kAna);
+  const auto decision = decided(&current, StatusCommand{Status::mitigated});
   ASSERT_FALSE(decision.ok());
   EXPECT_EQ(decision.error().message, "INC-7 is already MITIGATED.");
 }
 
 TEST(DecideStatus, DisallowedTransitionListsTheAllowedOnes) {
   const Incident declared = incident_in(Status::declared);
-  EXPECT_EQ(
-      decide(&declared, StatusCommand{Status::closed}, kIncidentChannel, kAna).error().message,
-      "INC-7 is DECLARED; it can move to INVESTIGATING, MITIGATED or RESOLVED.");
+  EXPECT_EQ(decided(&declared, StatusCommand{Status::closed}).error().message,
+            "INC-7 is DECLARED; it can move to INVESTIGATING, MITIGATED or RESOLVED.");
   const Incident investigating = incident_in(Status::investigating);
-  EXPECT_EQ(decide(&investigating, StatusCommand{Status::declared}, kIncidentChannel, kAna)
-                .error()
-                .message,
+  EXPECT_EQ(decided(&investigating, StatusCommand{Status::declared}).error().message,
             "INC-7 is INVESTIGATING; it can move to MITIGATED or RESOLVED.");
   const Incident resolved = incident_in(Status::resolved);
-  EXPECT_EQ(
-      decide(&resolved, StatusCommand{Status::mitigated}, kIncidentChannel, kAna).error().message,
-      "INC-7 is RESOLVED; it can move to CLOSED or INVESTIGATING.");
+  EXPECT_EQ(decided(&resolved, StatusCommand{Status::mitigated}).error().message,
+            "INC-7 is RESOLVED; it can move to CLOSED or INVESTIGATING.");
 }
 
 TEST(DecideStatus, ClosedIsFinal) {
-  const Incident closed = incident_in(Status::closed);
+  const Incident closed = summarised_in(Status::closed);
   for (const Status to :
        {Status::declared, Status::investigating, Status::mitigated, Status::resolved}) {
-    const auto decision = decide(&closed, StatusCommand{to}, kIncidentChannel, kAna);
+    const auto decision = decided(&closed, StatusCommand{to});
     ASSERT_FALSE(decision.ok());
     EXPECT_EQ(decision.error().message, "INC-7 is CLOSED; a closed incident cannot change status.");
   }
+  EXPECT_EQ(decided(&closed, StatusCommand{Status::closed}).error().message,
+            "INC-7 is already CLOSED.");
 }
 
-TEST(DecideHelp, RepliesWithoutEvents) {
-  const auto overview = decide(nullptr, HelpCommand{}, kGeneral, kAna);
-  ASSERT_TRUE(overview.ok());
-  EXPECT_TRUE(overview->events.empty());
-  ASSERT_TRUE(overview->reply.has_value());
-  EXPECT_EQ(overview->reply->title, "Haveri commands");
-  EXPECT_EQ(overview->reply->text, command_help(""));
-
-  const Incident current = incident_in(Status::declared);
-  const auto topic = decide(&current, HelpCommand{"status"}, kIncidentChannel, kAna);
-  ASSERT_TRUE(topic.ok());
-  EXPECT_TRUE(topic->events.empty());
-  ASSERT_TRUE(topic->reply.has_value());
-  EXPECT_EQ(topic->reply->title, "Help: status");
-  EXPECT_EQ(topic->reply->text, command_help("status"));
+TEST(DecideStatus, StatusResolvedOpensTheSameFormAsResolve) {
+  Incident current = incident_in(Status::mitigated);
+  current.summary = summary_of("earlier draft");  // reopened once: the form shows it
+  const auto by_status = decided(&current, StatusCommand{Status::resolved});
+  const auto by_resolve = decided(&current, ResolveCommand{});
+  ASSERT_TRUE(by_status.ok());
+  ASSERT_TRUE(by_resolve.ok());
+  EXPECT_EQ(by_status->reply, by_resolve->reply);
+  EXPECT_EQ(*by_status->reply, resolve_form(current));
+  EXPECT_EQ(by_status->reply->form->inputs.at(0).initial, "earlier draft");
 }
 
-TEST(EffectsOf, DeclaredCreatesTheChannelAndAnnouncesIt) {
-  Incident after = incident_in(Status::declared, false);
-  after.last_sequence = 1;
-  const std::vector<Event> committed = {
-      Event{7, 1, minute(0), kAna, Declared{"Line 3 down", Severity::sev1, kGeneral}}};
-  const auto effects = effects_of(after, committed);
-  ASSERT_EQ(effects.size(), 2U);
-  const auto& create = std::get<CreateIncidentChannel>(effects[0]);
-  EXPECT_EQ(create.incident, 7);
-  EXPECT_EQ(create.instance, "local");
-  EXPECT_EQ(create.name, "inc-7-line-3-down");
-  EXPECT_EQ(create.topic, "SEV1 · Line 3 down");
-  const auto& post = std::get<PostMessage>(effects[1]);
-  EXPECT_EQ(post.channel, kGeneral);
-  EXPECT_EQ(post.message.title, "INC-7 declared: Line 3 down");
-  EXPECT_EQ(post.message.text,
-            "SEV1 · declared by Ana. Opening the incident channel #inc-7-line-3-down…");
-}
-
-TEST(EffectsOf, ChannelLinkedPostsTheCardInTheNewChannel) {
-  const Incident after = incident_in(Status::declared);
-  const auto effects =
-      effects_of(after, {Event{7, 2, minute(1), Actor::system(), ChannelLinked{kIncidentChannel}}});
-  ASSERT_EQ(effects.size(), 1U);
-  const auto& post = std::get<PostMessage>(effects[0]);
-  EXPECT_EQ(post.channel, kIncidentChannel);
-  EXPECT_EQ(post.message, incident_card(after));
-}
-
-TEST(EffectsOf, StatusChangePostsACardWithWhoChangedIt) {
-  const Incident after = incident_in(Status::investigating);
-  const auto effects = effects_of(
-      after,
-      {Event{7, 5, minute(10), kBo, StatusChanged{Status::declared, Status::investigating}}});
-  ASSERT_EQ(effects.size(), 1U);
-  const auto& post = std::get<PostMessage>(effects[0]);
-  EXPECT_EQ(post.channel, kIncidentChannel);
-  EXPECT_EQ(post.message.title, "INC-7 · Line 3 down");
-  EXPECT_EQ(post.message.context, "Status changed from DECLARED to INVESTIGATING by Bo");
-  EXPECT_EQ(post.message.fields, incident_card(after).fields);
-}
-
-TEST(EffectsOf, StatusChangeWithoutAChannelGoesWhereItWasDeclared) {
-  const Incident after = incident_in(Status::resolved, false);
-  const auto effects = effects_of(
-      after, {Event{7, 5, minute(10), kBo, StatusChanged{Status::declared, Status::resolved}}});
-  ASSERT_EQ(effects.size(), 1U);
-  EXPECT_EQ(std::get<PostMessage>(effects[0]).channel, kGeneral);
-}
-
-TEST(EffectsOf, MessagesCauseNothing) {
-  const Incident after = incident_in(Status::investigating);
-  EXPECT_TRUE(
-      effects_of(after, {Event{7, 6, minute(11), kAna, MessagePosted{"hi", kIncidentChannel, ""}}})
-          .empty());
-  EXPECT_TRUE(effects_of(after, {}).empty());
-}
-
-TEST(EffectsOf, SeveralEventsInCommitOrder) {
-  const Incident after = incident_in(Status::mitigated);
-  const std::vector<Event> committed = {
-      Event{7, 5, minute(10), kBo, MessagePosted{"fuse replaced", kIncidentChannel, ""}},
-      Event{7, 6, minute(11), kBo, StatusChanged{Status::investigating, Status::mitigated}},
-      Event{7, 7, minute(12), Actor::system(), ChannelLinked{kIncidentChannel}},
-  };
-  const auto effects = effects_of(after, committed);
-  ASSERT_EQ(effects.size(), 2U);
-  EXPECT_EQ(std::get<PostMessage>(effects[0]).message.context,
-            "Status changed from INVESTIGATING to MITIGATED by Bo");
-  EXPECT_EQ(std::get<PostMessage>(effects[1]).message, incident_card(after));
-}
-
-TEST(ChannelName, SlugsTheTitle) {
-  EXPECT_EQ(incident_channel_name(7, "Line 3 down"), "inc-7-line-3-down");
-  EXPECT_EQ(incident_channel_name(12, "  PLC: fault!! on   Line-B (north) "),
-            "inc-12-plc-fault-on-line-b-north");
-  EXPECT_EQ(incident_channel_name(3, "a--b__c..d"), "inc-3-a-b-c-d");
-}
-
-TEST(ChannelName, NonAsciiBecomesDashes) {
-  EXPECT_EQ(incident_channel_name(5, "Überhitzung Ofen 3"), "inc-5-berhitzung-ofen-3");
-  EXPECT_EQ(incident_channel_name(5, "Ofen 🔥 heiß"), "inc-5-ofen-hei");
-}
-
-TEST(ChannelName, NothingSluggableLeavesTheNumber) {
-  EXPECT_EQ(incident_channel_name(9, ""), "inc-9");
-  EXPECT_EQ(incident_channel_name(9, "!!! ???"), "inc-9");
-  EXPECT_EQ(incident_channel_name(9, "炉子坏了"), "inc-9");
-}
-
-TEST(ChannelName, AtMost80CharactersWithoutATrailingDash) {
-  const std::string long_title(300, 'a');
-  const std::string name = incident_channel_name(123, long_title);
-  EXPECT_EQ(name.size(), 80U);
-  EXPECT_EQ(name, "inc-123-" + std::string(72, 'a'));
-
-  // The cut lands right after a separator: the dash must go.
-  const std::string title = std::string(71, 'b') + " cdef";
-  const std::string cut = incident_channel_name(123, title);
-  EXPECT_EQ(cut, "inc-123-" + std::string(71, 'b'));
-  EXPECT_LE(cut.size(), 80U);
-}
-
-TEST(ChannelName, AlwaysValidForAnyTitle) {
-  const std::regex valid("^inc-[0-9]+(-[a-z0-9]+)*$");
-  for (const std::string& title :
-       {std::string("x"), std::string("-leading and trailing-"), std::string(500, '-'),
-        std::string("\xFF\xFE\x00 weird", 9), std::string("Ä") + std::string(200, 'z'),
-        std::string("ok ") + std::string(100, '\xE2')}) {
-    const std::string name = incident_channel_name(99999, title);
-    EXPECT_TRUE(std::regex_match(name, valid)) << name;
-    EXPECT_LE(name.size(), 80U) << name;
-  }
-}
-
-TEST(IncidentCard, ShowsStateAndOffersTheAllowedMoves) {
-  const Incident incident = incident_in(Status::declared);
-  const Message card = incident_card(incident);
-  EXPECT_EQ(card.title, "INC-7 · Line 3 down");
-  const std::vector<MessageField> fields = {
-      {"Status", "DECLARED"},
-      {"Severity", "SEV1"},
-      {"Lead", "—"},
-      {"Comms", "—"},
-      {"Acknowledged", "not yet"},
-      {"Declared by", "Ana"},
-      {"Declared at", format_time(minute(0))},
-      {"Channel", "#inc-7-line-3-down"},
-  };
-  EXPECT_EQ(card.fields, fields);
-  const std::vector<MessageAction> actions = {
-      {"Acknowledge", "ack"},
-      {"Investigating", "status investigating"},
-      {"Mitigated", "status mitigated"},
-      {"Resolved", "status resolved"},
-  };
-  EXPECT_EQ(card.actions, actions);
-  EXPECT_EQ(card.context, "Haveri · updated " + format_time(minute(10)));
-}
-
-TEST(IncidentCard, NoChannelFieldUntilLinkedAndNoButtonsWhenClosed) {
-  const Message unlinked = incident_card(incident_in(Status::resolved, false));
-  EXPECT_EQ(unlinked.fields.size(), 7U);
-  const std::vector<MessageAction> reopen = {{"Acknowledge", "ack"},
-                                             {"Closed", "status closed"},
-                                             {"Investigating", "status investigating"}};
-  EXPECT_EQ(unlinked.actions, reopen);
-  EXPECT_TRUE(incident_card(incident_in(Status::closed)).actions.empty());
-}
-
-TEST(IncidentCard, EveryButtonParsesToACommandThatIsNotRefused) {
-  for (const Status status : kAllStatuses) {
-    const Incident incident = incident_in(status);
-    for (const MessageAction& action : incident_card(incident).actions) {
-      const auto parsed = parse_command(action.command);
-      ASSERT_TRUE(std::holds_alternative<Command>(parsed)) << action.command;
-      const Command& command = std::get<Command>(parsed);
-      if (const auto* change = std::get_if<StatusCommand>(&command)) {
-        EXPECT_TRUE(allowed(status, change->status)) << action.command;
-      } else {
-        EXPECT_TRUE(std::holds_alternative<AckCommand>(command)) << action.command;
-      }
-      EXPECT_TRUE(decide(&incident, command, kIncidentChannel, kBo).ok()) << action.command;
+TEST(DecideStatus, StatusClosedBehavesLikeClose) {
+  for (const Incident& current : {summarised_in(Status::resolved), incident_in(Status::resolved)}) {
+    const auto by_status = decided(&current, StatusCommand{Status::closed});
+    const auto by_close = decided(&current, CloseCommand{});
+    ASSERT_EQ(by_status.ok(), by_close.ok());
+    if (by_status.ok()) {
+      EXPECT_EQ(by_status->events, by_close->events);
+    } else {
+      EXPECT_EQ(by_status.error().message, by_close.error().message);
     }
   }
 }
 
-TEST(Replies, ErrorAndRefusal) {
-  const Message error =
-      error_reply(CommandError{"declare needs a title", "/incident declare <title>"});
-  EXPECT_EQ(error.title, "Couldn't run that command");
-  EXPECT_EQ(error.text, "declare needs a title\nUsage: `/incident declare <title>`");
-  const Message refusal = refusal_reply(Error{ErrorCode::refused, "INC-7 is already CLOSED."});
-  EXPECT_EQ(refusal.title, "Not done");
-  EXPECT_EQ(refusal.text, "INC-7 is already CLOSED.");
+TEST(DecideStatus, AResolvedIncidentCanBeReopened) {
+  const Incident resolved = summarised_in(Status::resolved);
+  const auto decision = decided(&resolved, StatusCommand{Status::investigating});
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_EQ(decision->events,
+            (std::vector<EventPayload>{StatusChanged{Status::resolved, Status::investigating}}));
 }
 
-const Actor kCy{"U3", "Cy"};
+// ---------------------------------------------------------------- resolve
 
-// Every new command, each valid against incident_in(Status::investigating).
+TEST(DecideResolve, WithoutASummaryOpensTheFormPrivately) {
+  const Incident current = incident_in(Status::investigating);
+  const auto decision = decided(&current, ResolveCommand{});
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_TRUE(decision->events.empty());
+  EXPECT_TRUE(decision->reply_privately);
+  ASSERT_TRUE(decision->reply.has_value());
+  EXPECT_EQ(*decision->reply, resolve_form(current));
+  EXPECT_EQ(decision->reply->form->id, "resolve:7");
+}
+
+TEST(DecideResolve, TheSubmittedSummaryIsRecordedAndResolves) {
+  for (const Status from : {Status::declared, Status::investigating, Status::mitigated}) {
+    const Incident current = incident_in(from);
+    const auto decision = decided(&current, ResolveCommand{summary_of("belt snapped")});
+    ASSERT_TRUE(decision.ok()) << to_string(from) << ": " << decision.error().message;
+    const std::vector<EventPayload> expected = {SummaryRecorded{summary_of("belt snapped")},
+                                                StatusChanged{from, Status::resolved}};
+    EXPECT_EQ(decision->events, expected) << to_string(from);
+    EXPECT_EQ(decision->reply, std::nullopt);
+  }
+}
+
+TEST(DecideResolve, SubmittingAgainOnAResolvedIncidentAmendsTheSummaryOnly) {
+  const Incident resolved = summarised_in(Status::resolved);
+  const auto decision = decided(&resolved, ResolveCommand{summary_of("amended")});
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_EQ(decision->events, (std::vector<EventPayload>{SummaryRecorded{summary_of("amended")}}));
+}
+
+TEST(DecideResolve, RefusedOutsideAnIncidentAndOnAClosedOne) {
+  const auto outside = decide(nullptr, ResolveCommand{summary_of("x")}, context_in(kGeneral));
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.error().message,
+            "`/incident resolve` works only in an incident channel; #general is not one.");
+  const Incident closed = summarised_in(Status::closed);
+  for (const ResolveCommand& command : {ResolveCommand{}, ResolveCommand{summary_of("x")}}) {
+    const auto decision = decided(&closed, command);
+    ASSERT_FALSE(decision.ok());
+    EXPECT_EQ(decision.error().code, ErrorCode::refused);
+    EXPECT_TRUE(contains(decision.error().message, "CLOSED")) << decision.error().message;
+  }
+}
+
+// ---------------------------------------------------------------- close
+
+TEST(DecideClose, AResolvedIncidentWithASummaryCloses) {
+  const Incident resolved = summarised_in(Status::resolved);
+  const auto decision = decided(&resolved, CloseCommand{});
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_EQ(decision->events, (std::vector<EventPayload>{Closed{Status::resolved}}));
+}
+
+TEST(DecideClose, WithoutASummaryOrBeforeResolvedItIsRefusedWithTheReason) {
+  const Incident unsummarised = incident_in(Status::resolved);
+  const auto without_summary = decided(&unsummarised, CloseCommand{});
+  ASSERT_FALSE(without_summary.ok());
+  EXPECT_EQ(without_summary.error().code, ErrorCode::refused);
+  EXPECT_EQ(without_summary.error().message,
+            "INC-7 is RESOLVED; only a RESOLVED incident with a summary can be closed. Run "
+            "`/incident resolve` first and fill in the summary.");
+  for (const Status status : {Status::declared, Status::investigating, Status::mitigated}) {
+    const Incident current = summarised_in(status);
+    const auto decision = decided(&current, CloseCommand{});
+    ASSERT_FALSE(decision.ok()) << to_string(status);
+    EXPECT_TRUE(contains(decision.error().message,
+                         "INC-7 is " + std::string(to_string(status)) + "; only a RESOLVED"))
+        << decision.error().message;
+  }
+}
+
+TEST(DecideClose, AlreadyClosedAndOutsideAreRefused) {
+  const Incident closed = summarised_in(Status::closed);
+  EXPECT_EQ(decided(&closed, CloseCommand{}).error().message, "INC-7 is already CLOSED.");
+  EXPECT_EQ(decide(nullptr, CloseCommand{}, context_in(kGeneral)).error().message,
+            "`/incident close` works only in an incident channel; #general is not one.");
+}
+
+// ---------------------------------------------------------------- the other changes
+
+// Every change command, each valid against incident_in(Status::investigating).
 std::vector<Command> every_change_command() {
-  return {SeverityCommand{Severity::sev2}, LeadCommand{kBo},
-          CommsCommand{std::nullopt},      AckCommand{},
-          NoteCommand{"fuse blown"},       ActionCommand{"replaced fuse"}};
+  return {SeverityCommand{Severity::sev2},   LeadCommand{kBo},
+          CommsCommand{std::nullopt},        AckCommand{},
+          NoteCommand{"fuse blown"},         ActionCommand{"replaced fuse"},
+          TitleCommand{"Line 3 down: fuse"}, TriageCommand{{{"line_stopped", "yes"}}}};
 }
 
 std::string verb_of(const Command& command) {
@@ -347,6 +464,10 @@ std::string verb_of(const Command& command) {
           return "note";
         } else if constexpr (std::is_same_v<Cmd, ActionCommand>) {
           return "action";
+        } else if constexpr (std::is_same_v<Cmd, TitleCommand>) {
+          return "title";
+        } else if constexpr (std::is_same_v<Cmd, TriageCommand>) {
+          return "triage";
         } else {
           return "other";
         }
@@ -361,11 +482,13 @@ TEST(DecideChanges, EachCommandMakesItsEvent) {
                                               CommsLeadAssigned{kAna},  // "comms me", typed by Ana
                                               Acknowledged{},
                                               Annotation{"fuse blown", std::nullopt},
-                                              ActionTaken{"replaced fuse"}};
+                                              ActionTaken{"replaced fuse"},
+                                              TitleChanged{"Line 3 down", "Line 3 down: fuse"},
+                                              TriageResponse{{{"line_stopped", "yes"}}}};
   const auto commands = every_change_command();
   ASSERT_EQ(commands.size(), expected.size());
   for (std::size_t i = 0; i < commands.size(); ++i) {
-    const auto decision = decide(&current, commands[i], kIncidentChannel, kAna);
+    const auto decision = decided(&current, commands[i]);
     ASSERT_TRUE(decision.ok()) << verb_of(commands[i]) << ": " << decision.error().message;
     ASSERT_EQ(decision->events.size(), 1U) << verb_of(commands[i]);
     EXPECT_EQ(decision->events[0], expected[i]) << verb_of(commands[i]);
@@ -375,7 +498,7 @@ TEST(DecideChanges, EachCommandMakesItsEvent) {
 
 TEST(DecideChanges, LeadMeIsTheCaller) {
   const Incident current = incident_in(Status::declared);
-  const auto decision = decide(&current, LeadCommand{std::nullopt}, kIncidentChannel, kCy);
+  const auto decision = decided(&current, LeadCommand{std::nullopt}, kCy);
   ASSERT_TRUE(decision.ok());
   EXPECT_EQ(decision->events.at(0), (EventPayload{LeadAssigned{kCy}}));
 }
@@ -383,40 +506,54 @@ TEST(DecideChanges, LeadMeIsTheCaller) {
 TEST(DecideChanges, RefusedOutsideAnIncidentChannel) {
   for (const Command& command : every_change_command()) {
     const std::string verb = verb_of(command);
-    const auto decision = decide(nullptr, command, kGeneral, kAna);
+    const auto decision = decide(nullptr, command, context_in(kGeneral));
     ASSERT_FALSE(decision.ok()) << verb;
     EXPECT_EQ(decision.error().code, ErrorCode::refused) << verb;
     EXPECT_EQ(decision.error().message,
               "`/incident " + verb + "` works only in an incident channel; #general is not one.");
     // An incident that was never declared is no incident either.
     const Incident nothing;
-    EXPECT_FALSE(decide(&nothing, command, kIncidentChannel, kAna).ok()) << verb;
+    EXPECT_FALSE(decided(&nothing, command).ok()) << verb;
   }
 }
 
 TEST(DecideChanges, AClosedIncidentRefusesEveryChange) {
-  const Incident closed = incident_in(Status::closed);
-  for (const Command& command : every_change_command()) {
-    const auto decision = decide(&closed, command, kIncidentChannel, kAna);
+  const Incident closed = summarised_in(Status::closed);
+  std::vector<Command> commands = every_change_command();
+  commands.push_back(ResolveCommand{});
+  commands.push_back(ResolveCommand{summary_of("late")});
+  for (const Command& command : commands) {
+    const auto decision = decided(&closed, command);
     ASSERT_FALSE(decision.ok()) << verb_of(command);
     EXPECT_EQ(decision.error().code, ErrorCode::refused);
-    EXPECT_EQ(decision.error().message, "INC-7 is CLOSED; a closed incident cannot be changed.");
+    EXPECT_EQ(decision.error().message,
+              "INC-7 is CLOSED; a closed incident cannot be changed (its follow-ups can).");
   }
 }
 
 TEST(DecideChanges, ResolvedIncidentsStillTakeChanges) {
-  const Incident resolved = incident_in(Status::resolved);
+  const Incident resolved = summarised_in(Status::resolved);
   for (const Command& command : every_change_command()) {
-    EXPECT_TRUE(decide(&resolved, command, kIncidentChannel, kAna).ok()) << verb_of(command);
+    EXPECT_TRUE(decided(&resolved, command).ok()) << verb_of(command);
   }
 }
 
 TEST(DecideChanges, SameSeverityIsRefused) {
   const Incident current = incident_in(Status::investigating);  // SEV1
-  const auto decision = decide(&current, SeverityCommand{Severity::sev1}, kIncidentChannel, kAna);
+  const auto decision = decided(&current, SeverityCommand{Severity::sev1});
   ASSERT_FALSE(decision.ok());
   EXPECT_EQ(decision.error().code, ErrorCode::refused);
   EXPECT_EQ(decision.error().message, "INC-7 is already SEV1.");
+}
+
+TEST(DecideChanges, SameTitleIsRefused) {
+  const Incident current = incident_in(Status::investigating);
+  const auto decision = decided(&current, TitleCommand{"Line 3 down"});
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message, "INC-7 is already called \"Line 3 down\".");
+  // A change of case is a change.
+  EXPECT_TRUE(decided(&current, TitleCommand{"LINE 3 DOWN"}).ok());
 }
 
 TEST(DecideChanges, SamePersonAlreadyInTheRoleIsRefusedByTheirId) {
@@ -424,16 +561,16 @@ TEST(DecideChanges, SamePersonAlreadyInTheRoleIsRefusedByTheirId) {
   current.lead = kBo;
   current.comms_lead = kAna;
   // Same id, whatever name the mention carried.
-  const auto lead = decide(&current, LeadCommand{Actor{"U2", "U2"}}, kIncidentChannel, kAna);
+  const auto lead = decided(&current, LeadCommand{Actor{"U2", "U2"}});
   ASSERT_FALSE(lead.ok());
   EXPECT_EQ(lead.error().code, ErrorCode::refused);
   EXPECT_EQ(lead.error().message, "Bo is already the incident lead of INC-7.");
-  const auto comms = decide(&current, CommsCommand{std::nullopt}, kIncidentChannel, kAna);
+  const auto comms = decided(&current, CommsCommand{std::nullopt});
   ASSERT_FALSE(comms.ok());
   EXPECT_EQ(comms.error().message, "Ana is already the comms lead of INC-7.");
   // The comms lead may become the lead, and another person may replace the lead.
-  EXPECT_TRUE(decide(&current, LeadCommand{std::nullopt}, kIncidentChannel, kAna).ok());
-  EXPECT_TRUE(decide(&current, LeadCommand{kCy}, kIncidentChannel, kAna).ok());
+  EXPECT_TRUE(decided(&current, LeadCommand{std::nullopt}).ok());
+  EXPECT_TRUE(decided(&current, LeadCommand{kCy}).ok());
 }
 
 TEST(DecideChanges, ASecondAckIsRefusedNamingWhoAndWhen) {
@@ -441,7 +578,7 @@ TEST(DecideChanges, ASecondAckIsRefusedNamingWhoAndWhen) {
   current.acknowledged_by = kBo;
   current.acknowledged_at = minute(3);
   for (const Actor& caller : {kAna, kBo}) {
-    const auto decision = decide(&current, AckCommand{}, kIncidentChannel, caller);
+    const auto decision = decided(&current, AckCommand{}, caller);
     ASSERT_FALSE(decision.ok()) << caller.id;
     EXPECT_EQ(decision.error().code, ErrorCode::refused);
     EXPECT_EQ(decision.error().message,
@@ -449,95 +586,394 @@ TEST(DecideChanges, ASecondAckIsRefusedNamingWhoAndWhen) {
   }
 }
 
-TEST(EffectsOf, EachStateChangePostsTheRefreshedCardSayingWhatChanged) {
-  Incident after = incident_in(Status::investigating);
-  after.lead = kBo;
-  after.comms_lead = kCy;
-  after.acknowledged_by = kAna;
-  after.acknowledged_at = minute(5);
-  const std::vector<std::pair<EventPayload, std::string>> cases = {
-      {SeverityChanged{Severity::sev3, Severity::sev1},
-       "Severity changed from SEV3 to SEV1 by Ana"},
-      {LeadAssigned{kBo}, "Incident lead set to Bo by Ana"},
-      {CommsLeadAssigned{kCy}, "Comms lead set to Cy by Ana"},
-      {Acknowledged{}, "Acknowledged by Ana"},
-  };
-  for (const auto& [payload, context] : cases) {
-    const auto effects = effects_of(after, {Event{7, 5, minute(10), kAna, payload}});
-    ASSERT_EQ(effects.size(), 1U) << context;
-    const auto& post = std::get<PostMessage>(effects[0]);
-    EXPECT_EQ(post.channel, kIncidentChannel) << context;
-    Message expected = incident_card(after);
-    expected.context = context;
-    EXPECT_EQ(post.message, expected);
+// ---------------------------------------------------------------- triage
+
+TEST(DecideTriage, AKnownAreaIsAcceptedAndAnUnknownOneRefused) {
+  const Incident current = incident_in(Status::declared);
+  const Organization organization = acme();
+  const TriageCommand known{{{"area", "packing"}, {"line_stopped", "no"}}};
+  const auto accepted = decided(&current, known, kAna, &organization);
+  ASSERT_TRUE(accepted.ok()) << accepted.error().message;
+  EXPECT_EQ(accepted->events, (std::vector<EventPayload>{TriageResponse{known.answers}}));
+
+  const auto refused =
+      decided(&current, TriageCommand{{{"area", "moon-base"}}}, kAna, &organization);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::refused);
+  EXPECT_EQ(refused.error().message,
+            "There is no area \"moon-base\" in Acme Plant. Areas: packing, press-shop.");
+  // Without a plant map there is nothing to check against.
+  const Organization bare = acme(false);
+  EXPECT_TRUE(decided(&current, TriageCommand{{{"area", "moon-base"}}}, kAna, &bare).ok());
+  EXPECT_TRUE(decided(&current, TriageCommand{{{"area", "moon-base"}}}).ok());
+}
+
+TEST(DecideTriage, AnUnknownAssetIsRefusedLikeAtDeclare) {
+  const Incident current = incident_in(Status::declared);
+  const Organization organization = acme();
+  const auto decision =
+      decided(&current, TriageCommand{{{"assets", "press-1,robot-9"}}}, kAna, &organization);
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message,
+            "There is no asset \"robot-9\" in Acme Plant. Assets: press-1, conveyor-4.");
+  EXPECT_TRUE(
+      decided(&current, TriageCommand{{{"assets", "press-1, conveyor-4"}}}, kAna, &organization)
+          .ok());
+}
+
+TEST(DecideTriage, AnswersTypedInAnyCaseMatchTheDirectoryLikeAtDeclare) {
+  const Incident current = incident_in(Status::declared);
+  const Organization organization = acme();
+  const auto parsed =
+      parse_form_submission("triage:7", {{"area", "Packing"}, {"assets", "Press-1, Conveyor-4"}});
+  ASSERT_TRUE(std::holds_alternative<Command>(parsed));
+  const auto decision = decided(&current, std::get<Command>(parsed), kAna, &organization);
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  const Incident after = apply(current, Event{7, 5, kNow, kAna, decision->events.at(0)});
+  EXPECT_EQ(after.area, "packing");
+  EXPECT_EQ(after.assets, (std::vector<std::string>{"press-1", "conveyor-4"}));
+}
+
+// ---------------------------------------------------------------- follow-ups
+
+TEST(DecideFollowUp, AddNumbersAfterTheHighestAndResolvesARelativeDue) {
+  Incident current = incident_in(Status::resolved);
+  const auto first =
+      decided(&current, add_follow_up("Replace guard", kBo, DueSpec{std::nullopt, 3h}));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  FollowUpChanged expected = change_of(FollowUpChanged::Change::created, 1);
+  expected.description = "Replace guard";
+  expected.assignee = kBo;
+  expected.due = kNow + 3h;
+  EXPECT_EQ(first->events, (std::vector<EventPayload>{expected}));
+  EXPECT_EQ(first->reply, std::nullopt);
+
+  current.follow_ups = {follow_up_item(1), follow_up_item(5), follow_up_item(3)};
+  const auto next =
+      decided(&current, add_follow_up("Check sensors", std::nullopt, DueSpec{minute(5000), 0min}));
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  const auto& created = std::get<FollowUpChanged>(next->events.at(0));
+  EXPECT_EQ(created.number, 6);
+  EXPECT_EQ(created.due, minute(5000));
+  EXPECT_EQ(created.assignee, std::nullopt);
+}
+
+TEST(DecideFollowUp, AddWithoutADueDateHasNone) {
+  const Incident current = incident_in(Status::investigating);
+  const auto decision = decided(&current, add_follow_up("x"));
+  ASSERT_TRUE(decision.ok());
+  EXPECT_EQ(std::get<FollowUpChanged>(decision->events.at(0)).due, std::nullopt);
+}
+
+TEST(DecideFollowUp, AssignToSomeoneOrMeButNotTheSamePersonAgain) {
+  Incident current = incident_in(Status::closed);  // follow-ups outlive the incident
+  current.summary = summary_of("x");
+  current.follow_ups = {follow_up_item(1, kBo), follow_up_item(2)};
+
+  FollowUpCommand to_cy = follow_up_command(FollowUpCommand::Action::assign, 1);
+  to_cy.assignee = kCy;
+  const auto decision = decided(&current, to_cy);
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  FollowUpChanged expected = change_of(FollowUpChanged::Change::assigned, 1);
+  expected.assignee = kCy;
+  EXPECT_EQ(decision->events, (std::vector<EventPayload>{expected}));
+
+  FollowUpCommand to_me = follow_up_command(FollowUpCommand::Action::assign, 2);
+  to_me.assign_to_caller = true;
+  const auto mine = decided(&current, to_me, kAna);
+  ASSERT_TRUE(mine.ok()) << mine.error().message;
+  EXPECT_EQ(std::get<FollowUpChanged>(mine->events.at(0)).assignee, kAna);
+
+  FollowUpCommand again = follow_up_command(FollowUpCommand::Action::assign, 1);
+  again.assign_to_caller = true;
+  const auto refused = decided(&current, again, Actor{"U2", "Bo again"});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::refused);
+  EXPECT_EQ(refused.error().message, "Follow-up #1 of INC-7 is already assigned to Bo.");
+}
+
+TEST(DecideFollowUp, RedateResolvesTheNewDueFromNow) {
+  Incident current = incident_in(Status::resolved);
+  current.follow_ups = {follow_up_item(1)};
+  FollowUpCommand redate = follow_up_command(FollowUpCommand::Action::redate, 1);
+  redate.due = DueSpec{std::nullopt, std::chrono::minutes{2 * 1440}};
+  const auto decision = decided(&current, redate);
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  FollowUpChanged expected = change_of(FollowUpChanged::Change::redated, 1);
+  expected.due = kNow + 48h;
+  EXPECT_EQ(decision->events, (std::vector<EventPayload>{expected}));
+}
+
+TEST(DecideFollowUp, StatusMovesButNotToTheStatusItHas) {
+  Incident current = incident_in(Status::resolved);
+  current.follow_ups = {follow_up_item(1), follow_up_item(2, kBo, FollowUpStatus::done)};
+  FollowUpCommand start = follow_up_command(FollowUpCommand::Action::status, 1);
+  start.status = FollowUpStatus::in_progress;
+  const auto started = decided(&current, start);
+  ASSERT_TRUE(started.ok()) << started.error().message;
+  FollowUpChanged expected = change_of(FollowUpChanged::Change::status, 1);
+  expected.status = FollowUpStatus::in_progress;
+  EXPECT_EQ(started->events, (std::vector<EventPayload>{expected}));
+
+  FollowUpCommand reopen = follow_up_command(FollowUpCommand::Action::status, 2);
+  reopen.status = FollowUpStatus::open;
+  EXPECT_TRUE(decided(&current, reopen).ok());
+
+  FollowUpCommand done_again = follow_up_command(FollowUpCommand::Action::status, 2);
+  done_again.status = FollowUpStatus::done;
+  const auto refused = decided(&current, done_again);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().message, "Follow-up #2 of INC-7 is already DONE.");
+}
+
+TEST(DecideFollowUp, AnUnknownNumberIsRefusedSayingHowManyThereAre) {
+  Incident current = incident_in(Status::resolved);
+  current.follow_ups = {follow_up_item(1), follow_up_item(2)};
+  for (const auto action : {FollowUpCommand::Action::assign, FollowUpCommand::Action::redate,
+                            FollowUpCommand::Action::status}) {
+    FollowUpCommand command = follow_up_command(action, 9);
+    command.assign_to_caller = true;
+    command.status = FollowUpStatus::done;
+    command.due = DueSpec{std::nullopt, 60min};
+    const auto decision = decided(&current, command);
+    ASSERT_FALSE(decision.ok());
+    EXPECT_EQ(decision.error().code, ErrorCode::refused);
+    EXPECT_EQ(decision.error().message,
+              "INC-7 has no follow-up #9 (it has 2); `/incident followup list` shows them.");
   }
 }
 
-TEST(EffectsOf, NotesAndActionsPostNothing) {
-  const Incident after = incident_in(Status::investigating);
-  EXPECT_TRUE(effects_of(after, {Event{7, 6, minute(11), kAna, Annotation{"n", Sequence{2}}},
-                                 Event{7, 7, minute(12), kAna, ActionTaken{"a"}}})
-                  .empty());
+TEST(DecideFollowUp, ListInAnIncidentChannelRepliesPrivately) {
+  Incident current = incident_in(Status::closed);
+  current.follow_ups = {follow_up_item(1, kBo), follow_up_item(2)};
+  const auto decision = decided(&current, follow_up_command(FollowUpCommand::Action::list));
+  ASSERT_TRUE(decision.ok()) << decision.error().message;
+  EXPECT_TRUE(decision->events.empty());
+  EXPECT_TRUE(decision->reply_privately);
+  ASSERT_TRUE(decision->reply.has_value());
+  EXPECT_EQ(decision->reply->title, "Follow-ups of INC-7");
+  EXPECT_TRUE(contains(decision->reply->text, "INC-7 #1 [OPEN] Task 1 · Bo · no due date"))
+      << decision->reply->text;
+  EXPECT_TRUE(contains(decision->reply->text, "#2 [OPEN] Task 2 · unassigned"))
+      << decision->reply->text;
+
+  const Incident none = incident_in(Status::investigating);
+  EXPECT_EQ(decided(&none, follow_up_command(FollowUpCommand::Action::list))->reply->text,
+            "No follow-ups.");
 }
 
-TEST(EffectsOf, SeverityChangeWithoutAChannelGoesWhereItWasDeclared) {
-  const Incident after = incident_in(Status::declared, false);
-  const auto effects = effects_of(
-      after, {Event{7, 2, minute(1), kBo, SeverityChanged{Severity::sev3, Severity::sev1}}});
-  ASSERT_EQ(effects.size(), 1U);
-  EXPECT_EQ(std::get<PostMessage>(effects[0]).channel, kGeneral);
+TEST(DecideFollowUp, ScopedListsAndListsOutsideAnIncidentAreQueries) {
+  const Incident current = incident_in(Status::investigating);
+  for (const char* scope : {"mine", "all", "person"}) {
+    FollowUpCommand list = follow_up_command(FollowUpCommand::Action::list);
+    list.list_scope = scope;
+    const auto inside = decided(&current, list);
+    ASSERT_FALSE(inside.ok()) << scope;
+    EXPECT_EQ(inside.error().code, ErrorCode::invalid_argument) << scope;
+    const auto outside = decide(nullptr, list, context_in(kGeneral));
+    ASSERT_FALSE(outside.ok()) << scope;
+    EXPECT_EQ(outside.error().code, ErrorCode::invalid_argument) << scope;
+  }
+  const auto plain_outside =
+      decide(nullptr, follow_up_command(FollowUpCommand::Action::list), context_in(kGeneral));
+  ASSERT_FALSE(plain_outside.ok());
+  EXPECT_EQ(plain_outside.error().code, ErrorCode::invalid_argument);
 }
 
-TEST(IncidentCard, ShowsLeadCommsAndAcknowledgement) {
-  Incident incident = incident_in(Status::investigating);
-  incident.lead = kBo;
-  incident.comms_lead = Actor{"W9", ""};  // no display name: the id is shown
-  incident.acknowledged_by = kCy;
-  incident.acknowledged_at = minute(2);
-  const Message card = incident_card(incident);
-  const std::vector<MessageField> fields = {
-      {"Status", "INVESTIGATING"},
-      {"Severity", "SEV1"},
-      {"Lead", "Bo"},
-      {"Comms", "W9"},
-      {"Acknowledged", "Cy at " + format_time(minute(2))},
-      {"Declared by", "Ana"},
-      {"Declared at", format_time(minute(0))},
-      {"Channel", "#inc-7-line-3-down"},
+TEST(DecideFollowUp, ChangesOutsideAnIncidentAreRefused) {
+  const auto decision = decide(nullptr, add_follow_up("x"), context_in(kGeneral));
+  ASSERT_FALSE(decision.ok());
+  EXPECT_EQ(decision.error().code, ErrorCode::refused);
+  EXPECT_EQ(decision.error().message,
+            "`/incident followup` works only in an incident channel; #general is not one.");
+}
+
+TEST(DecideFollowUp, EveryFollowUpChangeWorksOnAClosedIncident) {
+  Incident closed = summarised_in(Status::closed);
+  closed.follow_ups = {follow_up_item(1)};
+  FollowUpCommand assign = follow_up_command(FollowUpCommand::Action::assign, 1);
+  assign.assignee = kBo;
+  FollowUpCommand redate = follow_up_command(FollowUpCommand::Action::redate, 1);
+  redate.due = DueSpec{std::nullopt, 60min};
+  FollowUpCommand done = follow_up_command(FollowUpCommand::Action::status, 1);
+  done.status = FollowUpStatus::done;
+  for (const FollowUpCommand& command : {add_follow_up("more"), assign, redate, done,
+                                         follow_up_command(FollowUpCommand::Action::list)}) {
+    const auto decision = decided(&closed, command);
+    EXPECT_TRUE(decision.ok()) << static_cast<int>(command.action) << ": "
+                               << decision.error().message;
+  }
+}
+
+// ---------------------------------------------------------------- queries and help
+
+TEST(DecideQueries, TimelineAndListAreAnsweredFromTheStore) {
+  const Incident current = incident_in(Status::investigating);
+  for (const Command& command : {Command{TimelineCommand{20}}, Command{ListCommand{true}}}) {
+    const auto inside = decided(&current, command);
+    ASSERT_FALSE(inside.ok());
+    EXPECT_EQ(inside.error().code, ErrorCode::invalid_argument);
+    const auto outside = decide(nullptr, command, context_in(kGeneral));
+    ASSERT_FALSE(outside.ok());
+    EXPECT_EQ(outside.error().code, ErrorCode::invalid_argument);
+  }
+}
+
+TEST(DecideHelp, RepliesPrivatelyWithoutEvents) {
+  const auto overview = decide(nullptr, HelpCommand{}, context_in(kGeneral));
+  ASSERT_TRUE(overview.ok());
+  EXPECT_TRUE(overview->events.empty());
+  EXPECT_TRUE(overview->reply_privately);
+  ASSERT_TRUE(overview->reply.has_value());
+  EXPECT_EQ(overview->reply->title, "Haveri commands");
+  EXPECT_EQ(overview->reply->text, command_help(""));
+
+  const Incident closed = summarised_in(Status::closed);
+  const auto topic = decided(&closed, HelpCommand{"status"});
+  ASSERT_TRUE(topic.ok());
+  EXPECT_TRUE(topic->events.empty());
+  ASSERT_TRUE(topic->reply.has_value());
+  EXPECT_EQ(topic->reply->title, "Help: status");
+  EXPECT_EQ(topic->reply->text, command_help("status"));
+}
+
+// Parsing and deciding together: what a user typing in an incident channel gets.
+TEST(DecideParsed, TypedCommandsEndToEnd) {
+  Incident current = incident_in(Status::investigating);
+  current.follow_ups = {follow_up_item(1)};
+  const std::vector<std::pair<std::string, EventType>> typed = {
+      {"/incident sev sev2", EventType::severity_change},
+      {"/incident lead me", EventType::assignment},
+      {"/incident title Bearing seized", EventType::title_change},
+      {"/incident status mitigated", EventType::status_change},
+      {"/incident followup Replace bearing @bob due:+2d", EventType::follow_up},
+      {"/incident followup done 1", EventType::follow_up},
   };
-  EXPECT_EQ(card.fields, fields);
+  for (const auto& [text, type] : typed) {
+    const auto parsed = parse_command(text);
+    ASSERT_TRUE(std::holds_alternative<Command>(parsed)) << text;
+    const auto decision = decided(&current, std::get<Command>(parsed));
+    ASSERT_TRUE(decision.ok()) << text << ": " << decision.error().message;
+    ASSERT_EQ(decision->events.size(), 1U) << text;
+    EXPECT_EQ(type_of(decision->events[0]), type) << text;
+  }
 }
 
-TEST(IncidentCard, AcknowledgeButtonOnlyWhileUnacknowledgedAndOpen) {
-  const auto has_ack = [](const Message& card) {
-    for (const MessageAction& action : card.actions) {
-      if (action.command == "ack") {
-        EXPECT_EQ(action.label, "Acknowledge");
-        return true;
-      }
+// A whole incident, each command decided against the state the previous events left.
+class Lifecycle {
+ public:
+  explicit Lifecycle(const Organization* organization) : organization_(organization) {}
+
+  // Decides `text` typed by `who` at `at` and applies what it decides; returns the reply.
+  std::optional<Message> type(const std::string& text, const Actor& who, TimePoint at) {
+    const auto parsed = parse_command(text);
+    if (!std::holds_alternative<Command>(parsed)) {
+      ADD_FAILURE() << text << ": " << std::get<CommandError>(parsed).problem;
+      return std::nullopt;
     }
-    return false;
-  };
-  Incident incident = incident_in(Status::investigating);
-  EXPECT_TRUE(has_ack(incident_card(incident)));
-  incident.acknowledged_by = kBo;
-  incident.acknowledged_at = minute(1);
-  EXPECT_FALSE(has_ack(incident_card(incident)));
-  EXPECT_EQ(incident_card(incident).actions.size(), 2U);  // Mitigated, Resolved
-  EXPECT_FALSE(has_ack(incident_card(incident_in(Status::closed))));
-}
-
-TEST(IncidentCard, FoldedAckThenRefreshedCardDropsTheButton) {
-  Incident incident = incident_in(Status::declared);
-  const Event ack{7, 5, minute(11), kBo, Acknowledged{}};
-  incident = apply(incident, ack);
-  const auto effects = effects_of(incident, {ack});
-  ASSERT_EQ(effects.size(), 1U);
-  const Message& card = std::get<PostMessage>(effects[0]).message;
-  EXPECT_EQ(card.fields.at(4), (MessageField{"Acknowledged", "Bo at " + format_time(minute(11))}));
-  for (const MessageAction& action : card.actions) {
-    EXPECT_NE(action.command, "ack");
+    return run(std::get<Command>(parsed), who, at, text);
   }
+
+  std::optional<Message> submit(const std::string& form,
+                                const std::map<std::string, std::string>& values, const Actor& who,
+                                TimePoint at) {
+    const auto parsed = parse_form_submission(form, values);
+    if (!std::holds_alternative<Command>(parsed)) {
+      ADD_FAILURE() << form << ": " << std::get<CommandError>(parsed).problem;
+      return std::nullopt;
+    }
+    return run(std::get<Command>(parsed), who, at, form);
+  }
+
+  void record(EventPayload payload, TimePoint at) {
+    state_ = apply(state_, Event{7, ++sequence_, at, Actor::system(), std::move(payload)});
+  }
+
+  const Incident& state() const { return state_; }
+
+ private:
+  std::optional<Message> run(const Command& command, const Actor& who, TimePoint at,
+                             const std::string& what) {
+    const ChannelRef where = state_.channel ? *state_.channel : kGeneral;
+    const auto decision = decide(state_.exists() ? &state_ : nullptr, command,
+                                 DecisionContext{where, who, at, organization_});
+    if (!decision.ok()) {
+      ADD_FAILURE() << what << ": " << decision.error().message;
+      return std::nullopt;
+    }
+    for (const EventPayload& payload : decision->events) {
+      state_ = apply(state_, Event{7, ++sequence_, at, who, payload});
+    }
+    return decision->reply;
+  }
+
+  const Organization* organization_;
+  Incident state_;
+  Sequence sequence_ = 0;
+};
+
+TEST(Lifecycle, FromDeclarationToClosedWithFollowUps) {
+  const Organization organization = acme();
+  Lifecycle incident(&organization);
+  // An incomplete declaration opens the form; submitting it declares.
+  const auto form = incident.type("/incident declare Conveyor 4 jammed", kAna, minute(0));
+  ASSERT_TRUE(form.has_value());
+  ASSERT_TRUE(form->form.has_value());
+  EXPECT_FALSE(incident.state().exists());
+  incident.submit("declare",
+                  {{"title", "Conveyor 4 jammed"}, {"severity", "sev2"}, {"area", "packing"}}, kAna,
+                  minute(1));
+  ASSERT_TRUE(incident.state().exists());
+  EXPECT_EQ(incident.state().announcements, kAnnouncements);
+  incident.record(ChannelLinked{kIncidentChannel}, minute(2));
+
+  incident.type("/incident ack", kBo, minute(5));
+  incident.type("/incident lead me", kBo, minute(5));
+  incident.type("/incident status investigating", kBo, minute(6));
+  incident.submit("triage:7", {{"line_stopped", "yes"}, {"assets", "conveyor-4"}}, kBo, minute(7));
+  incident.type("/incident status mitigated", kBo, minute(20));
+  const auto resolve = incident.type("/incident status resolved", kBo, minute(30));
+  ASSERT_TRUE(resolve.has_value());
+  ASSERT_TRUE(resolve->form.has_value());
+  EXPECT_EQ(incident.state().status, Status::mitigated);  // not before the summary
+  incident.submit(resolve->form->id,
+                  {{"what_happened", "Belt jammed"},
+                   {"root_cause", "Worn roller"},
+                   {"resolution", "Roller replaced"},
+                   {"units_lost", "120"}},
+                  kBo, minute(35));
+  incident.type("/incident close", kBo, minute(40));
+  incident.type("/incident followup Replace all rollers @cy due:+1w", kBo, minute(41));
+  incident.type("/incident followup start 1", kCy, minute(50));
+
+  const Incident& state = incident.state();
+  EXPECT_EQ(state.title, "Conveyor 4 jammed");
+  EXPECT_EQ(state.severity, Severity::sev2);
+  EXPECT_EQ(state.organization, "acme");
+  EXPECT_EQ(state.area, "packing");
+  EXPECT_EQ(state.status, Status::closed);
+  EXPECT_EQ(state.lead, kBo);
+  EXPECT_EQ(state.acknowledged_by, kBo);
+  EXPECT_EQ(state.triage.at("line_stopped"), "yes");
+  ASSERT_TRUE(state.summary.has_value());
+  EXPECT_EQ(state.summary->impact.units_lost, 120);
+  ASSERT_EQ(state.follow_ups.size(), 1U);
+  EXPECT_EQ(state.follow_ups[0].assignee, (Actor{"cy", "cy"}));
+  EXPECT_EQ(state.follow_ups[0].due, minute(41) + std::chrono::minutes{7 * 24 * 60});
+  EXPECT_EQ(state.follow_ups[0].status, FollowUpStatus::in_progress);
+
+  const IncidentMetrics metrics = metrics_of(state, minute(1000));
+  EXPECT_EQ(metrics.time_to_acknowledge, 4min);  // declared at 1
+  EXPECT_EQ(metrics.time_to_mitigate, 19min);
+  EXPECT_EQ(metrics.time_to_resolve, 34min);
+  const std::array<std::chrono::milliseconds, 5> in_status = {5min, 14min, 15min, 5min, 0min};
+  EXPECT_EQ(metrics.time_in_status, in_status);
+
+  // After closing, nothing but follow-ups can change.
+  EXPECT_FALSE(decide(&state, NoteCommand{"late"},
+                      DecisionContext{kIncidentChannel, kAna, minute(60), &organization})
+                   .ok());
 }
 
 }  // namespace

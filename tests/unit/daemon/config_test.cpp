@@ -18,8 +18,10 @@ namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::SizeIs;
+using ::testing::StartsWith;
 
 // Sets (or unsets, with nullopt) an environment variable and restores it on scope exit.
 class ScopedEnv {
@@ -110,6 +112,12 @@ class ConfigTest : public ::testing::Test {
     return file_.string() + ":" + std::to_string(line) + ":" + std::to_string(column) + ": ";
   }
 
+  // The repository's example configuration and the directory it names, side by side.
+  void copy_examples() {
+    fs::copy_file(source_dir() / "config.example.yaml", file_);
+    fs::copy_file(source_dir() / "directory.example.yaml", dir_ / "directory.example.yaml");
+  }
+
   fs::path dir_;
   fs::path file_;
 };
@@ -117,7 +125,7 @@ class ConfigTest : public ::testing::Test {
 TEST_F(ConfigTest, RepositoryExampleLoads) {
   const fs::path example = source_dir() / "config.example.yaml";
   ASSERT_TRUE(fs::exists(example)) << example;
-  fs::copy_file(example, file_);
+  copy_examples();
   write("data/api-token", "example-token\n");
   const ScopedEnv plugin_dir("HAVERI_PLUGIN_DIR", std::nullopt);
 
@@ -142,10 +150,28 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   EXPECT_EQ(config.plugins.instances[0].settings,
             nlohmann::json({{"bot_name", "Haveri"}, {"history_limit", 1000}}));
   EXPECT_EQ(config.logging.level, "info");
+  EXPECT_EQ(config.directory_file, dir_ / "directory.example.yaml");
+  EXPECT_EQ(config.zoneinfo, fs::path("/usr/share/zoneinfo"));
+  const core::Organization* acme = config.directory.organization_for("local", "local");
+  ASSERT_NE(acme, nullptr);
+  EXPECT_EQ(acme->id, "acme");
+  EXPECT_EQ(acme->name, "Acme Manufacturing");
+  EXPECT_EQ(acme->announcements, (core::AnnouncementsChannel{"local", "general", "general"}));
+  ASSERT_NE(acme->facility("plant-a"), nullptr);
+  EXPECT_EQ(acme->facility("plant-a")->time_zone, "Europe/Helsinki");
+  ASSERT_NE(acme->team("maintenance"), nullptr);
+  EXPECT_THAT(acme->team("maintenance")->members, ElementsAre("alice", "bob"));
+  EXPECT_THAT(acme->team("maintenance")->shifts, SizeIs(2));
+  ASSERT_NE(acme->member_by_identity("local", "carol"), nullptr);
+  EXPECT_EQ(acme->member_by_identity("local", "carol")->role, "operator");
+  EXPECT_EQ(acme->asset("press-2")->asset_type, "press");
+  // The incidents and outbox sections are commented out: the documented defaults.
+  EXPECT_EQ(config.incidents, core::IncidentSettings{});
+  EXPECT_EQ(config.outbox, core::OutboxSettings{});
 }
 
 TEST_F(ConfigTest, RepositoryExampleHonoursPluginDirVariable) {
-  fs::copy_file(source_dir() / "config.example.yaml", file_);
+  copy_examples();
   write("data/api-token", "example-token\n");
   const ScopedEnv plugin_dir("HAVERI_PLUGIN_DIR", "/opt/haveri/plugins");
 
@@ -168,6 +194,11 @@ TEST_F(ConfigTest, OptionalKeysTakeTheirDefaults) {
   EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(30));
   EXPECT_THAT(config.plugins.instances, SizeIs(0));
   EXPECT_EQ(config.logging.level, "info");
+  EXPECT_EQ(config.directory_file, std::nullopt);
+  EXPECT_EQ(config.zoneinfo, fs::path("/usr/share/zoneinfo"));
+  EXPECT_EQ(config.directory, core::default_directory({"local"}));
+  EXPECT_EQ(config.incidents, core::IncidentSettings{});
+  EXPECT_EQ(config.outbox, core::OutboxSettings{});
 }
 
 TEST_F(ConfigTest, EverySchemaKeyIsRead) {
@@ -221,9 +252,10 @@ TEST_F(ConfigTest, EmptySectionsMeanDefaults) {
 }
 
 TEST_F(ConfigTest, UnknownTopLevelKeyNamesKeyFileAndLine) {
-  EXPECT_THAT(problems(std::string(kMinimal) + "sever:\n  port: 1\n"),
-              ElementsAre(at(5, 1) +
-                          "sever: unknown key (allowed: server, storage, api, plugins, logging)"));
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "sever:\n  port: 1\n"),
+      ElementsAre(at(5, 1) + "sever: unknown key (allowed: server, storage, api, plugins, logging, "
+                             "directory, incidents, outbox)"));
 }
 
 TEST_F(ConfigTest, UnknownNestedKeyListsAllowedKeys) {
@@ -462,6 +494,220 @@ TEST_F(ConfigTest, RelativePathsAreRelativeToTheConfigDirectory) {
   EXPECT_EQ(config.plugins.directory, dir_ / "etc" / "lib" / "plugins");
   EXPECT_TRUE(config.plugins.directory.is_absolute());
   EXPECT_EQ(config.source, file_);
+}
+
+// A directory file whose only time zone, UTC, is in the temporary tz database "zoneinfo".
+constexpr const char* kDirectory =
+    "organizations:\n"
+    "  - id: plant\n"
+    "    installations: [{platform: local, id: chat}]\n"
+    "    announcements: {instance: chat, channel: general}\n"
+    "    facilities: [{id: f, time_zone: UTC}]\n";
+
+TEST_F(ConfigTest, DirectoryFileIsLoadedRelativeToTheConfigDirectory) {
+  write("zoneinfo/UTC", "TZif");
+  write("sub/directory.yaml", kDirectory);
+  const Config config = load(std::string(kMinimal) +
+                             "  instances:\n"
+                             "    - {name: chat, plugin: local}\n"
+                             "directory:\n"
+                             "  path: sub/directory.yaml\n"
+                             "  zoneinfo: zoneinfo\n");
+  EXPECT_EQ(config.directory_file, dir_ / "sub" / "directory.yaml");
+  EXPECT_EQ(config.zoneinfo, dir_ / "zoneinfo");
+  ASSERT_THAT(config.directory.organizations, SizeIs(1));
+  EXPECT_EQ(config.directory.organizations[0].id, "plant");
+  EXPECT_EQ(config.directory.organization_for("local", "chat"), &config.directory.organizations[0]);
+  EXPECT_EQ(config.directory.organization_for("local", "local"), nullptr);
+}
+
+TEST_F(ConfigTest, WithoutADirectoryFileTheDefaultClaimsEveryLocalInstance) {
+  const Config config = load(std::string(kMinimal) +
+                             "  instances:\n"
+                             "    - {name: chat, plugin: local}\n"
+                             "    - {name: slack-main, plugin: slack}\n"
+                             "    - {name: plant-b, plugin: local}\n"
+                             "directory:\n"
+                             "  zoneinfo: /nowhere\n");
+  EXPECT_EQ(config.directory_file, std::nullopt);
+  EXPECT_EQ(config.zoneinfo, fs::path("/nowhere"));
+  EXPECT_EQ(config.directory, core::default_directory({"chat", "plant-b"}));
+  EXPECT_NE(config.directory.organization_for("local", "plant-b"), nullptr);
+  EXPECT_EQ(config.directory.organization_for("local", "local"), nullptr);
+  EXPECT_EQ(config.directory.organization_for("slack", "slack-main"), nullptr);
+
+  EXPECT_EQ(
+      load(std::string(kMinimal) + "  instances:\n    - {name: s, plugin: slack}\n").directory,
+      core::default_directory({"local"}));
+}
+
+TEST_F(ConfigTest, DirectoryProblemsKeepTheirFileLineAndColumn) {
+  write("zoneinfo/UTC", "TZif");
+  write("sub/directory.yaml",
+        "organizations:\n"
+        "  - id: plant\n"
+        "    facilities: [{id: f, time_zone: Mars/Base}]\n"
+        "    colour: red\n");
+  const std::string directory = (dir_ / "sub" / "directory.yaml").string();
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "server:\n"
+                                       "  port: http\n"
+                                       "directory:\n"
+                                       "  path: sub/directory.yaml\n"
+                                       "  zoneinfo: zoneinfo\n"
+                                       "  zone: x\n"),
+      ElementsAre(at(6, 9) + "server.port: expected an integer between 0 and 65535, got \"http\"",
+                  at(10, 3) + "directory.zone: unknown key (allowed: path, zoneinfo)",
+                  StartsWith(directory + ":3:37: facility \"f\": unknown time zone \"Mars/Base\""),
+                  directory +
+                      ":4:5: organization \"plant\": unknown key \"colour\" (allowed: id, name, "
+                      "installations, announcements, facilities, areas, assets, teams, "
+                      "members)"));
+}
+
+TEST_F(ConfigTest, UnreadableDirectoryFileIsReportedAtItsKey) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "directory: {path: nope.yaml}\n"),
+              ElementsAre(at(5, 19) + "directory.path: cannot read directory file \"" +
+                          (dir_ / "nope.yaml").string() + "\": No such file or directory"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "directory: {path: \"\"}\n"),
+              ElementsAre(at(5, 19) + "directory.path: expected a path, got an empty string"));
+  write("directory.yaml", "organizations: [\n");
+  EXPECT_THAT(problems(std::string(kMinimal) + "directory: {path: directory.yaml}\n"),
+              ElementsAre(AllOf(StartsWith((dir_ / "directory.yaml").string() + ":"),
+                                MatchesRegex(".*\\.yaml:[0-9]+:[0-9]+: .+"))));
+}
+
+TEST_F(ConfigTest, AnnouncementsMustGoThroughAConfiguredInstance) {
+  write("zoneinfo/UTC", "TZif");
+  write("directory.yaml", kDirectory);
+  const std::string directory = (dir_ / "directory.yaml").string();
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "directory: {path: directory.yaml, zoneinfo: zoneinfo}\n"),
+      ElementsAre(at(5, 19) + "directory.path: organization \"plant\" in " + directory +
+                  " posts announcements through instance \"chat\", which is not in "
+                  "plugins.instances (there are none)"));
+  EXPECT_THAT(
+      problems(std::string(kMinimal) +
+               "  instances: [{name: local, plugin: local}, {name: slack, plugin: slack}]\n"
+               "directory: {path: directory.yaml, zoneinfo: zoneinfo}\n"),
+      ElementsAre(HasSubstr("which is not in plugins.instances (instances: local, slack)")));
+}
+
+TEST_F(ConfigTest, IncidentSettingsAreRead) {
+  const Config config = load(std::string(kMinimal) +
+                             "incidents:\n"
+                             "  sla:\n"
+                             "    sev1: {acknowledge: 5m, resolve: 2h}\n"
+                             "    sev3: {resolve: 14d}\n"
+                             "  nudge_after: {sev2: 45m}\n"
+                             "  follow_up_reminders: {before: 2d, overdue_every: 43200s}\n");
+  using std::chrono::minutes;
+  EXPECT_EQ(config.incidents.sla[0], (core::SlaTarget{minutes(5), minutes(120)}));
+  EXPECT_EQ(config.incidents.sla[1], (core::SlaTarget{minutes(30), minutes(240)}));
+  EXPECT_EQ(config.incidents.sla[2], (core::SlaTarget{minutes(24 * 60), minutes(14 * 24 * 60)}));
+  EXPECT_EQ(config.incidents.nudge_after[0], minutes(15));
+  EXPECT_EQ(config.incidents.nudge_after[1], minutes(45));
+  EXPECT_EQ(config.incidents.nudge_after[2], minutes(120));
+  EXPECT_EQ(config.incidents.follow_up_reminder_before, minutes(2 * 24 * 60));
+  EXPECT_EQ(config.incidents.overdue_reminder_every, minutes(12 * 60));
+
+  // Empty sections keep the defaults.
+  EXPECT_EQ(load(std::string(kMinimal) + "incidents:\n  sla:\n    sev1:\n").incidents,
+            core::IncidentSettings{});
+}
+
+TEST_F(ConfigTest, BadDurationsArePositioned) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) +
+               "incidents:\n"                                           // 5
+               "  sla:\n"                                               // 6
+               "    sev1: {acknowledge: 15, resolve: 0m}\n"             // 7
+               "    sev2: {acknowledge: -5m, resolve: 90s}\n"           // 8
+               "    sev4: {resolve: 1h}\n"                              // 9
+               "  nudge_after: {sev1: 1.5h, sev2: [1h], sev3: 366d}\n"  // 10
+               "  follow_up_reminders: {before: 1h, overdue: 1d}\n"),   // 11
+      ElementsAre(
+          at(7, 25) + "incidents.sla.sev1.acknowledge: expected a duration such as 15m, 4h or 7d "
+                      "(an integer and one of ms, s, m, h, d), got \"15\"",
+          at(7, 38) + "incidents.sla.sev1.resolve: expected a duration between 1m and 365d, got "
+                      "\"0m\"",
+          at(8, 25) + "incidents.sla.sev2.acknowledge: expected a duration between 1m and 365d, "
+                      "got \"-5m\"",
+          at(8, 39) + "incidents.sla.sev2.resolve: expected whole minutes (such as 90m or 2h), got "
+                      "\"90s\"",
+          at(9, 5) + "incidents.sla.sev4: unknown key (allowed: sev1, sev2, sev3)",
+          at(10, 23) + "incidents.nudge_after.sev1: expected a duration such as 15m, 4h or 7d (an "
+                       "integer and one of ms, s, m, h, d), got \"1.5h\"",
+          at(10, 35) + "incidents.nudge_after.sev2: expected a duration such as 15m, 4h or 7d (an "
+                       "integer and one of ms, s, m, h, d), got a list",
+          at(10, 47) + "incidents.nudge_after.sev3: expected a duration between 1m and 365d, got "
+                       "\"366d\"",
+          at(11, 37) + "incidents.follow_up_reminders.overdue: unknown key (allowed: before, "
+                       "overdue_every)"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "incidents:\n  sla: 15m\n"),
+              ElementsAre(at(6, 8) + "incidents.sla: expected a mapping, got \"15m\""));
+}
+
+TEST_F(ConfigTest, OutboxSettingsAreRead) {
+  const Config config = load(std::string(kMinimal) +
+                             "outbox:\n"
+                             "  first_retry_delay: 2s\n"
+                             "  max_retry_delay: 10m\n"
+                             "  max_attempts: 3\n"
+                             "  default_channel_interval: 1500ms\n"
+                             "  default_instance_per_second: 0.5\n");
+  EXPECT_EQ(config.outbox.first_retry_delay, std::chrono::seconds(2));
+  EXPECT_EQ(config.outbox.max_retry_delay, std::chrono::minutes(10));
+  EXPECT_EQ(config.outbox.max_attempts, 3);
+  EXPECT_EQ(config.outbox.default_channel_interval, std::chrono::milliseconds(1500));
+  EXPECT_EQ(config.outbox.default_instance_per_second, 0.5);
+  EXPECT_EQ(load(std::string(kMinimal) + "outbox:\n  default_instance_per_second: 20\n")
+                .outbox.default_instance_per_second,
+            20.0);
+}
+
+TEST_F(ConfigTest, BadOutboxSettingsArePositioned) {
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "outbox:\n"                           // 5
+                                       "  first_retry_delay: 0ms\n"          // 6
+                                       "  max_retry_delay: 2d\n"             // 7
+                                       "  max_attempts: 0\n"                 // 8
+                                       "  default_channel_interval: soon\n"  // 9
+                                       "  default_instance_per_second: 0\n"  // 10
+                                       "  retries: 3\n"),                    // 11
+      ElementsAre(
+          at(6, 22) + "outbox.first_retry_delay: expected a duration between 1ms and 1h, got "
+                      "\"0ms\"",
+          at(7, 20) + "outbox.max_retry_delay: expected a duration between 1ms and 1d, got \"2d\"",
+          at(8, 17) + "outbox.max_attempts: expected an integer between 1 and 1000, got \"0\"",
+          at(9, 29) + "outbox.default_channel_interval: expected a duration such as 500ms, 30s or "
+                      "5m (an integer and one of ms, s, m, h, d), got \"soon\"",
+          at(10, 32) + "outbox.default_instance_per_second: expected a number greater than 0 and "
+                       "at most 10000 (such as 20 or 0.5), got \"0\"",
+          at(11, 3) + "outbox.retries: unknown key (allowed: first_retry_delay, max_retry_delay, "
+                      "max_attempts, default_channel_interval, default_instance_per_second)"));
+  for (const char* rate : {"-1", ".nan", "fast", "1e5", "[20]"}) {
+    EXPECT_THAT(
+        problems(std::string(kMinimal) + "outbox: {default_instance_per_second: " + rate + "}\n"),
+        ElementsAre(HasSubstr("outbox.default_instance_per_second: expected a number")))
+        << rate;
+  }
+  EXPECT_THAT(
+      problems(std::string(kMinimal) + "outbox: {max_attempts: 1001}\n"),
+      ElementsAre(HasSubstr("outbox.max_attempts: expected an integer between 1 and 1000")));
+}
+
+TEST_F(ConfigTest, FirstRetryDelayMustNotExceedTheMaximum) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "outbox:\n"
+                                               "  first_retry_delay: 10m\n"
+                                               "  max_retry_delay: 1m\n"),
+              ElementsAre(at(6, 22) + "outbox.first_retry_delay: the first retry delay (10m) is "
+                                      "longer than max_retry_delay (1m); the delay doubles from "
+                                      "the first up to the max"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "outbox:\n  max_retry_delay: 100ms\n"),
+              ElementsAre(at(6, 20) + "outbox.max_retry_delay: the first retry delay (500ms) is "
+                                      "longer than max_retry_delay (100ms); the delay doubles "
+                                      "from the first up to the max"));
 }
 
 TEST_F(ConfigTest, SettingsBecomeJsonWithTypesPreserved) {

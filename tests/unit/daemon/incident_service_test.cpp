@@ -16,6 +16,7 @@
 
 namespace {
 
+using haveri::core::InboundOutcome;
 using haveri::daemon::IncidentService;
 using ::testing::HasSubstr;
 
@@ -79,16 +80,32 @@ class IncidentServiceTest : public ::testing::Test {
     service_.reset();
     auto store = haveri::store::SqliteEventStore::open({dir_.path() / "haveri.db", "full"});
     ASSERT_TRUE(store.ok()) << store.error().message;
-    service_ = std::make_unique<IncidentService>(std::move(store.value()), clock_, sender_.sender(),
-                                                 max_queued);
+    haveri::core::OutboxSettings outbox;
+    outbox.max_attempts = 5;
+    haveri::daemon::IncidentServiceOptions options;
+    options.max_queued_inbound = max_queued;
+    options.tick_interval = std::chrono::hours(1);
+    options.platforms = {{"local", "local"}};
+    service_ = std::make_unique<IncidentService>(
+        std::move(store.value()),
+        std::make_shared<const haveri::core::Directory>(haveri::core::default_directory({"local"})),
+        haveri::core::IncidentSettings{}, outbox, clock_, sender_.sender(), options);
+    service_->set_limits("local",
+                         haveri::core::InstanceLimits{std::chrono::milliseconds(0), 1000.0, 1000});
+    auto started = service_->start();
+    ASSERT_TRUE(started.ok()) << started.error().message;
   }
 
   // Submits an inbound event and waits for the durability answer.
   bool submit(nlohmann::json event) {
-    std::promise<bool> answered;
+    return outcome_of(std::move(event)) == InboundOutcome::committed;
+  }
+
+  InboundOutcome outcome_of(nlohmann::json event) {
+    std::promise<InboundOutcome> answered;
     auto future = answered.get_future();
     service_->handle_inbound("local", std::move(event),
-                             [&answered](bool durable) { answered.set_value(durable); });
+                             [&answered](InboundOutcome outcome) { answered.set_value(outcome); });
     EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
     return future.get();
   }
@@ -131,31 +148,42 @@ class IncidentServiceTest : public ::testing::Test {
 
 TEST_F(IncidentServiceTest, DeclareCreatesTheChannelLinksItAndPostsTheCard) {
   EXPECT_TRUE(submit(chat("command", "general", "declare Oven 3 overheating sev2", "k-1")));
-  auto operations = sender_.await(3);
+  // create, announcement, global card; then invite, triage card, global card edit.
+  auto operations = sender_.await(6);
   auto creates = of_type(operations, "create_channel");
   ASSERT_EQ(creates.size(), 1u);
   EXPECT_EQ(creates[0]["name"], "inc-1-oven-3-overheating");
   EXPECT_FALSE(creates[0].value("operation_key", "").empty());
+  EXPECT_FALSE(creates[0].contains("_haveri"));  // host-only members never reach a plugin
   auto posts = of_type(operations, "post_message");
-  ASSERT_EQ(posts.size(), 2u);
-  EXPECT_EQ(posts[1]["channel"]["id"], "inc-1-oven-3-overheating");
-  EXPECT_THAT(posts[1]["message"].value("title", ""), HasSubstr("Oven 3 overheating"));
+  ASSERT_EQ(posts.size(), 3u);
+  EXPECT_EQ(posts[2]["channel"]["id"], "inc-1-oven-3-overheating");
+  EXPECT_THAT(posts[2]["message"].value("title", ""), HasSubstr("Oven 3 overheating"));
+  EXPECT_EQ(of_type(operations, "invite").size(), 1u);
+  EXPECT_EQ(of_type(operations, "update_message").size(), 1u);
   service_->stop();
   start();
-  auto events = timeline(1);
-  ASSERT_EQ(events.size(), 2u);
-  EXPECT_EQ(events[1].type(), haveri::core::EventType::channel_linked);
+  std::vector<haveri::core::EventType> types;
+  for (const auto& event : timeline(1)) {
+    types.push_back(event.type());
+  }
+  using haveri::core::EventType;
+  EXPECT_THAT(types, ::testing::UnorderedElementsAre(EventType::declared, EventType::channel_linked,
+                                                     EventType::bot_guidance,
+                                                     EventType::global_card_posted));
 }
 
 TEST_F(IncidentServiceTest, RetriedCommandIsNeitherAppliedNorAnsweredTwice) {
-  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped", "k-1")));
-  sender_.await(3);
+  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped sev3", "k-1")));
+  sender_.await(7);
+  const auto settled = sender_.await(100, std::chrono::milliseconds(300)).size();
+  const auto events_before = timeline(1).size();
   EXPECT_TRUE(submit(chat("command", "inc-1-line-2-stopped", "status investigating", "k-2")));
-  const auto before = sender_.await(4).size();
+  const auto before = sender_.await(settled + 2).size();
   EXPECT_TRUE(submit(chat("command", "inc-1-line-2-stopped", "status investigating", "k-2")));
-  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped", "k-1")));
+  EXPECT_TRUE(submit(chat("command", "general", "declare Line 2 stopped sev3", "k-1")));
   EXPECT_EQ(sender_.await(before + 1, std::chrono::milliseconds(300)).size(), before);
-  EXPECT_EQ(timeline(1).size(), 3u);
+  EXPECT_EQ(timeline(1).size(), events_before + 1);
   EXPECT_TRUE(timeline(2).empty());
 }
 
@@ -172,15 +200,23 @@ TEST_F(IncidentServiceTest, OddlyTypedPluginResultIsReportedNotFatal) {
     if (operation.value("type", "") == "create_channel") {
       return nlohmann::json{{"v", 1}, {"status", "permanent"}, {"error", {{"code", 7}}}};
     }
-    return nlohmann::json{{"v", 1}, {"status", 12}, {"retry_after_ms", 1e300}};
+    if (operation["message"].value("title", "").find("declared") != std::string::npos) {
+      return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", {{"x", 1}}}};
+    }
+    return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", 12}};
   });
-  EXPECT_TRUE(submit(chat("command", "general", "declare Chiller fault", "k-1")));
-  auto operations = sender_.await(3);
+  EXPECT_TRUE(submit(chat("command", "general", "declare Chiller fault sev2", "k-1")));
+  auto operations = sender_.await(4);
   auto posts = of_type(operations, "post_message");
-  ASSERT_EQ(posts.size(), 2u);
-  EXPECT_THAT(posts[1]["message"].value("title", ""), HasSubstr("could not be created"));
+  ASSERT_GE(posts.size(), 3u);
+  bool reported = false;
+  for (const auto& post : posts) {
+    reported = reported ||
+               post["message"].value("title", "").find("could not be created") != std::string::npos;
+  }
+  EXPECT_TRUE(reported);
   // The service is still alive and stores what follows.
-  EXPECT_TRUE(submit(chat("command", "general", "declare Second fault", "k-2")));
+  EXPECT_TRUE(submit(chat("command", "general", "declare Second fault sev3", "k-2")));
   EXPECT_EQ(timeline(2).size(), 1u);
 }
 
@@ -196,22 +232,65 @@ TEST_F(IncidentServiceTest, RetryableOperationIsRetriedWithTheSameKeyThenGivenUp
   }
 }
 
+TEST_F(IncidentServiceTest, AHugeRetryAfterIsCappedNotOverflowed) {
+  sender_.set_script([](const nlohmann::json&) {
+    return nlohmann::json{{"v", 1}, {"status", 12}, {"retry_after_ms", 1e300}};
+  });
+  EXPECT_TRUE(submit(chat("command", "general", "help", "k-1")));
+  // One attempt, then a wait of at most the configured cap: not a busy loop.
+  EXPECT_EQ(sender_.await(2, std::chrono::milliseconds(300)).size(), 1u);
+}
+
 TEST_F(IncidentServiceTest, FullQueueAnswersRetryLaterAtOnce) {
   start(0);
-  EXPECT_FALSE(submit(chat("command", "general", "declare Queue full", "k-1")));
+  EXPECT_EQ(outcome_of(chat("command", "general", "declare Queue full sev1", "k-1")),
+            InboundOutcome::retry_later);
   EXPECT_TRUE(timeline(1).empty());
 }
 
 TEST_F(IncidentServiceTest, MessagesOutsideIncidentChannelsAreNotRecorded) {
   EXPECT_TRUE(submit(chat("message", "general", "anyone seen the oven?", "k-1")));
-  EXPECT_TRUE(submit(chat("command", "general", "declare Oven", "k-2")));
-  sender_.await(3);
+  EXPECT_TRUE(submit(chat("command", "general", "declare Oven sev3", "k-2")));
+  sender_.await(6);
   EXPECT_TRUE(submit(chat("message", "inc-1-oven", "door is open", "k-3")));
   auto events = timeline(1);
-  ASSERT_EQ(events.size(), 3u);
-  EXPECT_EQ(events[2].type(), haveri::core::EventType::message);
-  EXPECT_EQ(events[2].actor.display_name, "Alice");
-  EXPECT_EQ(events[2].at, clock_.now());
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type(), haveri::core::EventType::message);
+  EXPECT_EQ(events.back().actor.display_name, "Alice");
+  EXPECT_EQ(events.back().actor.member, "local:alice");
+  EXPECT_EQ(events.back().at, clock_.now());
+}
+
+TEST_F(IncidentServiceTest, AnUnclaimedInstallationIsRefused) {
+  auto event = chat("command", "general", "declare Oven sev3", "k-1");
+  event["installation"] = "another-plant";
+  EXPECT_EQ(outcome_of(event), InboundOutcome::refused);
+  EXPECT_TRUE(timeline(1).empty());
+}
+
+TEST_F(IncidentServiceTest, NewInboundTypesAreCheckedForShape) {
+  EXPECT_TRUE(submit({{"v", 1},
+                      {"type", "form_submission"},
+                      {"channel", {{"id", "general"}}},
+                      {"user", {{"id", "alice"}}},
+                      {"form_id", "declare"},
+                      {"values", 7}}));
+  EXPECT_TRUE(submit({{"v", 1},
+                      {"type", "message_changed"},
+                      {"channel", {{"id", "general"}}},
+                      {"user", {{"id", "alice"}}},
+                      {"text", "edited"}}));
+  EXPECT_TRUE(sender_.await(1, std::chrono::milliseconds(200)).empty());
+  // A well-formed declare form submission declares.
+  EXPECT_TRUE(submit({{"v", 1},
+                      {"type", "form_submission"},
+                      {"idempotency_key", "f-1"},
+                      {"channel", {{"id", "general"}}},
+                      {"user", {{"id", "alice"}}},
+                      {"form_id", "declare"},
+                      {"values", {{"title", "Press 2 smoking"}, {"severity", "sev1"}}}}));
+  ASSERT_FALSE(timeline(1).empty());
+  EXPECT_EQ(timeline(1)[0].type(), haveri::core::EventType::declared);
 }
 
 }  // namespace

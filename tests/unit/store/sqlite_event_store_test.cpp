@@ -1,10 +1,13 @@
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <random>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -50,8 +53,10 @@ const core::Actor alice{"U01ALICE", "Alice Example"};
 const core::ChannelRef general_channel{"local", "general", "general"};
 
 Event declared(const std::string& title, core::Severity severity = core::Severity::sev2,
-               int minute = 0) {
-  return Event{0, 0, at_minute(minute), alice, core::Declared{title, severity, general_channel}};
+               int minute = 0, const std::string& organization = "acme") {
+  core::Declared payload{title, severity, general_channel};
+  payload.organization = organization;
+  return Event{0, 0, at_minute(minute), alice, std::move(payload)};
 }
 
 Event message(const std::string& text, int minute = 1) {
@@ -94,11 +99,113 @@ std::vector<core::Sequence> sequences(const std::vector<Event>& events) {
   return out;
 }
 
+// A post_message operation for the incident's own channel (or `general` without one).
+core::OutboxEntry outbox_entry(const std::string& operation_key,
+                               std::optional<IncidentId> incident = std::nullopt,
+                               const std::string& organization = "acme") {
+  core::OutboxEntry entry;
+  entry.organization = organization;
+  entry.instance = "local";
+  entry.lane = incident ? "incident:" + std::to_string(*incident) : "local/general";
+  entry.coalesce_key = incident ? "card:" + std::to_string(*incident) : "";
+  entry.operation_key = operation_key;
+  entry.operation = R"({"type":"post_message","channel":{"id":"general","name":"general"},)"
+                    R"("message":{"title":")" +
+                    operation_key + R"("}})";
+  entry.incident = incident;
+  entry.attempts = 0;
+  entry.not_before = at_minute(0);
+  entry.created_at = at_minute(0);
+  return entry;
+}
+
+// The entry as the store hands it back: with the id it assigned.
+core::OutboxEntry with_id(core::OutboxEntry entry, std::int64_t id) {
+  entry.id = id;
+  return entry;
+}
+
+std::vector<std::int64_t> ids_of(const std::vector<core::OutboxEntry>& entries) {
+  std::vector<std::int64_t> out;
+  out.reserve(entries.size());
+  for (const auto& entry : entries) {
+    out.push_back(entry.id);
+  }
+  return out;
+}
+
+Event follow_up(core::FollowUpChanged change, int minute, const core::Actor& actor = alice) {
+  return Event{0, 0, at_minute(minute), actor, std::move(change)};
+}
+
+core::FollowUpChanged created(std::int64_t number, const std::string& description,
+                              std::optional<core::Actor> assignee,
+                              std::optional<core::TimePoint> due = std::nullopt) {
+  core::FollowUpChanged change;
+  change.change = core::FollowUpChanged::Change::created;
+  change.number = number;
+  change.description = description;
+  change.assignee = std::move(assignee);
+  change.due = due;
+  return change;
+}
+
+core::FollowUpChanged assigned(std::int64_t number, std::optional<core::Actor> assignee) {
+  core::FollowUpChanged change;
+  change.change = core::FollowUpChanged::Change::assigned;
+  change.number = number;
+  change.assignee = std::move(assignee);
+  return change;
+}
+
+core::FollowUpChanged redated(std::int64_t number, std::optional<core::TimePoint> due) {
+  core::FollowUpChanged change;
+  change.change = core::FollowUpChanged::Change::redated;
+  change.number = number;
+  change.due = due;
+  return change;
+}
+
+core::FollowUpChanged status_of(std::int64_t number, core::FollowUpStatus status) {
+  core::FollowUpChanged change;
+  change.change = core::FollowUpChanged::Change::status;
+  change.number = number;
+  change.status = status;
+  return change;
+}
+
+std::vector<std::pair<IncidentId, std::int64_t>> follow_up_keys(
+    const std::vector<core::FollowUpListing>& listings) {
+  std::vector<std::pair<IncidentId, std::int64_t>> out;
+  out.reserve(listings.size());
+  for (const auto& listing : listings) {
+    out.emplace_back(listing.incident, listing.follow_up.number);
+  }
+  return out;
+}
+
+// The repository's tests/fixtures directory: HAVERI_SOURCE_DIR when set, else the
+// source tree this test was built from.
+fs::path fixtures_dir() {
+  const char* dir = std::getenv("HAVERI_SOURCE_DIR");
+  const fs::path root =
+      dir != nullptr && *dir != '\0' ? fs::path(dir) : fs::path(HAVERI_TEST_SOURCE_DIR);
+  return root / "tests" / "fixtures";
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error("cannot read " + path.string());
+  }
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 // A second, independent connection to the file, to see what is really on disk.
 class RawDatabase {
  public:
-  explicit RawDatabase(const fs::path& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+  explicit RawDatabase(const fs::path& path, int flags = SQLITE_OPEN_READWRITE) {
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       throw std::runtime_error("cannot open " + path.string() + ": " + sqlite3_errmsg(db_));
     }
   }
@@ -157,14 +264,16 @@ class SqliteEventStoreTest : public ::testing::Test {
 TEST_F(SqliteEventStoreTest, FreshFileIsMigratedToTheLatestSchemaInWalMode) {
   auto store = open_store();
 
-  EXPECT_EQ(SqliteEventStore::latest_schema_version(), 1);
-  EXPECT_EQ(store->schema_version(), 1);
+  EXPECT_EQ(SqliteEventStore::latest_schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 2);
   RawDatabase raw(db_path());
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-                        "('events', 'incidents', 'inbound_receipts')"),
-            3);
+  EXPECT_EQ(
+      raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                  "('events', 'incidents', 'inbound_receipts', 'members', 'member_identities', "
+                  "'follow_ups', 'outbox')"),
+      7);
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                         "name = 'incidents_by_channel'"),
             1);
@@ -174,8 +283,8 @@ TEST_F(SqliteEventStoreTest, ReopeningAMigratedFileKeepsItsVersion) {
   open_store().reset();
   auto store = open_store();
 
-  EXPECT_EQ(store->schema_version(), 1);
-  EXPECT_TRUE(must(store->incidents()).empty());
+  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_TRUE(must(store->incidents("")).empty());
 }
 
 TEST_F(SqliteEventStoreTest, DeclareAndAppendAssignIdsAndGaplessSequences) {
@@ -234,7 +343,7 @@ TEST_F(SqliteEventStoreTest, UnknownIncidentIsNotFoundAndCreatesNothing) {
   ASSERT_FALSE(events.ok());
   EXPECT_EQ(events.error().code, ErrorCode::not_found);
   EXPECT_FALSE(must(store->incident(42)).has_value());
-  EXPECT_TRUE(must(store->incidents()).empty());
+  EXPECT_TRUE(must(store->incidents("")).empty());
 }
 
 TEST_F(SqliteEventStoreTest, RepeatedIdempotencyKeyIsRecordedOnceAcrossRestarts) {
@@ -255,7 +364,7 @@ TEST_F(SqliteEventStoreTest, RepeatedIdempotencyKeyIsRecordedOnceAcrossRestarts)
   EXPECT_EQ(again.state, appended.state);
   EXPECT_TRUE(again_append.duplicate);
   EXPECT_EQ(again_append.incident, 1);
-  EXPECT_EQ(must(store->incidents()).size(), 1U);
+  EXPECT_EQ(must(store->incidents("")).size(), 1U);
   EXPECT_EQ(must(store->events(1)).size(), 2U);
 
   store.reset();
@@ -264,7 +373,7 @@ TEST_F(SqliteEventStoreTest, RepeatedIdempotencyKeyIsRecordedOnceAcrossRestarts)
   EXPECT_TRUE(after_restart.duplicate);
   EXPECT_EQ(after_restart.incident, 1);
   EXPECT_EQ(after_restart.state.last_sequence, 2);
-  EXPECT_EQ(must(store->incidents()).size(), 1U);
+  EXPECT_EQ(must(store->incidents("")).size(), 1U);
   EXPECT_EQ(must(store->events(1)).size(), 2U);
 }
 
@@ -317,7 +426,7 @@ TEST_F(SqliteEventStoreTest, ProjectionEqualsTheFoldOfTheStoredEvents) {
   EXPECT_EQ(projected->last_sequence, 7);
   ASSERT_TRUE(projected->channel.has_value());
   EXPECT_EQ(projected->channel->id, "C-INC-1");
-  EXPECT_EQ(must(store->incidents()), std::vector<Incident>{folded});
+  EXPECT_EQ(must(store->incidents("")), std::vector<Incident>{folded});
 
   RawDatabase raw(db_path());
   EXPECT_EQ(raw.text("SELECT status FROM incidents WHERE id = 1"), "MITIGATED");
@@ -330,12 +439,13 @@ TEST_F(SqliteEventStoreTest, IncidentIsFoundByItsLinkedChannel) {
   must(store->append(declare_request("Line 3 down")));
   must(store->append(declare_request("Oven too hot")));
 
-  EXPECT_FALSE(must(store->incident_by_channel("local", "C-INC-2")).has_value());
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "local", "C-INC-2")).has_value());
   must(store->append(append_request(2, 1, {channel_linked("local", "C-INC-2")})));
 
-  EXPECT_EQ(must(store->incident_by_channel("local", "C-INC-2")), std::optional<IncidentId>{2});
-  EXPECT_FALSE(must(store->incident_by_channel("slack-main", "C-INC-2")).has_value());
-  EXPECT_FALSE(must(store->incident_by_channel("local", "C-OTHER")).has_value());
+  EXPECT_EQ(must(store->incident_by_channel("acme", "local", "C-INC-2")),
+            std::optional<IncidentId>{2});
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "slack-main", "C-INC-2")).has_value());
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "local", "C-OTHER")).has_value());
 }
 
 TEST_F(SqliteEventStoreTest, FailedAppendRollsBackEveryEvent) {
@@ -345,11 +455,18 @@ TEST_F(SqliteEventStoreTest, FailedAppendRollsBackEveryEvent) {
   must(store->append(append_request(2, 1, {channel_linked("local", "C-SHARED")})));
 
   // The channel index is unique, so the projection update fails after the events
-  // were inserted: all of it must be undone.
-  auto clash =
-      store->append(append_request(1, 1, {message("before"), channel_linked("local", "C-SHARED")}));
+  // were inserted: all of it must be undone, the outbox entries and receipt too.
+  AppendRequest clashing =
+      append_request(1, 1, {message("before"), channel_linked("local", "C-SHARED")}, "key-clash");
+  clashing.outbox = {outbox_entry("clash-reply", 1)};
+  clashing.outbox_of = [](const Incident&, const std::vector<Event>&) {
+    return std::vector<core::OutboxEntry>{outbox_entry("clash-card", 1)};
+  };
+  auto clash = store->append(clashing);
 
   ASSERT_FALSE(clash.ok());
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+  EXPECT_FALSE(must(store->has_receipt("key-clash")));
   EXPECT_EQ(clash.error().code, ErrorCode::storage);
   EXPECT_THAT(clash.error().message, HasSubstr(db_path().string()));
   EXPECT_EQ(must(store->events(1)).size(), 1U);
@@ -384,7 +501,7 @@ TEST_F(SqliteEventStoreTest, IncidentsAreListedNewestFirst) {
   must(store->append(declare_request("third")));
   must(store->append(append_request(1, 1, {message("old incident, new activity")})));
 
-  const auto all = must(store->incidents());
+  const auto all = must(store->incidents(""));
 
   ASSERT_EQ(all.size(), 3U);
   EXPECT_EQ(all[0].id, 3);
@@ -411,7 +528,7 @@ TEST_F(SqliteEventStoreTest, MalformedAppendsAreRefused) {
   EXPECT_EQ(undeclared.error().code, ErrorCode::invalid_argument);
   ASSERT_FALSE(new_with_sequence.ok());
   EXPECT_EQ(new_with_sequence.error().code, ErrorCode::invalid_argument);
-  EXPECT_TRUE(must(store->incidents()).empty());
+  EXPECT_TRUE(must(store->incidents("")).empty());
 }
 
 TEST_F(SqliteEventStoreTest, UndecodableStoredEventIsAStorageErrorNotACrash) {
@@ -496,6 +613,576 @@ TEST_F(SqliteEventStoreTest, MissingDirectoryIsAClearError) {
   EXPECT_THAT(opened.error().message, HasSubstr(path.string()));
   EXPECT_THAT(opened.error().message, HasSubstr("does not exist"));
   EXPECT_FALSE(fs::exists(dir_ / "no-such-dir"));
+}
+
+TEST_F(SqliteEventStoreTest, ActorMemberIsStoredWithTheEvent) {
+  auto store = open_store();
+  const core::Actor bob{"U02BOB", "Bob Builder", "bob"};
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(append_request(1, 1, {Event{0, 0, at_minute(1), bob, core::Acknowledged{}}})));
+
+  const auto events = must(store->events(1));
+
+  ASSERT_EQ(events.size(), 2U);
+  EXPECT_EQ(events[1].actor, bob);
+  EXPECT_EQ(must(store->incident(1))->acknowledged_by, std::optional<core::Actor>{bob});
+  EXPECT_EQ(must(store->incident(1)), std::optional<Incident>{core::fold(events)});
+}
+
+TEST_F(SqliteEventStoreTest, OutboxEntriesAreCommittedWithTheEvents) {
+  auto store = open_store();
+  AppendRequest declare = declare_request("Line 3 down", "local:m-1");
+  declare.outbox = {outbox_entry("create-channel-1", 1), outbox_entry("announce-1")};
+
+  const auto outcome = must(store->append(declare));
+
+  ASSERT_EQ(outcome.outbox.size(), 2U);
+  EXPECT_GT(outcome.outbox[0].id, 0);
+  EXPECT_GT(outcome.outbox[1].id, outcome.outbox[0].id);
+  EXPECT_EQ(outcome.outbox[0], with_id(outbox_entry("create-channel-1", 1), outcome.outbox[0].id));
+  EXPECT_EQ(outcome.outbox[1], with_id(outbox_entry("announce-1"), outcome.outbox[1].id));
+  EXPECT_EQ(must(store->pending_outbox()), outcome.outbox);
+
+  // A platform retry of the same request queues nothing more.
+  const auto again = must(store->append(declare));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_TRUE(again.outbox.empty());
+  EXPECT_EQ(must(store->pending_outbox()), outcome.outbox);
+
+  store.reset();
+  EXPECT_EQ(must(open_store()->pending_outbox()), outcome.outbox);
+}
+
+TEST_F(SqliteEventStoreTest, ConflictingAppendQueuesNothing) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(append_request(1, 1, {message("first")})));
+  bool derived = false;
+
+  AppendRequest stale = append_request(1, 1, {message("late")}, "key-late");
+  stale.outbox = {outbox_entry("reply-late", 1)};
+  stale.outbox_of = [&](const Incident&, const std::vector<Event>&) {
+    derived = true;
+    return std::vector<core::OutboxEntry>{outbox_entry("card-late", 1)};
+  };
+  auto appended = store->append(stale);
+
+  ASSERT_FALSE(appended.ok());
+  EXPECT_EQ(appended.error().code, ErrorCode::conflict);
+  EXPECT_FALSE(derived);
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+  EXPECT_EQ(RawDatabase(db_path()).integer("SELECT COUNT(*) FROM outbox"), 0);
+}
+
+TEST_F(SqliteEventStoreTest, OutboxOfSeesTheStateAndTheCommittedSequences) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(declare_request("Oven too hot")));
+  Incident seen_state;
+  std::vector<core::Sequence> seen_sequences;
+
+  AppendRequest request = append_request(
+      2, 1, {message("on it"), status(core::Status::declared, core::Status::investigating)});
+  request.outbox = {outbox_entry("reply", 2)};
+  request.outbox_of = [&](const Incident& after, const std::vector<Event>& committed) {
+    seen_state = after;
+    seen_sequences = sequences(committed);
+    return std::vector<core::OutboxEntry>{
+        outbox_entry(
+            "card:" + std::to_string(after.id) + "@" + std::to_string(committed.back().sequence),
+            after.id),
+        outbox_entry("announce:" + std::string(core::to_string(after.status)))};
+  };
+  const auto outcome = must(store->append(request));
+
+  EXPECT_EQ(seen_state, outcome.state);
+  EXPECT_EQ(seen_state.status, core::Status::investigating);
+  EXPECT_THAT(seen_sequences, ElementsAre(2, 3));
+  ASSERT_EQ(outcome.outbox.size(), 3U);
+  // request.outbox first, then what outbox_of derived, in id order.
+  EXPECT_EQ(outcome.outbox[0].operation_key, "reply");
+  EXPECT_EQ(outcome.outbox[1].operation_key, "card:2@3");
+  EXPECT_EQ(outcome.outbox[1].incident, std::optional<IncidentId>{2});
+  EXPECT_EQ(outcome.outbox[2].operation_key, "announce:INVESTIGATING");
+  EXPECT_LT(outcome.outbox[0].id, outcome.outbox[1].id);
+  EXPECT_LT(outcome.outbox[1].id, outcome.outbox[2].id);
+  EXPECT_EQ(must(store->pending_outbox()), outcome.outbox);
+}
+
+TEST_F(SqliteEventStoreTest, OutboxOfSeesTheIdOfANewIncident) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  AppendRequest declare = declare_request("Oven too hot");
+  declare.outbox_of = [](const Incident& after, const std::vector<Event>& committed) {
+    return std::vector<core::OutboxEntry>{
+        outbox_entry("create-channel:" + std::to_string(committed.front().incident), after.id)};
+  };
+
+  const auto outcome = must(store->append(declare));
+
+  ASSERT_EQ(outcome.outbox.size(), 1U);
+  EXPECT_EQ(outcome.outbox[0].operation_key, "create-channel:2");
+  EXPECT_EQ(outcome.outbox[0].incident, std::optional<IncidentId>{2});
+  EXPECT_EQ(outcome.outbox[0].lane, "incident:2");
+}
+
+TEST_F(SqliteEventStoreTest, ThrowingOutboxOfRollsBackTheWholeAppend) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  AppendRequest request = append_request(1, 1, {message("hello")}, "key-throw");
+  request.outbox = {outbox_entry("reply", 1)};
+  request.outbox_of = [](const Incident&,
+                         const std::vector<Event>&) -> std::vector<core::OutboxEntry> {
+    throw std::runtime_error("card template \"incident\" is missing");
+  };
+
+  auto appended = store->append(request);
+
+  ASSERT_FALSE(appended.ok());
+  EXPECT_EQ(appended.error().code, ErrorCode::storage);
+  EXPECT_THAT(appended.error().message, HasSubstr("card template \"incident\" is missing"));
+  EXPECT_THAT(appended.error().message, HasSubstr("INC-1"));
+  EXPECT_EQ(must(store->events(1)).size(), 1U);
+  EXPECT_EQ(must(store->incident(1))->last_sequence, 1);
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+  EXPECT_FALSE(must(store->has_receipt("key-throw")));
+}
+
+TEST_F(SqliteEventStoreTest, ReceiptOnlyAppendStoresTheReplyAndTheKeyOnce) {
+  auto store = open_store();
+  AppendRequest refused;
+  refused.outbox = {outbox_entry("reply:unknown-command")};
+  refused.idempotency_key = "local:local:alice:m-9";
+
+  const auto first = must(store->append(refused));
+  const auto again = must(store->append(refused));
+
+  EXPECT_FALSE(first.duplicate);
+  EXPECT_EQ(first.incident, 0);
+  EXPECT_EQ(first.state, Incident{});
+  EXPECT_TRUE(first.committed.empty());
+  ASSERT_EQ(first.outbox.size(), 1U);
+  EXPECT_EQ(first.outbox[0], with_id(outbox_entry("reply:unknown-command"), first.outbox[0].id));
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.incident, 0);
+  EXPECT_TRUE(again.outbox.empty());
+  EXPECT_EQ(must(store->pending_outbox()), first.outbox);
+  EXPECT_TRUE(must(store->has_receipt("local:local:alice:m-9")));
+  EXPECT_TRUE(must(store->incidents("")).empty());
+  RawDatabase raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM inbound_receipts"), 1);
+  EXPECT_EQ(raw.text("SELECT COALESCE(incident_id, 'null') FROM inbound_receipts"), "null");
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM events"), 0);
+
+  store.reset();
+  store = open_store();
+  EXPECT_TRUE(must(store->append(refused)).duplicate);
+  EXPECT_EQ(must(store->pending_outbox()).size(), 1U);
+}
+
+TEST_F(SqliteEventStoreTest, OutboxOnlyAppendWithoutKeyIsStoredAndAnEmptyOneRefused) {
+  auto store = open_store();
+  AppendRequest reply;
+  reply.outbox = {outbox_entry("reply:help")};
+  AppendRequest with_sequence = reply;
+  with_sequence.expected_last_sequence = 4;
+
+  const auto stored = must(store->append(reply));
+  auto nothing = store->append(AppendRequest{});
+  auto bad_sequence = store->append(with_sequence);
+
+  ASSERT_EQ(stored.outbox.size(), 1U);
+  EXPECT_EQ(must(store->pending_outbox()), stored.outbox);
+  ASSERT_FALSE(nothing.ok());
+  EXPECT_EQ(nothing.error().code, ErrorCode::invalid_argument);
+  EXPECT_THAT(nothing.error().message, HasSubstr("nothing to record"));
+  ASSERT_FALSE(bad_sequence.ok());
+  EXPECT_EQ(bad_sequence.error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(must(store->pending_outbox()).size(), 1U);
+}
+
+TEST_F(SqliteEventStoreTest, OutboxRetryFailAndRemoveSurviveReopen) {
+  auto store = open_store();
+  AppendRequest declare = declare_request("Line 3 down");
+  declare.outbox = {outbox_entry("create-channel", 1), outbox_entry("card-v1", 1),
+                    outbox_entry("card-v2", 1), outbox_entry("announce"),
+                    outbox_entry("card-v3", 1)};
+  const auto queued = must(store->append(declare)).outbox;
+  ASSERT_EQ(queued.size(), 5U);
+
+  ASSERT_TRUE(store->outbox_retry(queued[0].id, 2, at_minute(7), "rate limited (429)").ok());
+  ASSERT_TRUE(store->outbox_failed(queued[3].id, 12, "channel_not_found", at_minute(9)).ok());
+  const std::vector<std::int64_t> superseded{queued[1].id, queued[2].id};
+  ASSERT_TRUE(store->outbox_remove(superseded).ok());
+
+  store.reset();
+  store = open_store();
+
+  core::OutboxEntry retried = queued[0];
+  retried.attempts = 2;
+  retried.not_before = at_minute(7);
+  retried.last_error = "rate limited (429)";
+  EXPECT_EQ(must(store->pending_outbox()), (std::vector<core::OutboxEntry>{retried, queued[4]}));
+  core::OutboxEntry failed = queued[3];
+  failed.attempts = 12;
+  failed.last_error = "channel_not_found";
+  EXPECT_EQ(must(store->outbox_failures(10)),
+            (std::vector<core::OutboxFailure>{core::OutboxFailure{failed, at_minute(9)}}));
+
+  ASSERT_TRUE(store->outbox_done(queued[0].id).ok());
+  EXPECT_THAT(ids_of(must(store->pending_outbox())), ElementsAre(queued[4].id));
+  store.reset();
+  store = open_store();
+  EXPECT_THAT(ids_of(must(store->pending_outbox())), ElementsAre(queued[4].id));
+  EXPECT_EQ(must(store->outbox_failures(10)).size(), 1U);
+}
+
+TEST_F(SqliteEventStoreTest, OutboxCallsOnEntriesThatAreNotPendingAreNotFound) {
+  auto store = open_store();
+  AppendRequest declare = declare_request("Line 3 down");
+  declare.outbox = {outbox_entry("done-one", 1), outbox_entry("failed-one", 1),
+                    outbox_entry("kept", 1)};
+  const auto queued = must(store->append(declare)).outbox;
+  ASSERT_TRUE(store->outbox_done(queued[0].id).ok());
+  ASSERT_TRUE(store->outbox_failed(queued[1].id, 3, "permanent", at_minute(2)).ok());
+
+  auto done_again = store->outbox_done(queued[0].id);
+  auto retry_failed = store->outbox_retry(queued[1].id, 4, at_minute(3), "again");
+  auto fail_again = store->outbox_failed(queued[1].id, 4, "again", at_minute(3));
+  auto done_failed = store->outbox_done(queued[1].id);
+  auto unknown = store->outbox_retry(9999, 1, at_minute(3), "x");
+  // Removing ids that are gone or failed skips them and removes the pending one.
+  const std::vector<std::int64_t> mixed{queued[0].id, queued[1].id, queued[2].id, 9999};
+  const auto removed = store->outbox_remove(mixed);
+
+  for (const auto* result : {&done_again, &retry_failed, &fail_again, &done_failed, &unknown}) {
+    ASSERT_FALSE(result->ok());
+    EXPECT_EQ(result->error().code, ErrorCode::not_found);
+  }
+  EXPECT_THAT(unknown.error().message, HasSubstr("9999"));
+  EXPECT_TRUE(removed.ok());
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+  const auto failures = must(store->outbox_failures(10));
+  ASSERT_EQ(failures.size(), 1U);
+  EXPECT_EQ(failures[0].entry.attempts, 3);
+  EXPECT_EQ(failures[0].entry.last_error, "permanent");
+  EXPECT_EQ(failures[0].failed_at, at_minute(2));
+}
+
+TEST_F(SqliteEventStoreTest, OutboxFailuresAreNewestFirstAndLimited) {
+  auto store = open_store();
+  AppendRequest declare = declare_request("Line 3 down");
+  declare.outbox = {outbox_entry("a", 1), outbox_entry("b", 1), outbox_entry("c", 1),
+                    outbox_entry("d", 1)};
+  const auto queued = must(store->append(declare)).outbox;
+  ASSERT_TRUE(store->outbox_failed(queued[0].id, 1, "e0", at_minute(30)).ok());
+  ASSERT_TRUE(store->outbox_failed(queued[1].id, 1, "e1", at_minute(10)).ok());
+  ASSERT_TRUE(store->outbox_failed(queued[2].id, 1, "e2", at_minute(20)).ok());
+  ASSERT_TRUE(store->outbox_failed(queued[3].id, 1, "e3", at_minute(20)).ok());
+
+  const auto two = must(store->outbox_failures(2));
+  const auto all = must(store->outbox_failures(100));
+
+  ASSERT_EQ(two.size(), 2U);
+  EXPECT_EQ(two[0].entry.last_error, "e0");
+  EXPECT_EQ(two[1].entry.last_error, "e3");  // same time: the newer entry first
+  ASSERT_EQ(all.size(), 4U);
+  EXPECT_EQ(all[2].entry.last_error, "e2");
+  EXPECT_EQ(all[3].entry.last_error, "e1");
+  EXPECT_TRUE(must(store->outbox_failures(0)).empty());
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+}
+
+TEST_F(SqliteEventStoreTest, OutboxIdsAreNeverReusedAfterTheNewestIsDone) {
+  std::int64_t last_id = 0;
+  {
+    auto store = open_store();
+    AppendRequest declare = declare_request("Line 3 down");
+    declare.outbox = {outbox_entry("first", 1), outbox_entry("second", 1)};
+    const auto queued = must(store->append(declare)).outbox;
+    last_id = queued[1].id;
+    ASSERT_TRUE(store->outbox_done(queued[1].id).ok());
+    ASSERT_TRUE(store->outbox_done(queued[0].id).ok());
+  }
+  auto store = open_store();
+  AppendRequest more = append_request(1, 1, {message("hi")});
+  more.outbox = {outbox_entry("third", 1)};
+
+  const auto queued = must(store->append(more)).outbox;
+
+  ASSERT_EQ(queued.size(), 1U);
+  // Plugins deduplicate on operation keys, but a reused id could still confuse an
+  // in-flight completion with a new entry.
+  EXPECT_GT(queued[0].id, last_id);
+}
+
+TEST_F(SqliteEventStoreTest, IncidentsAndChannelsAreScopedByOrganization) {
+  auto store = open_store();
+  AppendRequest acme;
+  acme.events = {declared("Line 3 down", core::Severity::sev2, 0, "acme")};
+  AppendRequest globex;
+  globex.events = {declared("Press 4 jammed", core::Severity::sev1, 0, "globex")};
+  must(store->append(acme));
+  must(store->append(globex));
+  must(store->append(declare_request("Oven too hot")));  // acme
+  must(store->append(append_request(2, 1, {channel_linked("slack", "C-GLOBEX")})));
+
+  const auto acme_incidents = must(store->incidents("acme"));
+  const auto globex_incidents = must(store->incidents("globex"));
+
+  ASSERT_EQ(acme_incidents.size(), 2U);
+  EXPECT_EQ(acme_incidents[0].id, 3);
+  EXPECT_EQ(acme_incidents[1].id, 1);
+  EXPECT_EQ(acme_incidents[0].organization, "acme");
+  ASSERT_EQ(globex_incidents.size(), 1U);
+  EXPECT_EQ(globex_incidents[0].title, "Press 4 jammed");
+  EXPECT_EQ(globex_incidents[0].organization, "globex");
+  EXPECT_TRUE(must(store->incidents("initech")).empty());
+  EXPECT_EQ(must(store->incidents("")).size(), 3U);
+  EXPECT_EQ(must(store->incident_by_channel("globex", "slack", "C-GLOBEX")),
+            std::optional<IncidentId>{2});
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "slack", "C-GLOBEX")).has_value());
+  EXPECT_FALSE(must(store->incident_by_channel("", "slack", "C-GLOBEX")).has_value());
+  EXPECT_EQ(RawDatabase(db_path()).text("SELECT organization FROM incidents WHERE id = 2"),
+            "globex");
+}
+
+TEST_F(SqliteEventStoreTest, FollowUpProjectionEqualsTheFold) {
+  auto store = open_store();
+  const core::Actor bob{"U02BOB", "Bob Builder", "bob"};
+  const core::Actor carol{"U03CAROL", "Carol", "carol"};
+  const core::Actor typed{"@dave", "@dave"};  // a mention typed as text: no member
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(declare_request("Oven too hot")));
+  must(store->append(append_request(
+      1, 1,
+      {follow_up(created(1, "replace the M3 thermal cut-out", bob, at_minute(60 * 24)), 10),
+       follow_up(created(2, "review the belt inspection interval", std::nullopt), 11),
+       follow_up(created(3, "order a spare motor", typed), 12)})));
+  must(store->append(append_request(
+      2, 1, {follow_up(created(1, "calibrate the oven 2 thermocouple", carol), 13)})));
+  must(store->append(append_request(
+      1, 4,
+      {follow_up(assigned(2, carol), 20), follow_up(redated(1, at_minute(60 * 48)), 21),
+       follow_up(status_of(1, core::FollowUpStatus::in_progress), 22),
+       follow_up(status_of(3, core::FollowUpStatus::done), 23)})));
+
+  const Incident one = core::fold(must(store->events(1)));
+  const Incident two = core::fold(must(store->events(2)));
+  const auto open = must(store->follow_ups("acme", std::nullopt, false));
+  const auto all = must(store->follow_ups("acme", std::nullopt, true));
+
+  EXPECT_THAT(follow_up_keys(all), ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1},
+                                               std::pair<IncidentId, std::int64_t>{1, 2},
+                                               std::pair<IncidentId, std::int64_t>{1, 3},
+                                               std::pair<IncidentId, std::int64_t>{2, 1}));
+  ASSERT_EQ(all.size(), 4U);
+  EXPECT_EQ(all[0].follow_up, one.follow_ups[0]);
+  EXPECT_EQ(all[1].follow_up, one.follow_ups[1]);
+  EXPECT_EQ(all[2].follow_up, one.follow_ups[2]);
+  EXPECT_EQ(all[3].follow_up, two.follow_ups[0]);
+  EXPECT_EQ(all[0].organization, "acme");
+  EXPECT_EQ(all[0].incident_title, "Line 3 down");
+  EXPECT_EQ(all[3].incident_title, "Oven too hot");
+  EXPECT_EQ(all[0].follow_up.status, core::FollowUpStatus::in_progress);
+  EXPECT_EQ(all[0].follow_up.due, std::optional<core::TimePoint>{at_minute(60 * 48)});
+  EXPECT_EQ(all[1].follow_up.assignee, std::optional<core::Actor>{carol});
+  EXPECT_EQ(all[1].follow_up.updated_at, at_minute(20));
+  EXPECT_THAT(follow_up_keys(open), ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1},
+                                                std::pair<IncidentId, std::int64_t>{1, 2},
+                                                std::pair<IncidentId, std::int64_t>{2, 1}));
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", "carol", true))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 2},
+                          std::pair<IncidentId, std::int64_t>{2, 1}));
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", "bob", false))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1}));
+  EXPECT_TRUE(must(store->follow_ups("acme", "dave", true)).empty());
+  EXPECT_TRUE(must(store->follow_ups("acme", "", true)).empty());
+
+  RawDatabase raw(db_path());
+  EXPECT_EQ(raw.text("SELECT status FROM follow_ups WHERE incident_id = 1 AND number = 3"), "DONE");
+  EXPECT_EQ(raw.text("SELECT COALESCE(assignee_member, 'null') FROM follow_ups "
+                     "WHERE incident_id = 1 AND number = 3"),
+            "null");
+  EXPECT_EQ(raw.integer("SELECT due_ms FROM follow_ups WHERE incident_id = 1 AND number = 1"),
+            at_minute(60 * 48).time_since_epoch().count());
+}
+
+TEST_F(SqliteEventStoreTest, FollowUpsAreScopedByOrganization) {
+  auto store = open_store();
+  const core::Actor bob{"U02BOB", "Bob Builder", "bob"};
+  AppendRequest globex;
+  globex.events = {declared("Press 4 jammed", core::Severity::sev1, 0, "globex"),
+                   follow_up(created(1, "grease the press", bob), 1)};
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(globex));
+  must(store->append(append_request(1, 1, {follow_up(created(1, "replace the belt", bob), 2)})));
+
+  const auto acme = must(store->follow_ups("acme", "bob", true));
+  const auto other = must(store->follow_ups("globex", "bob", true));
+
+  ASSERT_EQ(acme.size(), 1U);
+  EXPECT_EQ(acme[0].incident, 1);
+  EXPECT_EQ(acme[0].follow_up.description, "replace the belt");
+  ASSERT_EQ(other.size(), 1U);
+  EXPECT_EQ(other[0].incident, 2);
+  EXPECT_EQ(other[0].organization, "globex");
+  EXPECT_EQ(other[0].follow_up.description, "grease the press");
+  EXPECT_TRUE(must(store->follow_ups("", std::nullopt, true)).empty());
+}
+
+TEST_F(SqliteEventStoreTest, MembersAreRecordedOnceAndFoundByIdentityInTheirOrganization) {
+  auto store = open_store();
+  const core::Member ana{
+      "slack:U024BE7LH", "Ana", "responder", {{"slack", "U024BE7LH"}, {"teams", "29:ana"}}};
+  const core::Member zed{"local:zed", "Zed", "operator", {{"local", "zed"}}};
+  core::Member renamed = ana;
+  renamed.name = "Ana Renamed";
+
+  EXPECT_TRUE(must(store->record_member("acme", ana, at_minute(1))));
+  EXPECT_TRUE(must(store->record_member("acme", zed, at_minute(2))));
+  EXPECT_FALSE(must(store->record_member("acme", renamed, at_minute(3))));
+  EXPECT_TRUE(must(store->record_member("globex", renamed, at_minute(4))));
+
+  EXPECT_EQ(must(store->member_by_identity("acme", "slack", "U024BE7LH")),
+            std::optional<core::Member>{ana});
+  EXPECT_EQ(must(store->member_by_identity("acme", "teams", "29:ana")),
+            std::optional<core::Member>{ana});
+  EXPECT_EQ(must(store->member_by_identity("globex", "slack", "U024BE7LH")),
+            std::optional<core::Member>{renamed});
+  EXPECT_FALSE(must(store->member_by_identity("initech", "slack", "U024BE7LH")).has_value());
+  EXPECT_FALSE(must(store->member_by_identity("acme", "teams", "U024BE7LH")).has_value());
+  EXPECT_EQ(must(store->members("acme")), (std::vector<core::Member>{zed, ana}));
+  EXPECT_EQ(must(store->members("globex")), std::vector<core::Member>{renamed});
+  EXPECT_TRUE(must(store->members("initech")).empty());
+  EXPECT_EQ(RawDatabase(db_path()).integer("SELECT first_seen_ms FROM members WHERE "
+                                           "organization = 'acme' AND id = 'slack:U024BE7LH'"),
+            at_minute(1).time_since_epoch().count());
+
+  store.reset();
+  store = open_store();
+  EXPECT_EQ(must(store->members("acme")), (std::vector<core::Member>{zed, ana}));
+}
+
+TEST_F(SqliteEventStoreTest, MemberWhoseIdentityIsTakenIsAConflictAndNotRecorded) {
+  auto store = open_store();
+  must(store->record_member("acme", core::Member{"ana", "Ana", "responder", {{"slack", "U1"}}},
+                            at_minute(1)));
+  const core::Member impostor{"ana2", "Ana Two", "responder", {{"local", "ana2"}, {"slack", "U1"}}};
+
+  auto recorded = store->record_member("acme", impostor, at_minute(2));
+  auto nameless = store->record_member("acme", core::Member{}, at_minute(2));
+
+  ASSERT_FALSE(recorded.ok());
+  EXPECT_EQ(recorded.error().code, ErrorCode::conflict);
+  EXPECT_THAT(recorded.error().message, HasSubstr("slack/U1"));
+  ASSERT_EQ(must(store->members("acme")).size(), 1U);
+  EXPECT_FALSE(must(store->member_by_identity("acme", "local", "ana2")).has_value());
+  EXPECT_EQ(must(store->member_by_identity("acme", "slack", "U1"))->id, "ana");
+  ASSERT_FALSE(nameless.ok());
+  EXPECT_EQ(nameless.error().code, ErrorCode::invalid_argument);
+}
+
+// Builds a database file from tests/fixtures/sqlite/v1.sql, as a version 1 haverid left it.
+class MigrationTest : public SqliteEventStoreTest {
+ protected:
+  void write_v1_database() {
+    const std::string sql = read_file(fixtures_dir() / "sqlite" / "v1.sql");
+    RawDatabase raw(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    raw.exec(sql);
+  }
+};
+
+TEST_F(MigrationTest, FixtureIsAVersionOneDatabase) {
+  write_v1_database();
+  RawDatabase raw(db_path());
+
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM events"), 12);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM pragma_table_info('incidents') "
+                        "WHERE name = 'organization'"),
+            0);
+  EXPECT_EQ(raw.text("SELECT state FROM incidents WHERE id = 1").find("status_since"),
+            std::string::npos);
+}
+
+TEST_F(MigrationTest, VersionOneDatabaseIsMigratedAndReadsBack) {
+  write_v1_database();
+
+  auto store = open_store();
+
+  EXPECT_EQ(store->schema_version(), 2);
+  const auto events = must(store->events(1));
+  ASSERT_EQ(events.size(), 9U);
+  EXPECT_EQ(events[0].type(), core::EventType::declared);
+  EXPECT_EQ(std::get<core::Declared>(events[0].payload).organization, "");
+  EXPECT_EQ(events[4].actor, (core::Actor{"U07MAINT", "Ben Maintenance"}));
+  const auto incident = must(store->incident(1));
+  ASSERT_TRUE(incident.has_value());
+  EXPECT_EQ(incident->title, "Line 3 conveyor stopped");
+  EXPECT_EQ(incident->organization, "");
+  EXPECT_EQ(incident->status, core::Status::mitigated);
+  EXPECT_EQ(incident->severity, core::Severity::sev2);
+  EXPECT_EQ(incident->last_sequence, 9);
+  EXPECT_EQ(incident->lead, (std::optional<core::Actor>{{"U07MAINT", "Ben Maintenance"}}));
+  ASSERT_TRUE(incident->channel.has_value());
+  EXPECT_EQ(incident->channel->id, "C-INC-1");
+  // The snapshot was rebuilt from the events: it holds what version 1 did not keep.
+  EXPECT_EQ(*incident, core::fold(events));
+  EXPECT_EQ(incident->status_since, events[8].at);
+  EXPECT_TRUE(incident->mitigated_at.has_value());
+  EXPECT_EQ(must(store->incident(2)), std::optional<Incident>{core::fold(must(store->events(2)))});
+  EXPECT_EQ(must(store->incident(2))->severity, core::Severity::sev1);
+
+  const auto all = must(store->incidents(""));
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(all[0].id, 2);
+  EXPECT_EQ(must(store->incidents("acme")).size(), 0U);
+  EXPECT_EQ(must(store->incident_by_channel("", "local", "C-INC-1")), std::optional<IncidentId>{1});
+  EXPECT_TRUE(must(store->has_receipt("local:local:U07MAINT:m-1008")));
+  EXPECT_TRUE(must(store->follow_ups("", std::nullopt, true)).empty());
+  EXPECT_TRUE(must(store->pending_outbox()).empty());
+}
+
+TEST_F(MigrationTest, MigratedDatabaseTakesNewAppends) {
+  write_v1_database();
+  auto store = open_store();
+
+  const auto more = must(store->append(append_request(
+      1, 9, {status(core::Status::mitigated, core::Status::resolved, 40)}, "local:m-2000")));
+  const auto duplicate = must(
+      store->append(append_request(1, 8, {message("late retry")}, "local:local:U07MAINT:m-1008")));
+  const auto declared_now = must(store->append(declare_request("Line 5 sensor fault")));
+
+  EXPECT_THAT(sequences(more.committed), ElementsAre(10));
+  EXPECT_EQ(more.state.status, core::Status::resolved);
+  EXPECT_TRUE(duplicate.duplicate);
+  EXPECT_EQ(declared_now.incident, 3);
+  EXPECT_EQ(must(store->incidents("acme")).size(), 1U);
+  store.reset();
+  store = open_store();
+  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(must(store->events(1)).size(), 10U);
+}
+
+TEST_F(MigrationTest, FailedMigrationLeavesTheVersionOneDatabaseUntouched) {
+  write_v1_database();
+  RawDatabase(db_path()).exec(
+      "UPDATE events SET type = 'teleported' WHERE incident_id = 2 AND sequence = 2");
+
+  auto opened = SqliteEventStore::open(SqliteOptions{db_path(), "full"});
+
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, ErrorCode::storage);
+  EXPECT_THAT(opened.error().message, HasSubstr("INC-2 event 2"));
+  EXPECT_THAT(opened.error().message, HasSubstr("stays at schema version 1"));
+  RawDatabase raw(db_path());
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 1);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('outbox', 'members')"),
+            0);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM pragma_table_info('incidents') "
+                        "WHERE name = 'organization'"),
+            0);
 }
 
 }  // namespace

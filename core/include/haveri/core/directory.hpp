@@ -58,17 +58,17 @@ struct Asset {
 // Weekly hours a team is on duty, in its facility's time zone. `end` may be
 // earlier than `start` (a night shift running past midnight into the next day).
 struct Shift {
-  std::string name;                    // "early", "night"; may be empty
-  std::vector<int> days;               // 0 = Monday … 6 = Sunday, ascending, no repeats
-  std::chrono::minutes start{0};       // from midnight, 0..1439
-  std::chrono::minutes end{0};         // from midnight, 0..1439; == start: all day
+  std::string name;               // "early", "night"; may be empty
+  std::vector<int> days;          // 0 = Monday … 6 = Sunday, ascending, no repeats
+  std::chrono::minutes start{0};  // from midnight, 0..1439
+  std::chrono::minutes end{0};    // from midnight, 0..1439; == start: all day
   bool operator==(const Shift&) const = default;
 };
 
 struct Team {
   std::string id;
   std::string name;
-  std::string facility;              // Facility::id
+  std::string facility;              // Facility::id; empty only for a team without shifts
   std::vector<std::string> members;  // Member::id, in the order written
   std::vector<Shift> shifts;         // empty: always on duty
   bool operator==(const Team&) const = default;
@@ -132,9 +132,12 @@ Result<Directory> parse_directory(std::string_view yaml_text, std::string_view s
 Result<Directory> load_directory(const std::filesystem::path& file,
                                  const std::filesystem::path& zoneinfo = "/usr/share/zoneinfo");
 
-// A directory with one organization "default" claiming the local transport
-// instance `local_instance` with announcements in its channel `general`: what the
-// daemon runs with when the config names no directory file.
-Directory default_directory(std::string_view local_instance = "local");
+// What the daemon runs with when the config names no directory file: one
+// organization "default" ("Default organization") claiming the installation
+// {"local", <instance>} for every name in `local_instances` (the local transport
+// instances of the config), with announcements in the first instance's channel
+// "general" (named "general"); no facilities, teams or members. An empty list gives
+// an organization that claims nothing and has no announcements channel.
+Directory default_directory(const std::vector<std::string>& local_instances);
 
 }  // namespace haveri::core

@@ -1,25 +1,43 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <haveri/core/directory.hpp>
 #include <haveri/core/events.hpp>
 #include <haveri/core/incident.hpp>
+#include <haveri/core/outbox.hpp>
 #include <haveri/core/result.hpp>
 
 namespace haveri::core {
 
-// Events to append to one incident's timeline in one transaction.
+// Derives the outbound operations of a commit from the state after it and the
+// events as stored (with their ids), so they are queued in the same transaction.
+using OutboxOf = std::function<std::vector<OutboxEntry>(const Incident& after,
+                                                        const std::vector<Event>& committed)>;
+
+// Events to append to one incident's timeline in one transaction, with the outbox
+// entries they cause and the idempotency receipt of the request that caused them.
 struct AppendRequest {
-  // nullopt: declare a new incident; the store assigns the next id.
+  // nullopt with events: declare a new incident; the store assigns the next id.
+  // nullopt without events: store only `outbox` entries and the receipt (a reply
+  // to a refused command, which must not be sent twice either).
   std::optional<IncidentId> incident;
   // Optimistic concurrency: the caller's last_sequence for the incident (0 for new).
   // A mismatch fails with ErrorCode::conflict and appends nothing.
   Sequence expected_last_sequence = 0;
   // Each event's incident and sequence are assigned by the store.
   std::vector<Event> events;
+  // Entries queued whatever the events (their ids are assigned by the store).
+  std::vector<OutboxEntry> outbox;
+  // Called inside the transaction once the events have ids; its entries are
+  // queued too. May be empty.
+  OutboxOf outbox_of;
   // The inbound request's idempotency key; empty for none. A key seen before
   // makes the append a no-op that reports `duplicate`.
   std::string idempotency_key;
@@ -30,6 +48,23 @@ struct AppendOutcome {
   std::vector<Event> committed;  // as stored, with ids and sequences; empty if duplicate
   Incident state;                // the incident after the append
   bool duplicate = false;
+  std::vector<OutboxEntry> outbox;  // entries queued, with their ids; empty if duplicate
+};
+
+// A follow-up as listed across incidents.
+struct FollowUpListing {
+  std::string organization;
+  IncidentId incident = 0;
+  std::string incident_title;
+  FollowUp follow_up;
+  bool operator==(const FollowUpListing&) const = default;
+};
+
+// Outbox entries that could not be performed, for the API.
+struct OutboxFailure {
+  OutboxEntry entry;
+  TimePoint failed_at{};
+  bool operator==(const OutboxFailure&) const = default;
 };
 
 // The durable, append-only record of every incident.
@@ -39,7 +74,9 @@ struct AppendOutcome {
 //   - sequences are 1, 2, 3… per incident without gaps;
 //   - projections (incident list, channel index) are updated in the append's
 //     transaction and equal a fold of the events;
-//   - an idempotency key is remembered durably, across restarts.
+//   - an idempotency key is remembered durably, across restarts;
+//   - outbox entries are committed with the append that caused them;
+//   - every query about incidents, members and follow-ups is scoped by organization.
 // Runs on: one caller at a time (the daemon's store thread); not thread-safe.
 class EventStore {
  public:
@@ -53,15 +90,48 @@ class EventStore {
   // Current state from the projection; nullopt if it does not exist.
   virtual Result<std::optional<Incident>> incident(IncidentId incident) = 0;
 
-  // Every incident, newest first.
-  virtual Result<std::vector<Incident>> incidents() = 0;
+  // Every incident of an organization, newest first; an empty organization means
+  // every organization (the operator's admin API only).
+  virtual Result<std::vector<Incident>> incidents(std::string_view organization) = 0;
 
   // Whether an append with this idempotency key was already committed.
   virtual Result<bool> has_receipt(std::string_view idempotency_key) = 0;
 
-  // The incident whose channel this is, if any.
-  virtual Result<std::optional<IncidentId>> incident_by_channel(std::string_view instance,
+  // The organization's incident whose channel this is, if any.
+  virtual Result<std::optional<IncidentId>> incident_by_channel(std::string_view organization,
+                                                                std::string_view instance,
                                                                 std::string_view channel_id) = 0;
+
+  // Follow-ups of an organization (projection kept in the append transaction),
+  // by incident then number; only those assigned to `assignee_member` when given;
+  // DONE ones only with `include_done`.
+  virtual Result<std::vector<FollowUpListing>> follow_ups(
+      std::string_view organization, std::optional<std::string_view> assignee_member,
+      bool include_done) = 0;
+
+  // Members first seen in chat (directory members live in the directory).
+  virtual Result<std::optional<Member>> member_by_identity(std::string_view organization,
+                                                           std::string_view platform,
+                                                           std::string_view user_id) = 0;
+  // Records a member unless one with that id exists; returns whether it was new.
+  virtual Result<bool> record_member(std::string_view organization, const Member& member,
+                                     TimePoint first_seen) = 0;
+  virtual Result<std::vector<Member>> members(std::string_view organization) = 0;
+
+  // Outbox: entries neither done nor failed, in id order (loaded at start).
+  virtual Result<std::vector<OutboxEntry>> pending_outbox() = 0;
+  // The entry was performed: it is removed.
+  virtual VoidResult outbox_done(std::int64_t id) = 0;
+  // The entry will be tried again: attempts, not_before and last_error are kept.
+  virtual VoidResult outbox_retry(std::int64_t id, int attempts, TimePoint not_before,
+                                  std::string_view last_error) = 0;
+  // The entry was given up: kept as failed, for the API, never tried again.
+  virtual VoidResult outbox_failed(std::int64_t id, int attempts, std::string_view error,
+                                   TimePoint at) = 0;
+  // Entries superseded by a newer one (coalesced card edits): removed.
+  virtual VoidResult outbox_remove(std::span<const std::int64_t> ids) = 0;
+  // The most recent failures, newest first, at most `limit`.
+  virtual Result<std::vector<OutboxFailure>> outbox_failures(std::size_t limit) = 0;
 };
 
 }  // namespace haveri::core

@@ -1,9 +1,12 @@
 #pragma once
 
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -24,6 +27,17 @@ enum class EventType {
   acknowledgement,
   annotation,
   action_taken,
+  escalation,
+  attachment,
+  bot_guidance,
+  triage_response,
+  summary,
+  follow_up,
+  closed,
+  title_change,
+  global_card_posted,
+  nudge,
+  sla_breach,
 };
 
 // Payloads, one struct per event type, each naming its type in kType.
@@ -35,6 +49,10 @@ struct Declared {
   std::string title;
   Severity severity = Severity::sev3;
   ChannelRef declared_in;
+  std::string organization = {};         // Organization::id; empty in histories written before it
+  std::string area = {};                 // Area::id, may be empty
+  std::vector<std::string> assets = {};  // Asset::id
+  std::optional<ChannelRef> announcements = {};  // where the global summary card goes
   bool operator==(const Declared&) const = default;
 };
 
@@ -44,6 +62,7 @@ struct MessagePosted {
   std::string text;
   ChannelRef channel;
   std::string platform_message_id;  // may be empty
+  bool truncated = false;           // text was cut at kMaxMessageBytes
   bool operator==(const MessagePosted&) const = default;
 };
 
@@ -105,13 +124,114 @@ struct ActionTaken {
   bool operator==(const ActionTaken&) const = default;
 };
 
+// Someone was paged by an escalation policy step (written by the escalation engine).
+struct Escalated {
+  static constexpr EventType kType = EventType::escalation;
+  std::string policy;           // the policy's name
+  std::int64_t step = 0;        // 1-based step of the chain
+  std::vector<Actor> notified;  // who was paged
+  std::string team;             // the team paged, if the step named one
+  bool late = false;            // fired after a restart, later than due
+  bool operator==(const Escalated&) const = default;
+};
+
+// A file shared in the incident channel: a reference, never the bytes.
+struct AttachmentAdded {
+  static constexpr EventType kType = EventType::attachment;
+  std::string file_id;  // the platform's file id
+  std::string name;
+  std::int64_t size = 0;  // bytes, as the platform reported
+  std::string url;        // where the platform serves it
+  std::string mime_type;  // may be empty
+  std::string platform_message_id;
+  bool operator==(const AttachmentAdded&) const = default;
+};
+
+// Guidance the bot gave the responders (the triage checklist, a nudge's advice).
+struct BotGuidance {
+  static constexpr EventType kType = EventType::bot_guidance;
+  std::string topic;  // "triage", "resolve", …
+  std::string text;
+  bool operator==(const BotGuidance&) const = default;
+};
+
+// Answers to the triage card's questions; area and assets, when answered, also
+// become the incident's.
+struct TriageResponse {
+  static constexpr EventType kType = EventType::triage_response;
+  std::map<std::string, std::string> answers;  // question key -> answer text
+  bool operator==(const TriageResponse&) const = default;
+};
+
+// The summary written at resolve (`/incident resolve` form).
+struct SummaryRecorded {
+  static constexpr EventType kType = EventType::summary;
+  Summary summary;
+  bool operator==(const SummaryRecorded&) const = default;
+};
+
+// A follow-up was created, changed or reminded about. `change` says which; the
+// other members carry the new values where the change sets them.
+struct FollowUpChanged {
+  static constexpr EventType kType = EventType::follow_up;
+  enum class Change { created, assigned, redated, status, reminded };
+  Change change = Change::created;
+  std::int64_t number = 0;                       // 1-based within the incident
+  std::string description;                       // created
+  std::optional<Actor> assignee;                 // created, assigned
+  std::optional<TimePoint> due;                  // created, redated
+  FollowUpStatus status = FollowUpStatus::open;  // status
+  std::string reminder;                          // reminded: "before", "due" or "overdue"
+  bool operator==(const FollowUpChanged&) const = default;
+};
+
+// The incident was closed (`/incident close`), after its summary.
+struct Closed {
+  static constexpr EventType kType = EventType::closed;
+  Status from = Status::resolved;
+  bool operator==(const Closed&) const = default;
+};
+
+// The title was changed (`/incident title …`).
+struct TitleChanged {
+  static constexpr EventType kType = EventType::title_change;
+  std::string from;
+  std::string to;
+  bool operator==(const TitleChanged&) const = default;
+};
+
+// The global summary card was posted; later changes edit this message in place.
+struct GlobalCardPosted {
+  static constexpr EventType kType = EventType::global_card_posted;
+  ChannelRef channel;
+  std::string message_id;
+  bool operator==(const GlobalCardPosted&) const = default;
+};
+
+// Nobody gave an update for a while: the channel and the lead were nudged.
+struct Nudged {
+  static constexpr EventType kType = EventType::nudge;
+  std::int64_t quiet_minutes = 0;  // since the last status change or note
+  bool operator==(const Nudged&) const = default;
+};
+
+// An SLA target of the incident's severity was missed; posted once per target.
+struct SlaBreached {
+  static constexpr EventType kType = EventType::sla_breach;
+  std::string target;  // "acknowledge" or "resolve"
+  std::int64_t target_minutes = 0;
+  bool operator==(const SlaBreached&) const = default;
+};
+
 using EventPayload =
     std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked, SeverityChanged,
-                 LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken>;
+                 LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken, Escalated,
+                 AttachmentAdded, BotGuidance, TriageResponse, SummaryRecorded, FollowUpChanged,
+                 Closed, TitleChanged, GlobalCardPosted, Nudged, SlaBreached>;
 
-// "declared", "message", "status_change", "channel_linked", "severity_change",
-// "assignment", "comms_assignment", "acknowledgement", "annotation", "action_taken":
-// the stored type names.
+std::string_view to_string(FollowUpChanged::Change change) noexcept;  // "created", …
+
+// The stored type names: "declared", "message", "status_change", … (docs/events.md).
 std::string_view to_string(EventType type) noexcept;
 std::optional<EventType> parse_event_type(std::string_view text) noexcept;
 EventType type_of(const EventPayload& payload) noexcept;
@@ -137,6 +257,7 @@ nlohmann::json event_to_json(const Event& event);
 
 nlohmann::json channel_to_json(const ChannelRef& channel);
 nlohmann::json actor_to_json(const Actor& actor);
+nlohmann::json follow_up_json(const FollowUp& follow_up);
 
 // The incident state as JSON (API form and projection snapshot), and back. Absent
 // optionals are written as null; when reading, a missing optional member (a snapshot

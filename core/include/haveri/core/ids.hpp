@@ -26,6 +26,7 @@ struct ChannelRef {
 struct Actor {
   std::string id;            // platform user id, or "system"
   std::string display_name;  // as the platform showed it
+  std::string member = {};   // Member::id in the directory or store; empty if not known
   bool operator==(const Actor&) const = default;
   static Actor system() { return Actor{"system", "Haveri"}; }
 };

@@ -19,9 +19,9 @@ namespace haveri::core {
 // persisted by the EventStore in the same transaction as the events that caused
 // them, so nothing a commit promised is lost in a crash.
 struct OutboxEntry {
-  std::int64_t id = 0;        // assigned by the store; increasing in commit order
-  std::string organization;   // Organization::id
-  std::string instance;       // plugin instance that performs it
+  std::int64_t id = 0;       // assigned by the store; increasing in commit order
+  std::string organization;  // Organization::id
+  std::string instance;      // plugin instance that performs it
   // Ordering and pacing key: entries of one lane are performed one at a time, in id
   // order, at most one per channel interval. "incident:7" for the incident's own
   // channel (known or not yet), "<instance>/<channel id>" for any other channel.
@@ -31,12 +31,12 @@ struct OutboxEntry {
   std::string coalesce_key;
   // Stable across retries and restarts; plugins deduplicate on it.
   std::string operation_key;
-  std::string operation;      // the operation JSON (docs/plugin-abi.md), as text
+  std::string operation;               // the operation JSON (docs/plugin-abi.md), as text
   std::optional<IncidentId> incident;  // the incident it belongs to, if any
   int attempts = 0;                    // attempts made so far
   TimePoint not_before{};              // no attempt before this time
   TimePoint created_at{};
-  std::string last_error;              // from the last failed attempt
+  std::string last_error;  // from the last failed attempt
   bool operator==(const OutboxEntry&) const = default;
 };
 
@@ -60,17 +60,17 @@ struct AttemptOutcome {
 struct Completion {
   enum class Disposition { done, retry_scheduled, failed };
   Disposition disposition = Disposition::done;
-  int attempts = 0;            // including this one
-  TimePoint next_attempt{};    // for retry_scheduled
-  std::string error;           // for retry_scheduled and failed
+  int attempts = 0;          // including this one
+  TimePoint next_attempt{};  // for retry_scheduled
+  std::string error;         // for retry_scheduled and failed
 };
 
 struct OutboxStats {
-  std::size_t queued = 0;     // waiting (including those waiting for a retry)
-  std::size_t in_flight = 0;  // handed out by take_due, not completed yet
-  std::uint64_t retried = 0;  // attempts that ended retryable, since start
-  std::uint64_t failed = 0;   // entries given up, since start
-  std::uint64_t done = 0;     // entries performed, since start
+  std::size_t queued = 0;       // waiting (including those waiting for a retry)
+  std::size_t in_flight = 0;    // handed out by take_due, not completed yet
+  std::uint64_t retried = 0;    // attempts that ended retryable, since start
+  std::uint64_t failed = 0;     // entries given up, since start
+  std::uint64_t done = 0;       // entries performed, since start
   std::uint64_t coalesced = 0;  // entries superseded by a newer one, since start
   bool operator==(const OutboxStats&) const = default;
 };
@@ -121,16 +121,29 @@ class OutboxScheduler {
 
  private:
   struct Lane {
-    std::deque<OutboxEntry> queued;  // id order
+    std::deque<OutboxEntry> queued;  // id order, except that a retried entry stays first
     std::optional<std::int64_t> in_flight;
-    std::optional<TimePoint> last_attempt;
+    std::optional<TimePoint> last_attempt;  // of the last take_due that handed out an entry
+    std::string instance;                   // of that entry: its interval paces the lane
   };
   struct Bucket {
     double tokens = 0;
-    std::optional<TimePoint> refilled_at;
+    std::optional<TimePoint> refilled_at;  // unset: full, never used
   };
 
   const InstanceLimits& limits_of(const std::string& instance) const;
+  // When the instance's bucket holds a token, at `now` or later.
+  TimePoint token_time(const std::string& instance, TimePoint now) const;
+  // Drops a queued entry for good: from its lane, the indexes and depth().
+  void remove_queued(std::int64_t id);
+  // Unlinks a queued entry from the indexes of queued entries (not from its lane).
+  void unindex(const OutboxEntry& entry);
+  // Puts an entry that was in flight back at the head of its lane.
+  void requeue_first(OutboxEntry entry);
+  // Takes an entry out of flight; the caller decides what becomes of it.
+  OutboxEntry land(std::map<std::int64_t, OutboxEntry>::iterator in_flight);
+  // An entry leaves for good (done, failed): it no longer counts in depth().
+  void forget(const OutboxEntry& entry);
 
   OutboxSettings settings_;
   InstanceLimits default_limits_;
@@ -138,6 +151,10 @@ class OutboxScheduler {
   std::map<std::string, Lane> lanes_;
   std::map<std::string, Bucket> buckets_;
   std::map<std::int64_t, OutboxEntry> in_flight_;  // id -> entry
+  std::map<std::int64_t, std::string> queued_;     // id -> lane, for every queued entry
+  // coalesce_key -> ids of the queued entries that carry it (usually one).
+  std::map<std::string, std::vector<std::int64_t>> queued_by_key_;
+  std::map<std::string, std::size_t> depth_;  // instance -> queued and in-flight entries
   std::mt19937_64 jitter_;
   OutboxStats counters_;
 };

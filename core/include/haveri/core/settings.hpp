@@ -19,10 +19,10 @@ struct SlaTarget {
 // (docs/configuration.md). Defaults are the documented ones.
 struct IncidentSettings {
   // Indexed by Severity (sev1, sev2, sev3).
-  std::array<SlaTarget, 3> sla = {SlaTarget{std::chrono::minutes(15), std::chrono::minutes(60)},
-                                  SlaTarget{std::chrono::minutes(30), std::chrono::minutes(240)},
-                                  SlaTarget{std::chrono::minutes(24 * 60),
-                                            std::chrono::minutes(7 * 24 * 60)}};
+  std::array<SlaTarget, 3> sla = {
+      SlaTarget{std::chrono::minutes(15), std::chrono::minutes(60)},
+      SlaTarget{std::chrono::minutes(30), std::chrono::minutes(240)},
+      SlaTarget{std::chrono::minutes(24 * 60), std::chrono::minutes(7 * 24 * 60)}};
   // "No update" nudge: an open incident without a status change or note for this
   // long is nudged (channel and lead); again after the same time without one.
   std::array<std::chrono::minutes, 3> nudge_after = {

@@ -17,9 +17,10 @@
  *   1. The host dlopen()s lib<name>.so and looks up HAVERI_PLUGIN_ENTRY_SYMBOL.
  *   2. It calls the entry once with its ABI version; the plugin returns a pointer to
  *      a static `haveri_plugin_api` (never freed).
- *   3. For each configured instance the host calls `instance_create`, then routes
- *      HTTP requests (`handle_request`) and outbound operations
- *      (`perform_operation`) to it, and finally calls `instance_destroy`.
+ *   3. For each configured instance the host calls `instance_create`, then
+ *      `describe_instance` (ABI 1.1, when the plugin has it), then routes HTTP
+ *      requests (`handle_request`) and outbound operations (`perform_operation`)
+ *      to it, and finally calls `instance_destroy`.
  *
  * Threading
  *   - The host never calls one plugin instance concurrently: all calls into one
@@ -45,7 +46,18 @@ extern "C" {
 #ifndef HAVERI_ABI_VERSION_MAJOR
 #define HAVERI_ABI_VERSION_MAJOR 1
 #endif
-#define HAVERI_ABI_VERSION_MINOR 0
+#define HAVERI_ABI_VERSION_MINOR 1
+
+/* Whether a table read from the other side holds `member`: true when its
+ * `struct_size` covers the member. Check before touching any member added after
+ * ABI 1.0, e.g. HAVERI_TABLE_HAS(haveri_plugin_api, api, describe_instance). */
+#ifdef __cplusplus
+#define HAVERI_TABLE_HAS(TYPE, TABLE, MEMBER) \
+  ((TABLE)->struct_size >= offsetof(TYPE, MEMBER) + sizeof(TYPE::MEMBER))
+#else
+#define HAVERI_TABLE_HAS(TYPE, TABLE, MEMBER) \
+  ((TABLE)->struct_size >= offsetof(TYPE, MEMBER) + sizeof(((TYPE*)0)->MEMBER))
+#endif
 
 /* The one symbol a plugin exports. */
 #define HAVERI_PLUGIN_ENTRY_SYMBOL "haveri_plugin_entry"
@@ -220,6 +232,33 @@ typedef struct haveri_plugin_api {
    */
   haveri_status (*perform_operation)(haveri_plugin_instance* instance, uint64_t operation_id,
                                      haveri_str operation_json);
+
+  /* ---- ABI 1.1 ---- */
+
+  /*
+   * Function: describe_instance (ABI 1.1; optional, may be NULL)
+   *   Tells the host how to treat the instance: how fast it may be sent
+   *   operations, so that the host paces its outbox instead of meeting the
+   *   platform's rate limits. The host calls it once, right after instance_create
+   *   succeeded and before any other call into the instance (serialised with
+   *   every other call, like all of them), and only when `struct_size` covers
+   *   this member.
+   * Parameters:
+   *   instance - the handle instance_create returned.
+   * Return value:
+   *   A UTF-8 JSON document owned by the instance, valid until instance_destroy
+   *   (the host copies it at once):
+   *     {"v":1,"limits":{"channel_interval_ms":1000,"per_second":20,"burst":20}}
+   *   channel_interval_ms - integer 0..600000: least time between two operations
+   *                         on one channel;
+   *   per_second          - number, > 0 and <= 10000: sustained operations per
+   *                         second for the whole instance;
+   *   burst               - integer 1..10000: operations allowed at once above it.
+   *   Every member is optional and readers ignore unknown ones. A length of 0
+   *   means "nothing to declare". The host logs and ignores a document that is
+   *   not such JSON, and each value outside its range; the instance still runs.
+   */
+  haveri_str (*describe_instance)(haveri_plugin_instance* instance);
 
   /* New members are added here, at the end, in a later minor version. */
 } haveri_plugin_api;

@@ -8,9 +8,15 @@
 //                       std::string_view body);
 //   void perform_operation(std::uint64_t operation_id, std::string_view operation_json);
 //
+// and, optionally (ABI 1.1),
+//
+//   std::string describe();   // {"v":1,"limits":{...}} — see describe_instance in plugin.h
+//
 // and exports the table with HAVERI_DEFINE_PLUGIN(T, "name", "version"). Every call
 // into the class is wrapped so that no exception ever crosses the ABI: an exception
-// is logged through the host and turned into HAVERI_ERR_INTERNAL.
+// is logged through the host and turned into HAVERI_ERR_INTERNAL (for describe: an
+// empty description, which the host reads as "nothing to declare"). A class without
+// describe() gets a NULL describe_instance.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +25,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include <haveri/plugin.h>
@@ -77,6 +84,15 @@ haveri_status guarded(const Host& host, std::string_view what, Body&& body) noex
   }
 }
 
+// Whether plugin class T describes its instances (ABI 1.1, describe_instance): it
+// has a describe() whose result makes a std::string. (A trait, not a concept, so
+// the helper still builds as C++17.)
+template <class T, class = void>
+struct DescribesInstance : std::false_type {};
+template <class T>
+struct DescribesInstance<T, std::void_t<decltype(std::string(std::declval<T&>().describe()))>>
+    : std::true_type {};
+
 // Generates the C function table for plugin class T.
 template <class T>
 struct PluginTable {
@@ -85,7 +101,10 @@ struct PluginTable {
     Box(Host h, std::unique_ptr<T> p) noexcept : host(h), plugin(std::move(p)) {}
     Host host;
     std::unique_ptr<T> plugin;
+    std::string description;  // what describe_instance returned; lives as long as the box
   };
+
+  using DescribeFn = haveri_str (*)(haveri_plugin_instance*);
 
   static haveri_status instance_create(const haveri_host_api* api,
                                        haveri_host_instance* host_instance,
@@ -138,6 +157,30 @@ struct PluginTable {
     return guarded(box->host, "perform_operation",
                    [&] { box->plugin->perform_operation(operation_id, view(operation_json)); });
   }
+
+  // Instantiated only for a T with describe() (see describe_entry).
+  static haveri_str describe_instance(haveri_plugin_instance* instance) noexcept {
+    Box* box = reinterpret_cast<Box*>(instance);
+    if (box == nullptr) {
+      return haveri_str{nullptr, 0};
+    }
+    const haveri_status status = guarded(box->host, "describe_instance", [&] {
+      box->description = std::string(box->plugin->describe());
+    });
+    if (status != HAVERI_OK) {
+      box->description.clear();
+    }
+    return borrow(box->description);
+  }
+
+  // The table's describe_instance member: NULL for a class without describe().
+  static constexpr DescribeFn describe_entry() noexcept {
+    if constexpr (DescribesInstance<T>::value) {
+      return &describe_instance;
+    } else {
+      return nullptr;
+    }
+  }
 };
 
 }  // namespace haveri::sdk
@@ -156,6 +199,7 @@ struct PluginTable {
         &::haveri::sdk::PluginTable<T>::instance_destroy,                       \
         &::haveri::sdk::PluginTable<T>::handle_request,                         \
         &::haveri::sdk::PluginTable<T>::perform_operation,                      \
+        ::haveri::sdk::PluginTable<T>::describe_entry(),                        \
     };                                                                          \
     return &api;                                                                \
   }

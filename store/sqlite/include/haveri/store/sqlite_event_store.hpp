@@ -1,8 +1,14 @@
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <haveri/core/event_store.hpp>
 
@@ -15,7 +21,9 @@ struct SqliteOptions {
   std::string synchronous = "full";  // off | normal | full | extra
 };
 
-// The embedded EventStore: one SQLite file in WAL mode, migrated on open.
+// The embedded EventStore: one SQLite file in WAL mode, migrated on open. A migration
+// that changes what the projections hold rebuilds them from the events, in the same
+// transaction as the schema change.
 // Runs on: one thread at a time (the daemon's store thread); not thread-safe.
 class SqliteEventStore final : public core::EventStore {
  public:
@@ -27,13 +35,41 @@ class SqliteEventStore final : public core::EventStore {
   SqliteEventStore(const SqliteEventStore&) = delete;
   SqliteEventStore& operator=(const SqliteEventStore&) = delete;
 
+  // See core::EventStore for the contract of each call. Every error is a value: SQLite
+  // failures are ErrorCode::storage with the file, what was being done and the fix.
   core::Result<core::AppendOutcome> append(const core::AppendRequest& request) override;
   core::Result<std::vector<core::Event>> events(core::IncidentId incident) override;
   core::Result<std::optional<core::Incident>> incident(core::IncidentId incident) override;
-  core::Result<std::vector<core::Incident>> incidents() override;
+  core::Result<std::vector<core::Incident>> incidents(std::string_view organization) override;
   core::Result<bool> has_receipt(std::string_view idempotency_key) override;
   core::Result<std::optional<core::IncidentId>> incident_by_channel(
-      std::string_view instance, std::string_view channel_id) override;
+      std::string_view organization, std::string_view instance,
+      std::string_view channel_id) override;
+
+  core::Result<std::vector<core::FollowUpListing>> follow_ups(
+      std::string_view organization, std::optional<std::string_view> assignee_member,
+      bool include_done) override;
+
+  core::Result<std::optional<core::Member>> member_by_identity(std::string_view organization,
+                                                               std::string_view platform,
+                                                               std::string_view user_id) override;
+  // An identity already held by another member of the organization is
+  // ErrorCode::conflict, and nothing is recorded.
+  core::Result<bool> record_member(std::string_view organization, const core::Member& member,
+                                   core::TimePoint first_seen) override;
+  core::Result<std::vector<core::Member>> members(std::string_view organization) override;
+
+  core::Result<std::vector<core::OutboxEntry>> pending_outbox() override;
+  // outbox_done, outbox_retry and outbox_failed act on pending entries only: an id
+  // that is not pending (never queued, done, removed or failed) is ErrorCode::not_found.
+  core::VoidResult outbox_done(std::int64_t id) override;
+  core::VoidResult outbox_retry(std::int64_t id, int attempts, core::TimePoint not_before,
+                                std::string_view last_error) override;
+  core::VoidResult outbox_failed(std::int64_t id, int attempts, std::string_view error,
+                                 core::TimePoint at) override;
+  // Ids that are not pending any more are skipped; the others go in one transaction.
+  core::VoidResult outbox_remove(std::span<const std::int64_t> ids) override;
+  core::Result<std::vector<core::OutboxFailure>> outbox_failures(std::size_t limit) override;
 
   // PRAGMA user_version after migrating.
   int schema_version() const;

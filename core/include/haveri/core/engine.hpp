@@ -1,0 +1,128 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <haveri/core/clock.hpp>
+#include <haveri/core/directory.hpp>
+#include <haveri/core/event_store.hpp>
+#include <haveri/core/outbox.hpp>
+#include <haveri/core/settings.hpp>
+#include <haveri/core/workflow.hpp>
+
+namespace haveri::core {
+
+// A file shared in chat, as the platform described it (never the bytes).
+struct FileReference {
+  std::string id;
+  std::string name;
+  std::int64_t size = 0;
+  std::string url;
+  std::string mime_type;
+};
+
+// A neutral inbound event from a plugin (docs/plugin-abi.md, "Inbound events"),
+// already checked for shape by the daemon.
+struct InboundEvent {
+  enum class Type { command, message, message_changed, message_deleted, form_submission };
+  Type type = Type::message;
+  std::string platform;      // the plugin's name: "local", "slack", "teams"
+  std::string installation;  // workspace / tenant / local instance id
+  ChannelRef channel;        // instance filled in by the daemon
+  Actor user;                // platform user id and display name
+  std::string text;          // command (without /incident), message, or edit
+  std::string idempotency_key;
+  std::string message_id;  // the platform's message id (edits and deletions name it)
+  std::string form_id;     // form_submission
+  std::map<std::string, std::string> values;  // form_submission
+  std::vector<FileReference> files;
+};
+
+// What became of an inbound event; the daemon answers the platform accordingly.
+enum class InboundOutcome {
+  committed,    // durable (or deliberately not stored: chatter outside incidents)
+  retry_later,  // the store failed; the platform should retry
+  refused,      // no organization claims the installation; nothing stored
+};
+
+// An outbox entry ready to be sent to its plugin instance.
+struct DueOperation {
+  std::int64_t outbox_id = 0;
+  std::string instance;
+  std::string operation;  // JSON text (docs/plugin-abi.md, "Operations")
+};
+
+// The whole incident loop over an EventStore: turns inbound chat events into
+// decided, committed events; queues what must be said in chat in the persisted
+// outbox (same transaction); hands due operations out paced and ordered, and
+// records their results (a created channel, the global card's message id); lets
+// time do its work (nudges, SLA breaches, follow-up reminders) on tick().
+//
+// Runs on: one thread at a time (the daemon's store thread, or a test); not
+// thread-safe. Errors from the store are returned or reported as retry_later;
+// nothing throws.
+class IncidentEngine {
+ public:
+  IncidentEngine(EventStore& store, std::shared_ptr<const Directory> directory,
+                 IncidentSettings settings, OutboxSettings outbox_settings, const WallClock& clock);
+
+  // Loads the pending outbox (after a restart) into the scheduler.
+  VoidResult start();
+
+  // Replaces the directory (SIGHUP); incidents keep their organization.
+  void set_directory(std::shared_ptr<const Directory> directory);
+  // Pacing a plugin instance declared (describe_instance).
+  void set_limits(const std::string& instance, InstanceLimits limits);
+
+  InboundOutcome handle(const InboundEvent& event);
+
+  // Appends the events the passing of time calls for (due_events) on every
+  // incident that still needs attention. Returns how many events were appended.
+  Result<std::size_t> tick();
+
+  // Outbox operations to send now (each in flight until complete() is called).
+  std::vector<DueOperation> take_due(std::size_t max);
+  // When take_due may next return something; nullopt when nothing is queued.
+  std::optional<TimePoint> next_due() const;
+  // The plugin's result for an operation ({"v":1,"status":"ok"|"retryable"|…}).
+  void complete(std::int64_t outbox_id, const std::string& result_json);
+
+  OutboxStats outbox_stats() const;
+  const IncidentSettings& settings() const noexcept { return settings_; }
+
+  // Why the last inbound event was refused or failed, for the daemon's log.
+  const std::string& last_problem() const noexcept { return last_problem_; }
+
+ private:
+  Result<std::optional<IncidentId>> channel_incident(const Organization& organization,
+                                                     const ChannelRef& channel);
+  InboundOutcome handle_command(const InboundEvent& event, const Organization& organization);
+  InboundOutcome handle_message(const InboundEvent& event, const Organization& organization);
+  InboundOutcome handle_edit(const InboundEvent& event, const Organization& organization);
+  std::optional<Actor> member_actor(const Organization& organization, const std::string& platform,
+                                    const Actor& user);
+  bool resolve_mentions(Command& command, const Organization& organization,
+                        const std::string& platform, std::string& problem);
+  InboundOutcome reply_only(const InboundEvent& event, const Message& reply, bool privately);
+  InboundOutcome commit(AppendRequest request);
+  std::vector<OutboxEntry> outbox_of(const Incident& after, const std::vector<Event>& committed,
+                                     const std::string& key_prefix);
+  void queue(std::vector<OutboxEntry> entries);
+  std::optional<std::string> prepare(const OutboxEntry& entry, bool& drop);
+  void on_done(const OutboxEntry& entry, const std::string& result_json);
+
+  EventStore& store_;
+  std::shared_ptr<const Directory> directory_;
+  IncidentSettings settings_;
+  const WallClock& clock_;
+  OutboxScheduler scheduler_;
+  std::map<std::int64_t, OutboxEntry> in_flight_;
+  std::string last_problem_;
+};
+
+}  // namespace haveri::core
