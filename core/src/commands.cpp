@@ -219,6 +219,27 @@ bool looks_like_severity(std::string_view word) {
   return true;
 }
 
+// Why `title` cannot be an incident title; nullopt if it can.
+std::optional<std::string> title_problem(std::string_view title) {
+  if (title.empty()) {
+    return "the title is empty";
+  }
+  if (!is_valid_utf8(title)) {
+    return "the title is not valid UTF-8 text";
+  }
+  // One line: a title is shown in channel topics, lists and headers.
+  if (std::any_of(title.begin(), title.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    return "the title must be one line without control characters";
+  }
+  const std::size_t length = count_code_points(title);
+  if (length > kMaxTitleCodePoints) {
+    return "the title is " + std::to_string(length) + " characters long; keep it to " +
+           std::to_string(kMaxTitleCodePoints) + " or fewer";
+  }
+  return std::nullopt;
+}
+
 // An id as written in the directory: a-z, 0-9, '-' and '_', at most 64 bytes.
 bool is_directory_id(std::string_view text) {
   if (text.empty() || text.size() > 64) {
@@ -294,14 +315,8 @@ std::variant<Command, CommandError> parse_declare(std::span<const std::string_vi
     command.severity = severity;
     return Command{std::move(command)};  // the triage form asks for the title
   }
-  if (!is_valid_utf8(title)) {
-    return CommandError{"the title is not valid UTF-8 text", std::string(kDeclareUsage)};
-  }
-  const std::size_t length = count_code_points(title);
-  if (length > kMaxTitleCodePoints) {
-    return CommandError{"the title is " + std::to_string(length) + " characters long; keep it to " +
-                            std::to_string(kMaxTitleCodePoints) + " or fewer",
-                        std::string(kDeclareUsage)};
+  if (auto problem = title_problem(title)) {
+    return CommandError{*problem, std::string(kDeclareUsage)};
   }
   command.title = std::string(title);
   command.severity = severity;
@@ -427,27 +442,6 @@ std::variant<std::string, CommandError> parse_text(std::string_view verb,
   return std::string(text);
 }
 
-// Why `title` cannot be an incident title; nullopt if it can.
-std::optional<std::string> title_problem(std::string_view title) {
-  if (title.empty()) {
-    return "the title is empty";
-  }
-  if (!is_valid_utf8(title)) {
-    return "the title is not valid UTF-8 text";
-  }
-  // One line: a title is shown in channel topics, lists and headers.
-  if (std::any_of(title.begin(), title.end(),
-                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-    return "the title must be one line without control characters";
-  }
-  const std::size_t length = count_code_points(title);
-  if (length > kMaxTitleCodePoints) {
-    return "the title is " + std::to_string(length) + " characters long; keep it to " +
-           std::to_string(kMaxTitleCodePoints) + " or fewer";
-  }
-  return std::nullopt;
-}
-
 std::string joined_text(std::span<const std::string_view> args) {
   if (args.empty()) {
     return {};
@@ -542,7 +536,7 @@ std::optional<DueSpec> parse_when(std::string_view text) {
           days) {
     return std::nullopt;
   }
-  const auto minutes = std::chrono::minutes(days * 1440 + hour * 60 + minute);
+  const auto minutes = std::chrono::minutes(days * 1440 + std::int64_t{hour} * 60 + minute);
   return DueSpec{TimePoint(std::chrono::duration_cast<std::chrono::milliseconds>(minutes)),
                  std::chrono::minutes(0)};
 }

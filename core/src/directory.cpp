@@ -342,7 +342,7 @@ class DirectoryReader {
     return directory;
   }
 
-  void report(const YAML::Mark& mark, std::string message) {
+  void report(const YAML::Mark& mark, const std::string& message) {
     std::string line = source_;
     const bool located = !mark.is_null() && mark.line >= 0 && mark.column >= 0;
     if (located) {
@@ -940,10 +940,10 @@ class DirectoryReader {
   }
 
   void check_references(const Scope& scope) {
-    static const std::vector<std::string> kNone;
+    static const std::vector<std::string> no_ids;
     for (const auto& reference : scope.references) {
       const auto it = scope.ids.find(reference.kind);
-      const auto& ids = it == scope.ids.end() ? kNone : it->second;
+      const auto& ids = it == scope.ids.end() ? no_ids : it->second;
       if (std::find(ids.begin(), ids.end(), reference.id) != ids.end()) {
         continue;
       }

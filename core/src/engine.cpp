@@ -1,5 +1,4 @@
 #include <algorithm>
-#include <atomic>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
@@ -14,6 +13,10 @@ using nlohmann::json;
 
 // Host-only members of a stored operation, removed before the plugin sees it.
 constexpr const char* kInternal = "_haveri";
+// How long an operation waits when the store failed while preparing or recording it.
+constexpr std::chrono::milliseconds kStoreRetryDelay{2000};
+// Names tried for one incident channel: inc-7-slug, inc-7-slug-2, … inc-7-slug-20.
+constexpr int kMaxChannelNameAttempts = 20;
 
 std::string lane_of(const ChannelRef& channel) {
   return channel.instance + "/" + channel.id;
@@ -89,9 +92,8 @@ VoidResult IncidentEngine::start() {
     }
   }
   if (!superseded.empty()) {
-    if (auto removed = store_.outbox_remove(superseded); !removed) {
-      return removed.error();
-    }
+    // Failing to delete them only means sending an outdated card edit once more.
+    (void)store_.outbox_remove(superseded);
   }
   return Done{};
 }
@@ -216,16 +218,21 @@ bool IncidentEngine::resolve_mentions(Command& command, const Organization& orga
   return true;
 }
 
+// The operation key of a reply: stable across retries of a keyed inbound event,
+// unique for an unkeyed one.
+std::string IncidentEngine::reply_key(const InboundEvent& event) {
+  if (!event.idempotency_key.empty()) {
+    return "reply:" + event.idempotency_key;
+  }
+  return "reply:unkeyed-" + std::to_string(clock_.now().time_since_epoch().count()) + "-" +
+         std::to_string(++unkeyed_replies_);
+}
+
 InboundOutcome IncidentEngine::reply_only(const InboundEvent& event, const Message& reply,
                                           bool privately) {
   AppendRequest request;
   request.idempotency_key = event.idempotency_key;
-  static std::atomic<std::uint64_t> unkeyed{0};
-  const std::string key =
-      "reply:" + (event.idempotency_key.empty()
-                      ? "unkeyed-" + std::to_string(clock_.now().time_since_epoch().count()) + "-" +
-                            std::to_string(unkeyed.fetch_add(1))
-                      : event.idempotency_key);
+  const std::string key = reply_key(event);
   json operation = {{"type", "post_message"},
                     {"channel", channel_to_json(event.channel)},
                     {"message", message_to_json(reply)}};
@@ -364,9 +371,9 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
     if (decision->reply_privately) {
       operation["visible_to"] = event.user.id;
     }
-    request.outbox.push_back(entry_for(
-        organization.id, event.channel.instance, lane_of(event.channel),
-        "reply:" + event.idempotency_key + ":1", std::move(operation), std::nullopt, now));
+    request.outbox.push_back(entry_for(organization.id, event.channel.instance,
+                                       lane_of(event.channel), reply_key(event) + ":1",
+                                       std::move(operation), std::nullopt, now));
   }
   return commit(std::move(request));
 }
@@ -574,8 +581,10 @@ Result<std::size_t> IncidentEngine::tick() {
   return appended;
 }
 
-std::optional<std::string> IncidentEngine::prepare(const OutboxEntry& entry, bool& drop) {
+std::optional<std::string> IncidentEngine::prepare(const OutboxEntry& entry, bool& drop,
+                                                   bool& defer) {
   drop = false;
+  defer = false;
   json operation = json::parse(entry.operation, nullptr, false);
   if (operation.is_discarded() || !operation.is_object()) {
     drop = true;
@@ -587,7 +596,11 @@ std::optional<std::string> IncidentEngine::prepare(const OutboxEntry& entry, boo
   std::optional<Incident> incident;
   if (incident_id != 0) {
     auto loaded = store_.incident(incident_id);
-    if (loaded && loaded.value()) {
+    if (!loaded) {
+      defer = true;  // the store failed for now; "gone" would be a lie
+      return std::nullopt;
+    }
+    if (loaded.value()) {
       incident = std::move(*loaded.value());
     }
   }
@@ -617,7 +630,12 @@ std::vector<DueOperation> IncidentEngine::take_due(std::size_t max) {
   std::vector<DueOperation> due;
   for (OutboxEntry& entry : scheduler_.take_due(clock_.now(), max)) {
     bool drop = false;
-    auto operation = prepare(entry, drop);
+    bool defer = false;
+    auto operation = prepare(entry, drop, defer);
+    if (defer) {
+      scheduler_.defer(entry.id, clock_.now() + kStoreRetryDelay);
+      continue;
+    }
     if (!operation) {
       scheduler_.complete(
           entry.id, AttemptOutcome{AttemptOutcome::Kind::permanent, std::nullopt, "target gone"},
@@ -673,8 +691,14 @@ void IncidentEngine::complete(std::int64_t outbox_id, const std::string& result_
   const Completion completion = scheduler_.complete(outbox_id, outcome, now);
   switch (completion.disposition) {
     case Completion::Disposition::done:
-      on_done(entry, result_json);
-      (void)store_.outbox_done(outbox_id);
+      if (on_done(entry, result_json)) {
+        (void)store_.outbox_done(outbox_id);
+      } else {
+        // What the plugin did could not be recorded: ask again later (same key, so the
+        // plugin answers with the same channel or message) instead of losing it.
+        requeue(std::move(entry), completion.attempts, now + kStoreRetryDelay,
+                "recording the result failed: " + last_problem_);
+      }
       break;
     case Completion::Disposition::retry_scheduled:
       (void)store_.outbox_retry(outbox_id, completion.attempts, completion.next_attempt,
@@ -683,56 +707,94 @@ void IncidentEngine::complete(std::int64_t outbox_id, const std::string& result_
     case Completion::Disposition::failed: {
       (void)store_.outbox_failed(outbox_id, completion.attempts, completion.error, now);
       const json operation = json::parse(entry.operation, nullptr, false);
-      if (!operation.is_object() || operation.value("type", "") != "create_channel") {
-        break;
-      }
-      const json internal = operation.value(kInternal, json::object());
-      const IncidentId incident_id = internal.value("incident", IncidentId{0});
-      const int attempt = internal.value("attempt", 1);
-      auto incident = store_.incident(incident_id);
-      if (!incident || !incident.value()) {
-        break;
-      }
-      const Incident& state = *incident.value();
-      const bool taken = text_member(result, "error_code") == "name_taken";
-      if (taken && attempt < 20) {
-        // The name belongs to another channel: try the next one, in the same lane.
-        json retry = {{"type", "create_channel"},
-                      {"name", incident_channel_name(state.id, state.title, attempt + 1)},
-                      {"topic", operation.value("topic", "")},
-                      {kInternal, {{"incident", state.id}, {"attempt", attempt + 1}}}};
+      if (operation.is_object() && operation.value("type", "") == "update_message" &&
+          operation.value(kInternal, json::object()).value("global_card", false) &&
+          text_member(result, "error_code") == "message_not_found") {
+        // The card was deleted on the platform: post it anew; its id is recorded then.
+        json repost = operation;
+        repost["type"] = "post_message";
         AppendRequest request;
-        request.outbox.push_back(
-            entry_for(entry.organization, entry.instance, entry.lane,
-                      entry.operation_key + ":name-" + std::to_string(attempt + 1),
-                      std::move(retry), state.id, now));
+        request.outbox.push_back(entry_for(entry.organization, entry.instance, entry.lane,
+                                           entry.operation_key + ":repost", std::move(repost),
+                                           entry.incident, now));
         (void)commit(std::move(request));
         break;
       }
-      Message failure;
-      failure.title =
-          "INC-" + std::to_string(state.id) + ": the incident channel could not be created";
-      failure.text =
-          completion.error + ". The incident goes on here in #" + state.declared_in.name + ".";
-      AppendRequest request;
-      request.outbox.push_back(entry_for(entry.organization, state.declared_in.instance,
-                                         lane_of(state.declared_in),
-                                         entry.operation_key + ":failed",
-                                         {{"type", "post_message"},
-                                          {"channel", channel_to_json(state.declared_in)},
-                                          {"message", message_to_json(failure)}},
-                                         state.id, now));
-      (void)commit(std::move(request));
+      if (!operation.is_object() || operation.value("type", "") != "create_channel") {
+        break;
+      }
+      channel_failed(entry, operation, result, completion.error);
       break;
     }
   }
 }
 
-void IncidentEngine::on_done(const OutboxEntry& entry, const std::string& result_json) {
+void IncidentEngine::requeue(OutboxEntry entry, int attempts, TimePoint not_before,
+                             const std::string& why) {
+  entry.attempts = attempts;
+  entry.not_before = not_before;
+  entry.last_error = why;
+  (void)store_.outbox_retry(entry.id, attempts, not_before, why);
+  scheduler_.add(std::move(entry));
+}
+
+void IncidentEngine::channel_failed(const OutboxEntry& entry, const json& operation,
+                                    const json& result, const std::string& error) {
+  const TimePoint now = clock_.now();
+  const json internal = operation.value(kInternal, json::object());
+  const IncidentId incident_id = internal.value("incident", IncidentId{0});
+  const int attempt = internal.value("attempt", 1);
+  auto incident = store_.incident(incident_id);
+  if (!incident || !incident.value() || incident.value()->channel) {
+    return;  // gone, or it has a channel after all (an earlier attempt got through)
+  }
+  const Incident& state = *incident.value();
+  if (text_member(result, "error_code") == "name_taken" && attempt < kMaxChannelNameAttempts) {
+    // The name belongs to another channel: try the next one, in the same lane.
+    json retry = {{"type", "create_channel"},
+                  {"name", incident_channel_name(state.id, state.title, attempt + 1)},
+                  {"topic", operation.value("topic", "")},
+                  {kInternal, {{"incident", state.id}, {"attempt", attempt + 1}}}};
+    AppendRequest request;
+    request.outbox.push_back(entry_for(entry.organization, entry.instance, entry.lane,
+                                       entry.operation_key + ":name-" + std::to_string(attempt + 1),
+                                       std::move(retry), state.id, now));
+    (void)commit(std::move(request));
+    return;
+  }
+  // No channel of its own: the incident is worked where it was declared, if that
+  // channel is not another incident's already.
+  auto owner = store_.incident_by_channel(state.organization, state.declared_in.instance,
+                                          state.declared_in.id);
+  const bool declared_in_free = owner && !owner.value();
+  Message failure;
+  failure.title = "INC-" + std::to_string(state.id) + ": the incident channel could not be created";
+  failure.text =
+      error + (declared_in_free ? ". Work the incident here in #" + state.declared_in.name +
+                                      ": its commands and messages count in this channel."
+                                : ". #" + state.declared_in.name +
+                                      " already belongs to another incident; an administrator "
+                                      "must create the channel (see the log).");
+  AppendRequest request;
+  request.outbox.push_back(entry_for(entry.organization, state.declared_in.instance,
+                                     lane_of(state.declared_in), entry.operation_key + ":failed",
+                                     {{"type", "post_message"},
+                                      {"channel", channel_to_json(state.declared_in)},
+                                      {"message", message_to_json(failure)}},
+                                     state.id, now));
+  if (declared_in_free) {
+    request.incident = state.id;
+    request.expected_last_sequence = state.last_sequence;
+    request.events.push_back(Event{0, 0, now, Actor::system(), ChannelLinked{state.declared_in}});
+  }
+  (void)commit(std::move(request));
+}
+
+bool IncidentEngine::on_done(const OutboxEntry& entry, const std::string& result_json) {
   const json operation = json::parse(entry.operation, nullptr, false);
   const json result = json::parse(result_json, nullptr, false);
   if (!operation.is_object() || !result.is_object()) {
-    return;
+    return true;
   }
   const json internal = operation.value(kInternal, json::object());
   const IncidentId incident_id = internal.value("incident", IncidentId{0});
@@ -741,11 +803,15 @@ void IncidentEngine::on_done(const OutboxEntry& entry, const std::string& result
   const bool card_posted = internal.value("global_card", false) &&
                            (type == "post_message" || !text_member(result, "message_id").empty());
   if (incident_id == 0 || (!channel_created && !card_posted)) {
-    return;
+    return true;
   }
   auto loaded = store_.incident(incident_id);
-  if (!loaded || !loaded.value()) {
-    return;
+  if (!loaded) {
+    last_problem_ = loaded.error().message;
+    return false;
+  }
+  if (!loaded.value()) {
+    return true;
   }
   const Incident& incident = *loaded.value();
   AppendRequest request;
@@ -755,13 +821,13 @@ void IncidentEngine::on_done(const OutboxEntry& entry, const std::string& result
   if (channel_created) {
     const auto channel = result.find("channel");
     if (channel == result.end() || text_member(*channel, "id").empty()) {
-      return;
+      return true;  // a plugin bug; logged by the daemon as a bad result
     }
     const std::string id = text_member(*channel, "id");
     const std::string name = text_member(*channel, "name");
     ChannelRef ref{entry.instance, id, name.empty() ? id : name};
-    if (incident.channel == ref) {
-      return;  // a repeated completion of the same creation
+    if (incident.channel) {
+      return true;  // a repeated completion, or another attempt got there first
     }
     request.events.push_back(Event{0, 0, now, Actor::system(), ChannelLinked{ref}});
     request.events.push_back(
@@ -776,14 +842,14 @@ void IncidentEngine::on_done(const OutboxEntry& entry, const std::string& result
     const std::string message_id = text_member(result, "message_id");
     if (message_id.empty() ||
         (incident.global_card && incident.global_card->message_id == message_id)) {
-      return;
+      return true;
     }
     const json channel = operation.value("channel", json::object());
     ChannelRef ref{entry.instance, channel.value("id", ""), channel.value("name", "")};
     request.events.push_back(
         Event{0, 0, now, Actor::system(), GlobalCardPosted{std::move(ref), message_id}});
   }
-  (void)commit(std::move(request));
+  return commit(std::move(request)) == InboundOutcome::committed;
 }
 
 }  // namespace haveri::core

@@ -278,9 +278,13 @@ Incident apply(Incident state, const Event& event) noexcept {
             state.acknowledged_by = event.actor;
             state.acknowledged_at = event.at;
           }
-        } else if constexpr (std::is_same_v<Payload, Annotation> ||
-                             std::is_same_v<Payload, ActionTaken>) {
+        } else if constexpr (std::is_same_v<Payload, ActionTaken>) {
           state.last_update_at = event.at;
+        } else if constexpr (std::is_same_v<Payload, Annotation>) {
+          // A note is an update; a recorded edit or deletion of a chat message is not.
+          if (!payload.refers_to_sequence) {
+            state.last_update_at = event.at;
+          }
         } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
           ++state.attachment_count;
         } else if constexpr (std::is_same_v<Payload, TriageResponse>) {

@@ -387,6 +387,74 @@ std::string event_summary(const ordered_json& event) {
   if (type == "action_taken") {
     return "action: " + one_line(text(payload, "text"));
   }
+  const auto person_name = [](const ordered_json& person) {
+    const std::string name = text(person, "name");
+    return name == "-" ? text(person, "id") : name;
+  };
+  if (type == "title_change") {
+    return "title \"" + text(payload, "from") + "\" \xE2\x86\x92 \"" + text(payload, "to") + "\"";
+  }
+  if (type == "summary") {
+    return "summary: " + one_line(text(payload, "what_happened")) +
+           " | root cause: " + one_line(text(payload, "root_cause")) +
+           " | resolution: " + one_line(text(payload, "resolution"));
+  }
+  if (type == "closed") {
+    return "closed";
+  }
+  if (type == "follow_up") {
+    const std::string change = text(payload, "change");
+    std::string line = "follow-up #" + text(payload, "number") + " " + change;
+    if (change == "created") {
+      line += ": " + one_line(text(payload, "description"));
+    }
+    if ((change == "created" || change == "assigned") && member(payload, "assignee").is_object()) {
+      line += " \xE2\x86\x92 " + person_name(member(payload, "assignee"));  // →
+    }
+    if ((change == "created" || change == "redated") && text(payload, "due") != "-") {
+      line += " (due " + text(payload, "due") + ")";
+    }
+    if (change == "status") {
+      line += ": " + text(payload, "status");
+    }
+    if (change == "reminded") {
+      line += " (" + text(payload, "reminder") + ")";
+    }
+    return line;
+  }
+  if (type == "attachment") {
+    return "attached " + text(payload, "name") + " (" + text(payload, "size") + " bytes)";
+  }
+  if (type == "triage_response") {
+    std::string line = "triage:";
+    const ordered_json answers = member(payload, "answers");
+    for (const auto& [question, answer] : answers.items()) {
+      line += " " + question + "=" + one_line(answer.is_string() ? answer.get<std::string>() : "?");
+    }
+    return line;
+  }
+  if (type == "bot_guidance") {
+    return "guidance (" + text(payload, "topic") + ") posted";
+  }
+  if (type == "global_card_posted") {
+    return "summary card posted in " + channel_label(member(payload, "channel"));
+  }
+  if (type == "nudge") {
+    return "nudged: no update for " + text(payload, "quiet_minutes") + " min";
+  }
+  if (type == "sla_breach") {
+    return "SLA missed: " + text(payload, "target") + " within " + text(payload, "target_minutes") +
+           " min";
+  }
+  if (type == "escalation") {
+    std::string line =
+        "paged by " + text(payload, "policy") + " step " + text(payload, "step") + ":";
+    const ordered_json notified = member(payload, "notified");
+    for (const auto& person : notified) {
+      line += " " + person_name(person);
+    }
+    return line;
+  }
   return type + " " + payload.dump();
 }
 

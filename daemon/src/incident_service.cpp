@@ -222,7 +222,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       ++in_flight;
       std::weak_ptr<Impl> weak = weak_from_this();
       const std::int64_t id = due.outbox_id;
-      send(due.instance, std::move(operation), [weak, id](nlohmann::json result) {
+      auto on_result = [weak, id](nlohmann::json result) {
         auto self = weak.lock();
         if (!self) {
           return;
@@ -241,9 +241,23 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
             impl->pump();
           });
         });
-      });
+      };
+      try {
+        send(due.instance, std::move(operation), on_result);
+      } catch (const std::exception& e) {
+        // The operation stays owed: it is tried again like any retryable failure.
+        spdlog::error("outbox #{}: could not hand it to plugin {}: {}", id, due.instance, e.what());
+        --in_flight;
+        engine.complete(id, nlohmann::json{{"v", 1},
+                                           {"status", "retryable"},
+                                           {"error", "could not be handed to the plugin"}}
+                                .dump());
+      }
     }
-    arm_outbox_timer();
+    // At the in-flight limit every completion pumps again; a timer would only spin.
+    if (room > 0) {
+      arm_outbox_timer();
+    }
   }
 
   void arm_outbox_timer() {

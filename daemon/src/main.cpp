@@ -124,11 +124,13 @@ int run(const Options& options) {
       std::move(service_options));
   for (const auto& instance : config.plugins.instances) {
     if (auto limits = plugins.limits(instance.name)) {
+      // What a plugin leaves out keeps the configured defaults.
       haveri::core::InstanceLimits declared;
-      declared.channel_interval =
-          std::chrono::milliseconds(limits->value("channel_interval_ms", std::int64_t{1000}));
-      declared.per_second = limits->value("per_second", 20.0);
-      declared.burst = limits->value("burst", 20);
+      declared.channel_interval = std::chrono::milliseconds(
+          limits->value("channel_interval_ms",
+                        static_cast<std::int64_t>(config.outbox.default_channel_interval.count())));
+      declared.per_second = limits->value("per_second", config.outbox.default_instance_per_second);
+      declared.burst = limits->value("burst", declared.burst);
       incidents->set_limits(instance.name, declared);
     }
   }

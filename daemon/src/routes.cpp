@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <memory>
 #include <optional>
@@ -65,7 +66,9 @@ std::string query_value(const std::string& query, std::string_view name) {
       for (std::size_t i = 0; i < raw.size(); ++i) {
         if (raw[i] == '+') {
           value += ' ';
-        } else if (raw[i] == '%' && i + 2 < raw.size()) {
+        } else if (raw[i] == '%' && i + 2 < raw.size() &&
+                   std::isxdigit(static_cast<unsigned char>(raw[i + 1])) != 0 &&
+                   std::isxdigit(static_cast<unsigned char>(raw[i + 2])) != 0) {
           int byte = 0;
           auto [ptr, ec] = std::from_chars(raw.data() + i + 1, raw.data() + i + 3, byte, 16);
           if (ec == std::errc{} && ptr == raw.data() + i + 3) {
@@ -163,6 +166,10 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
   }
   if (path == "/api/v1/follow-ups") {
     const std::string organization = query_value(request.query, "organization");
+    if (organization.empty()) {
+      respond(http::Response::error(400, "name the organization: ?organization=<id>"));
+      return;
+    }
     const std::string assignee = query_value(request.query, "assignee");
     deps.incidents.follow_ups(
         organization, assignee.empty() ? std::nullopt : std::optional<std::string>(assignee),

@@ -95,7 +95,10 @@ class FakePlatform {
         return m.id == operation.value("message_id", "");
       });
       if (it == messages.end()) {
-        return json{{"v", 1}, {"status", "permanent"}, {"error", "message_not_found"}};
+        return json{{"v", 1},
+                    {"status", "permanent"},
+                    {"error_code", "message_not_found"},
+                    {"error", "message_not_found"}};
       }
       it->message = operation["message"];
       ++it->edits;
@@ -131,6 +134,7 @@ class FakePlatform {
   }
   void fail_next(int count) { fail_next_ = count; }
   void take_name(const std::string& name) { channels_[name]; }
+  void delete_all(const std::string& name) { channels_[name].clear(); }
   int repeats() const { return repeats_; }
   int edits() const { return edits_; }
   int performed() const { return static_cast<int>(results_.size()); }
@@ -440,6 +444,20 @@ TEST_F(IncidentLoop, QueuedEditsOfTheGlobalCardCoalesceIntoTheNewest) {
   const json card = platform_.channel("announcements")[0].message;
   EXPECT_THAT(card.dump(), HasSubstr("INVESTIGATING"));
   EXPECT_THAT(card.dump(), HasSubstr("Bob"));
+}
+
+TEST_F(IncidentLoop, AGlobalCardDeletedOnThePlatformIsPostedAnew) {
+  ASSERT_EQ(command("general", "alice", "declare Conveyor 4 jammed sev2"),
+            InboundOutcome::committed);
+  deliver();
+  const std::string first_id = incident(1).global_card->message_id;
+  platform_.delete_all("announcements");
+  ASSERT_EQ(command(kChannel, "alice", "sev sev1"), InboundOutcome::committed);
+  deliver();
+  ASSERT_EQ(platform_.channel("announcements").size(), 1U);
+  EXPECT_THAT(platform_.channel("announcements")[0].message.value("title", ""), HasSubstr("SEV1"));
+  EXPECT_NE(incident(1).global_card->message_id, first_id);
+  EXPECT_EQ(incident(1).global_card->message_id, platform_.channel("announcements")[0].id);
 }
 
 TEST_F(IncidentLoop, ARestartInTheMiddleLosesNothingAndSendsNothingTwice) {

@@ -315,9 +315,11 @@ TEST(ParseCommand, PrefixMustBeAWholeWord) {
   EXPECT_EQ(failed("/incidentdeclare x").problem, "unknown command \"/incidentdeclare\"");
 }
 
-TEST(ParseCommand, NulBytesDoNotConfuseTheParser) {
-  const std::string text("declare a\0b", 11);
-  EXPECT_EQ(std::get<DeclareCommand>(parsed(text)).title, std::string("a\0b", 3));
+TEST(ParseCommand, NulBytesInATitleAreRefusedNotCut) {
+  const std::string text("declare a\0b sev1", 16);
+  const auto result = parse_command(text);
+  ASSERT_TRUE(std::holds_alternative<CommandError>(result));
+  EXPECT_NE(std::get<CommandError>(result).problem.find("control characters"), std::string::npos);
 }
 
 // ---------------------------------------------------------------- usage and help text

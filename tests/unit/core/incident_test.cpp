@@ -293,11 +293,13 @@ TEST(Apply, EachNewTypeChangesOnlyItsField) {
   ack.acknowledged_at = minute(40);
   EXPECT_EQ(applied(kBo, Acknowledged{}), ack);
 
-  // Notes and actions are updates: they hold off the "no update" nudge.
+  // Notes and actions are updates: they hold off the "no update" nudge; a recorded
+  // edit or deletion of a chat message (an annotation that refers to it) is not.
   Incident updated = expected;
   updated.last_update_at = minute(40);
-  EXPECT_EQ(applied(kBo, Annotation{"note", Sequence{2}}), updated);
+  EXPECT_EQ(applied(kBo, Annotation{"note", std::nullopt}), updated);
   EXPECT_EQ(applied(kBo, ActionTaken{"did it"}), updated);
+  EXPECT_EQ(applied(kBo, Annotation{"message edited: x", Sequence{2}}), expected);
 }
 
 TEST(Apply, ForeignNewTypesChangeNothing) {

@@ -200,13 +200,16 @@ TEST_F(IncidentServiceTest, OddlyTypedPluginResultIsReportedNotFatal) {
     if (operation.value("type", "") == "create_channel") {
       return nlohmann::json{{"v", 1}, {"status", "permanent"}, {"error", {{"code", 7}}}};
     }
-    if (operation["message"].value("title", "").find("declared") != std::string::npos) {
+    const auto message = operation.value("message", nlohmann::json::object());
+    if (message.value("title", "").find("declared") != std::string::npos) {
       return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", {{"x", 1}}}};
     }
     return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", 12}};
   });
   EXPECT_TRUE(submit(chat("command", "general", "declare Chiller fault sev2", "k-1")));
-  auto operations = sender_.await(4);
+  // create (refused), announcement, global card, the failure, then the incident is
+  // worked in #general: invite, card, global card edit.
+  auto operations = sender_.await(7);
   auto posts = of_type(operations, "post_message");
   ASSERT_GE(posts.size(), 3u);
   bool reported = false;
@@ -215,6 +218,13 @@ TEST_F(IncidentServiceTest, OddlyTypedPluginResultIsReportedNotFatal) {
                post["message"].value("title", "").find("could not be created") != std::string::npos;
   }
   EXPECT_TRUE(reported);
+  bool linked_to_general = false;
+  for (const auto& event : timeline(1)) {
+    if (const auto* linked = std::get_if<haveri::core::ChannelLinked>(&event.payload)) {
+      linked_to_general = linked->channel.id == "general";
+    }
+  }
+  EXPECT_TRUE(linked_to_general);
   // The service is still alive and stores what follows.
   EXPECT_TRUE(submit(chat("command", "general", "declare Second fault sev3", "k-2")));
   EXPECT_EQ(timeline(2).size(), 1u);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <haveri/core/clock.hpp>
 #include <haveri/core/directory.hpp>
 #include <haveri/core/event_store.hpp>
@@ -113,8 +115,15 @@ class IncidentEngine {
   std::vector<OutboxEntry> outbox_of(const Incident& after, const std::vector<Event>& committed,
                                      const std::string& key_prefix);
   void queue(std::vector<OutboxEntry> entries);
-  std::optional<std::string> prepare(const OutboxEntry& entry, bool& drop);
-  void on_done(const OutboxEntry& entry, const std::string& result_json);
+  // The operation as the plugin gets it; nullopt with `drop` (target gone) or
+  // `defer` (the store failed for now).
+  std::optional<std::string> prepare(const OutboxEntry& entry, bool& drop, bool& defer);
+  // Records what a performed operation created; false if that could not be stored.
+  bool on_done(const OutboxEntry& entry, const std::string& result_json);
+  void requeue(OutboxEntry entry, int attempts, TimePoint not_before, const std::string& why);
+  void channel_failed(const OutboxEntry& entry, const nlohmann::json& operation,
+                      const nlohmann::json& result, const std::string& error);
+  std::string reply_key(const InboundEvent& event);
 
   EventStore& store_;
   std::shared_ptr<const Directory> directory_;
@@ -123,6 +132,7 @@ class IncidentEngine {
   OutboxScheduler scheduler_;
   std::map<std::int64_t, OutboxEntry> in_flight_;
   std::string last_problem_;
+  std::uint64_t unkeyed_replies_ = 0;
 };
 
 }  // namespace haveri::core
