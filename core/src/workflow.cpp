@@ -741,6 +741,11 @@ Message incident_card(const Incident& incident, const IncidentSettings& settings
     card.fields.push_back({"Channel", "#" + incident.channel->name});
   }
   add_metric_fields(card, incident, settings, now);
+  if (incident.status != Status::closed) {
+    card.fields.push_back({"In " + title_case(to_string(incident.status)) + " for",
+                           format_duration(now > incident.status_since ? now - incident.status_since
+                                                                       : milliseconds(0))});
+  }
   if (!incident.follow_ups.empty()) {
     const auto open =
         std::count_if(incident.follow_ups.begin(), incident.follow_ups.end(),

@@ -701,6 +701,7 @@ TEST(IncidentCard, ShowsStateAndOffersTheAllowedMoves) {
       {"Channel", "#inc-7-line-3-down"},
       {"Time to acknowledge", "open 10 min of 15 min"},
       {"Time to resolve", "open 10 min of 1 h"},
+      {"In Declared for", "10 min"},
   };
   EXPECT_EQ(card.fields, fields);
   const std::vector<MessageAction> actions = {
