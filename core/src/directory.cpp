@@ -882,7 +882,7 @@ class DirectoryReader {
     }
     std::map<std::string, int, std::less<>> platform_lines;
     for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-      const YAML::Node& key = it->first;
+      const YAML::Node key = it->first;  // a copy: `it->` returns a temporary proxy
       if (!key.IsScalar() || !is_platform_name(key.Scalar())) {
         report(key.Mark(), what +
                                ": identities: expected a platform name of lowercase letters, "
