@@ -11,6 +11,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <haveri/core/directory.hpp>
+#include <haveri/core/yaml_text.hpp>
 
 namespace haveri::core {
 
@@ -64,44 +65,12 @@ std::string join(std::span<const std::string_view> words) {
   return out;
 }
 
-// A scalar as it appears in an error message: quoted, escaped, shortened.
 std::string quote(std::string_view text) {
-  constexpr std::size_t kMaxShown = 60;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4U];
-      out += kHex[c & 0xfU];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > kMaxShown) {
-    out += "...";
-  }
-  out += '"';
-  return out;
+  return quote_for_message(text);
 }
 
 std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return quote(node.Scalar());
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
+  return describe_yaml(node);
 }
 
 bool is_lower_alnum(char c) {
@@ -1084,6 +1053,46 @@ Directory default_directory(const std::vector<std::string>& local_instances) {
   Directory directory;
   directory.organizations.push_back(std::move(org));
   return directory;
+}
+
+// A scalar as it appears in an error message: quoted, escaped, shortened.
+std::string quote_for_message(std::string_view text) {
+  constexpr std::size_t kMaxShown = 60;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      constexpr std::string_view kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4U];
+      out += kHex[c & 0xfU];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (text.size() > kMaxShown) {
+    out += "...";
+  }
+  out += '"';
+  return out;
+}
+
+std::string describe_yaml(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Scalar:
+      return quote_for_message(node.Scalar());
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return "nothing";
 }
 
 }  // namespace haveri::core

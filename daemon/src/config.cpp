@@ -18,6 +18,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <haveri/core/yaml_text.hpp>
+
 namespace haveri::daemon {
 
 namespace {
@@ -131,44 +133,12 @@ std::string errno_text(int error) {
   return std::generic_category().message(error);
 }
 
-// A scalar as it appears in an error message: quoted, escaped, shortened.
 std::string quote(std::string_view text) {
-  constexpr std::size_t kMaxShown = 60;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      constexpr std::string_view kHex = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[c >> 4U];
-      out += kHex[c & 0xfU];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > kMaxShown) {
-    out += "...";
-  }
-  out += '"';
-  return out;
+  return core::quote_for_message(text);
 }
 
 std::string describe(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map:
-      return "a mapping";
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Scalar:
-      return quote(node.Scalar());
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      break;
-  }
-  return "nothing";
+  return core::describe_yaml(node);
 }
 
 bool is_variable_name(std::string_view name) {
