@@ -60,6 +60,22 @@ struct FollowUpListing {
   bool operator==(const FollowUpListing&) const = default;
 };
 
+// One incident found by full-text search, with its best matching passage.
+struct SearchHit {
+  IncidentId incident = 0;
+  std::string organization;
+  std::string title;
+  Status status = Status::declared;
+  Severity severity = Severity::sev3;
+  std::optional<ChannelRef> channel;  // the incident channel, once it exists
+  // What matched: "title", "message", "note", "action", "summary" (docs/events.md).
+  std::string field;
+  // The passage around the match, matched terms between "**" (the message
+  // model's bold), cut to about a dozen words with "…" where text was left out.
+  std::string snippet;
+  bool operator==(const SearchHit&) const = default;
+};
+
 // Outbox entries that could not be performed, for the API.
 struct OutboxFailure {
   OutboxEntry entry;
@@ -76,8 +92,14 @@ struct OutboxFailure {
 //     transaction and equal a fold of the events;
 //   - an idempotency key is remembered durably, across restarts;
 //   - outbox entries are committed with the append that caused them;
-//   - every query about incidents, members and follow-ups is scoped by organization.
-// Runs on: one caller at a time (the daemon's store thread); not thread-safe.
+//   - every query about incidents, members and follow-ups is scoped by organization;
+//   - inside a batch (begin_batch … commit_batch) every call joins one transaction,
+//     reads see the batch's own writes, and nothing is durable before commit_batch;
+//     a job (begin_job … end_job) is a savepoint: its writes are kept or undone together.
+// The shared conformance suite (tests/unit/store/conformance) holds every
+// implementation to this contract.
+// Runs on: one caller at a time; not thread-safe. Writes go through one
+// GroupCommitWriter (group_commit.hpp); readers use a store of their own.
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -117,6 +139,32 @@ class EventStore {
   virtual Result<bool> record_member(std::string_view organization, const Member& member,
                                      TimePoint first_seen) = 0;
   virtual Result<std::vector<Member>> members(std::string_view organization) = 0;
+
+  // Full-text search (titles, messages, notes, actions, summaries) over the
+  // organization's incidents, best match first, one hit per incident, at most
+  // `limit`. `query` is FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a
+  // malformed one is ErrorCode::invalid_argument with a message for the person who
+  // typed it, never ErrorCode::storage.
+  virtual Result<std::vector<SearchHit>> search(std::string_view organization,
+                                                std::string_view query, std::size_t limit) = 0;
+
+  // Rewrites every projection (incident list, channel index, follow-ups, search
+  // index) from the events, in one transaction. Idempotent.
+  virtual VoidResult rebuild_projections() = 0;
+  // Every row of every projection, one line of text per row, in a stable order:
+  // rebuilt == live is proven by comparing this before and after a rebuild.
+  virtual Result<std::vector<std::string>> projection_rows() = 0;
+
+  // Group commit, for GroupCommitWriter. begin_batch opens the transaction that
+  // every following call joins; commit_batch makes it durable (per the store's
+  // synchronous setting) and rollback_batch undoes it. A job is a savepoint in the
+  // batch: end_job(false) undoes its writes only. Calls outside a batch run in
+  // transactions of their own, as before.
+  virtual VoidResult begin_batch() = 0;
+  virtual VoidResult commit_batch() = 0;
+  virtual void rollback_batch() noexcept = 0;
+  virtual VoidResult begin_job() = 0;
+  virtual VoidResult end_job(bool keep) = 0;
 
   // Outbox: entries neither done nor failed, in id order (loaded at start).
   virtual Result<std::vector<OutboxEntry>> pending_outbox() = 0;
