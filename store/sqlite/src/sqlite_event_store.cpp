@@ -1592,4 +1592,34 @@ core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures
                  [&] { return session_on(db_, path_, statements_->cache).outbox_failures(limit); });
 }
 
+namespace {
+core::Error not_yet() {
+  return make_error(ErrorCode::storage, "not implemented yet");
+}
+}  // namespace
+
+core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view,
+                                                                    std::string_view, std::size_t) {
+  return not_yet();
+}
+core::VoidResult SqliteEventStore::rebuild_projections() {
+  return not_yet();
+}
+core::Result<std::vector<std::string>> SqliteEventStore::projection_rows() {
+  return not_yet();
+}
+core::VoidResult SqliteEventStore::begin_batch() {
+  return not_yet();
+}
+core::VoidResult SqliteEventStore::commit_batch() {
+  return not_yet();
+}
+void SqliteEventStore::rollback_batch() noexcept {}
+core::VoidResult SqliteEventStore::begin_job() {
+  return not_yet();
+}
+core::VoidResult SqliteEventStore::end_job(bool) {
+  return not_yet();
+}
+
 }  // namespace haveri::store

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -1091,6 +1092,12 @@ class MigrationTest : public SqliteEventStoreTest {
     RawDatabase raw(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     raw.exec(sql);
   }
+  // Builds one from tests/fixtures/sqlite/v2.sql, as a version 2 haverid left it.
+  void write_v2_database() {
+    const std::string sql = read_file(fixtures_dir() / "sqlite" / "v2.sql");
+    RawDatabase raw(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    raw.exec(sql);
+  }
 };
 
 TEST_F(MigrationTest, FixtureIsAVersionOneDatabase) {
@@ -1183,6 +1190,93 @@ TEST_F(MigrationTest, FailedMigrationLeavesTheVersionOneDatabaseUntouched) {
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM pragma_table_info('incidents') "
                         "WHERE name = 'organization'"),
             0);
+}
+
+TEST_F(MigrationTest, FixtureIsAVersionTwoDatabase) {
+  write_v2_database();
+  RawDatabase raw(db_path());
+
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM events"), 27);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM incidents"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM follow_ups"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM members"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM outbox"), 4);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM inbound_receipts"), 6);
+}
+
+TEST_F(MigrationTest, VersionTwoDatabaseIsMigratedAndKeepsItsData) {
+  write_v2_database();
+
+  auto store = open_store();
+
+  EXPECT_EQ(store->schema_version(), SqliteEventStore::latest_schema_version());
+  // Events and the incident projection.
+  const auto first = must(store->events(1));
+  ASSERT_EQ(first.size(), 17U);
+  EXPECT_EQ(must(store->events(2)).size(), 7U);
+  EXPECT_EQ(must(store->events(3)).size(), 3U);
+  EXPECT_EQ(first[7].actor, (core::Actor{"U024BE7LH", "Ana Operator", "slack:U024BE7LH"}));
+  for (IncidentId id : {1, 2, 3}) {
+    EXPECT_EQ(must(store->incident(id)),
+              std::optional<Incident>{core::fold(must(store->events(id)))})
+        << "INC-" << id;
+  }
+  const auto inc1 = must(store->incident(1));
+  ASSERT_TRUE(inc1.has_value());
+  EXPECT_EQ(inc1->title, "Line 3 conveyor jammed at transfer");
+  EXPECT_EQ(inc1->organization, "acme");
+  EXPECT_EQ(inc1->status, core::Status::resolved);
+  ASSERT_TRUE(inc1->summary.has_value());
+  EXPECT_EQ(inc1->summary->root_cause, "A worn guide rail let cartons skew; the motor overheated.");
+  EXPECT_EQ(inc1->summary->impact.units_lost, std::optional<std::int64_t>{320});
+  auto ids = [](const std::vector<Incident>& incidents) {
+    std::vector<IncidentId> out;
+    for (const auto& incident : incidents) {
+      out.push_back(incident.id);
+    }
+    return out;
+  };
+  EXPECT_THAT(ids(must(store->incidents("acme"))), ElementsAre(3, 1));
+  EXPECT_THAT(ids(must(store->incidents("globex"))), ElementsAre(2));
+  EXPECT_EQ(must(store->incident_by_channel("globex", "teams-globex", "19:inc-2")),
+            std::optional<IncidentId>{2});
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "teams-globex", "19:inc-2")).has_value());
+  // Follow-ups.
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", std::nullopt, true))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1},
+                          std::pair<IncidentId, std::int64_t>{1, 2}));
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", std::nullopt, false))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1}));
+  const auto gus_follow_ups = must(store->follow_ups("globex", "teams:29:gus", false));
+  ASSERT_EQ(gus_follow_ups.size(), 1U);
+  EXPECT_EQ(gus_follow_ups[0].follow_up.description, "Türsensor tauschen");
+  EXPECT_EQ(gus_follow_ups[0].incident_title, "Kühlhaus Temperatur zu hoch");
+  // Members.
+  const auto acme_members = must(store->members("acme"));
+  ASSERT_EQ(acme_members.size(), 2U);
+  EXPECT_EQ(acme_members[1].identities,
+            (std::map<std::string, std::string>{{"slack", "U024BE7LH"}, {"teams", "29:ana"}}));
+  EXPECT_EQ(must(store->member_by_identity("acme", "teams", "29:ana"))->id, "slack:U024BE7LH");
+  EXPECT_EQ(must(store->member_by_identity("globex", "teams", "29:gus"))->name, "Gus Kälte");
+  // Outbox and receipts.
+  const auto pending = must(store->pending_outbox());
+  EXPECT_THAT(ids_of(pending), ElementsAre(2, 4, 5));
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[0].last_error, "HTTP 429: rate limited");
+  const auto failures = must(store->outbox_failures(10));
+  ASSERT_EQ(failures.size(), 1U);
+  EXPECT_EQ(failures[0].entry.id, 3);
+  EXPECT_EQ(failures[0].entry.last_error, "channel_not_found");
+  for (const char* key : {"slack-acme:Ev0001", "slack-acme:Ev0005", "teams-globex:act-9"}) {
+    EXPECT_TRUE(must(store->has_receipt(key))) << key;
+  }
+  // New writes continue the numbering: ids are never reused.
+  AppendRequest more = declare_request("Line 5 sensor fault");
+  more.outbox = {outbox_entry("declare-reply-4")};
+  const auto declared_now = must(store->append(more));
+  EXPECT_EQ(declared_now.incident, 4);
+  EXPECT_THAT(ids_of(declared_now.outbox), ElementsAre(6));
 }
 
 }  // namespace

@@ -71,6 +71,18 @@ class SqliteEventStore final : public core::EventStore {
   core::VoidResult outbox_remove(std::span<const std::int64_t> ids) override;
   core::Result<std::vector<core::OutboxFailure>> outbox_failures(std::size_t limit) override;
 
+  core::Result<std::vector<core::SearchHit>> search(std::string_view organization,
+                                                    std::string_view query,
+                                                    std::size_t limit) override;
+  core::VoidResult rebuild_projections() override;
+  core::Result<std::vector<std::string>> projection_rows() override;
+
+  core::VoidResult begin_batch() override;
+  core::VoidResult commit_batch() override;
+  void rollback_batch() noexcept override;
+  core::VoidResult begin_job() override;
+  core::VoidResult end_job(bool keep) override;
+
   // PRAGMA user_version after migrating.
   int schema_version() const;
 
