@@ -30,13 +30,14 @@ constexpr std::string_view kResolveUsage = "/incident resolve";
 constexpr std::string_view kCloseUsage = "/incident close";
 constexpr std::string_view kTimelineUsage = "/incident timeline [count]";
 constexpr std::string_view kListUsage = "/incident list [open|all]";
+constexpr std::string_view kSearchUsage = "/incident search <words>";
 constexpr std::string_view kFollowUpUsage =
     "/incident followup <description> [@owner] [due:<when>] | followup assign <n> <@user|me> | "
     "followup due <n> <when> | followup start|done|reopen <n> | followup list [mine|all|@user]";
 constexpr std::string_view kAllUsage =
     "/incident declare <title> [sev1|sev2|sev3] | status <state> | sev <severity> | "
     "lead <@user|me> | comms <@user|me> | ack | note <text> | action <text> | title <text> | "
-    "followup … | resolve | close | timeline | list | help [command]";
+    "followup … | resolve | close | timeline | list | search <words> | help [command]";
 constexpr std::string_view kWhenHelp =
     "<when> is +3d, +4h, +2w, tomorrow, 2026-12-01 (09:00 UTC) or 2026-12-01T14:30 (UTC)";
 constexpr std::string_view kValidStates = "declared, investigating, mitigated, resolved or closed";
@@ -812,6 +813,18 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
   if (verb == "followup" || verb == "follow-up" || verb == "followups") {
     return parse_follow_up(args);
   }
+  if (verb == "search" || verb == "find") {
+    std::string query = joined_text(args);
+    if (query.empty()) {
+      return CommandError{"search needs something to look for", std::string(kSearchUsage)};
+    }
+    if (query.size() > kMaxSearchBytes) {
+      return CommandError{"search text is limited to " + std::to_string(kMaxSearchBytes) +
+                              " bytes; try a few distinctive words",
+                          std::string(kSearchUsage)};
+    }
+    return Command{SearchCommand{std::move(query)}};
+  }
   return CommandError{"unknown command \"" + echo(rest.front()) + "\"", std::string(kAllUsage)};
 }
 
@@ -1028,6 +1041,9 @@ std::string_view command_usage(std::string_view command) noexcept {
   if (is("followup")) {
     return kFollowUpUsage;
   }
+  if (is("search")) {
+    return kSearchUsage;
+  }
   return {};
 }
 
@@ -1048,7 +1064,9 @@ std::string command_help(std::string_view topic) {
            " opens the summary form; submitting it resolves the incident.\n" +
            usage_line(kCloseUsage) + " closes a resolved incident.\n" + usage_line(kTimelineUsage) +
            " shows the latest timeline entries.\n" + usage_line(kListUsage) +
-           " lists incidents.\n" + usage_line(kHelpUsage) + " explains one command.";
+           " lists incidents.\n" + usage_line(kSearchUsage) +
+           " finds incidents by what was written in them.\n" + usage_line(kHelpUsage) +
+           " explains one command.";
   }
   if (name == "declare") {
     return usage_line(kDeclareUsage) +
@@ -1122,6 +1140,12 @@ std::string command_help(std::string_view topic) {
     return usage_line(kListUsage) +
            "\nLists your organization's open incidents, or all of them, newest first.";
   }
+  if (name == "search" || name == "find") {
+    return usage_line(kSearchUsage) +
+           "\nFinds your organization's incidents by their titles, messages, notes, actions and "
+           "summaries, best match first. Words must all match; \"a phrase\" matches as "
+           "written, pump* matches words starting with pump, and OR / NOT combine words.";
+  }
   if (name == "followup" || name == "follow-up") {
     return usage_line(kFollowUpUsage) +
            "\nFollow-ups are work that must happen after the incident. Each has a number in its "
@@ -1131,7 +1155,7 @@ std::string command_help(std::string_view topic) {
   }
   return "There is no command \"" + echo(topic) +
          "\". Commands: declare, status, sev, lead, comms, ack, note, action, title, followup, "
-         "resolve, close, timeline, list, help.";
+         "resolve, close, timeline, list, search, help.";
 }
 
 }  // namespace haveri::core

@@ -15,6 +15,8 @@ using nlohmann::json;
 constexpr const char* kInternal = "_haveri";
 // How long an operation waits when the store failed while preparing or recording it.
 constexpr std::chrono::milliseconds kStoreRetryDelay{2000};
+// Incidents a search reply shows at most.
+constexpr std::size_t kSearchHits = 10;
 // Names tried for one incident channel: inc-7-slug, inc-7-slug-2, … inc-7-slug-20.
 constexpr int kMaxChannelNameAttempts = 20;
 
@@ -85,16 +87,8 @@ VoidResult IncidentEngine::start() {
   if (!pending) {
     return pending.error();
   }
-  std::vector<std::int64_t> superseded;
-  for (OutboxEntry& entry : pending.value()) {
-    for (std::int64_t id : scheduler_.add(std::move(entry))) {
-      superseded.push_back(id);
-    }
-  }
-  if (!superseded.empty()) {
-    // Failing to delete them only means sending an outdated card edit once more.
-    (void)store_.outbox_remove(superseded);
-  }
+  schedule(std::move(pending.value()));
+  remove_superseded();
   return Done{};
 }
 
@@ -119,6 +113,7 @@ Result<std::optional<IncidentId>> IncidentEngine::channel_incident(const Organiz
 
 InboundOutcome IncidentEngine::handle(const InboundEvent& event) {
   last_problem_.clear();
+  remove_superseded();
   const Organization* organization =
       directory_ ? directory_->organization_for(event.platform, event.installation) : nullptr;
   if (organization == nullptr) {
@@ -321,6 +316,17 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
     }
     return reply_only(event, incident_list_reply(incidents.value(), list->include_closed, now),
                       true);
+  }
+  if (const auto* search = std::get_if<SearchCommand>(&command)) {
+    auto hits = store_.search(organization.id, search->query, kSearchHits);
+    if (!hits) {
+      if (hits.error().code == ErrorCode::invalid_argument) {
+        return reply_only(event, refusal_reply(hits.error()), true);
+      }
+      last_problem_ = hits.error().message;
+      return InboundOutcome::retry_later;
+    }
+    return reply_only(event, search_reply(search->query, hits.value()), true);
   }
   if (const auto* follow_up = std::get_if<FollowUpCommand>(&command);
       follow_up && follow_up->action == FollowUpCommand::Action::list &&
@@ -542,19 +548,59 @@ InboundOutcome IncidentEngine::commit(AppendRequest request) {
 }
 
 void IncidentEngine::queue(std::vector<OutboxEntry> entries) {
-  std::vector<std::int64_t> superseded;
+  if (hold_outbox_) {
+    for (OutboxEntry& entry : entries) {
+      held_.push_back(std::move(entry));
+    }
+    return;
+  }
+  schedule(std::move(entries));
+  remove_superseded();
+}
+
+void IncidentEngine::schedule(std::vector<OutboxEntry> entries) {
   for (OutboxEntry& entry : entries) {
     for (std::int64_t id : scheduler_.add(std::move(entry))) {
-      superseded.push_back(id);
+      superseded_.push_back(id);
     }
-  }
-  if (!superseded.empty()) {
-    // Losing this only means sending an outdated card edit once more after a restart.
-    (void)store_.outbox_remove(superseded);
   }
 }
 
+void IncidentEngine::remove_superseded() {
+  if (superseded_.empty()) {
+    return;
+  }
+  // Losing this only means sending an outdated card edit once more after a restart.
+  (void)store_.outbox_remove(superseded_);
+  superseded_.clear();
+}
+
+void IncidentEngine::hold_outbox(bool hold) {
+  hold_outbox_ = hold;
+}
+
+std::size_t IncidentEngine::held_mark() const noexcept {
+  return held_.size();
+}
+
+void IncidentEngine::drop_held(std::size_t mark) {
+  if (mark < held_.size()) {
+    held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(mark), held_.end());
+  }
+}
+
+bool IncidentEngine::settle(bool committed) {
+  std::vector<OutboxEntry> entries = std::move(held_);
+  held_.clear();
+  if (!committed || entries.empty()) {
+    return false;
+  }
+  schedule(std::move(entries));
+  return true;
+}
+
 Result<std::size_t> IncidentEngine::tick() {
+  remove_superseded();
   auto incidents = store_.incidents("");
   if (!incidents) {
     return incidents.error();
@@ -627,6 +673,7 @@ std::optional<std::string> IncidentEngine::prepare(const OutboxEntry& entry, boo
 }
 
 std::vector<DueOperation> IncidentEngine::take_due(std::size_t max) {
+  remove_superseded();
   std::vector<DueOperation> due;
   for (OutboxEntry& entry : scheduler_.take_due(clock_.now(), max)) {
     bool drop = false;

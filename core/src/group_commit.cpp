@@ -1,11 +1,11 @@
-#include <haveri/core/group_commit.hpp>
-
 #include <algorithm>
 #include <exception>
 #include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
+
+#include <haveri/core/group_commit.hpp>
 
 namespace haveri::core {
 
@@ -28,9 +28,9 @@ VoidResult GroupCommitWriter::submit(Job job) {
       return make_error(ErrorCode::unavailable, "the store writer has stopped");
     }
     if (shared_.queue.size() >= options_.max_queued) {
-      return make_error(ErrorCode::unavailable,
-                        "the store writer has " + std::to_string(options_.max_queued) +
-                            " jobs waiting already; try again shortly");
+      return make_error(ErrorCode::unavailable, "the store writer has " +
+                                                    std::to_string(options_.max_queued) +
+                                                    " jobs waiting already; try again shortly");
     }
     shared_.queue.push_back(std::move(job));
   }
@@ -49,14 +49,13 @@ void GroupCommitWriter::append(AppendRequest request, Executor executor,
     return outcome->value().ok();
   };
   job.settled = [outcome, executor, shared_done](const VoidResult& durable) {
-    Result<AppendOutcome> answer = !durable ? Result<AppendOutcome>(durable.error())
-                                   : outcome->has_value()
-                                       ? std::move(**outcome)
-                                       : Result<AppendOutcome>(make_error(
-                                             ErrorCode::storage, "the append did not run"));
-    executor([shared_done, answer = std::move(answer)]() mutable {
-      (*shared_done)(std::move(answer));
-    });
+    Result<AppendOutcome> answer =
+        !durable ? Result<AppendOutcome>(durable.error())
+        : outcome->has_value()
+            ? std::move(**outcome)
+            : Result<AppendOutcome>(make_error(ErrorCode::storage, "the append did not run"));
+    executor(
+        [shared_done, answer = std::move(answer)]() mutable { (*shared_done)(std::move(answer)); });
   };
   auto queued = submit(std::move(job));
   if (!queued) {

@@ -501,8 +501,9 @@ Result<Decision> decide(const Incident* incident, const Command& command,
         } else if constexpr (std::is_same_v<Cmd, FollowUpCommand>) {
           return decide_follow_up(incident, cmd, context);
         } else if constexpr (std::is_same_v<Cmd, TimelineCommand> ||
-                             std::is_same_v<Cmd, ListCommand>) {
-          return Error{ErrorCode::invalid_argument, "timeline and list are queries"};
+                             std::is_same_v<Cmd, ListCommand> ||
+                             std::is_same_v<Cmd, SearchCommand>) {
+          return Error{ErrorCode::invalid_argument, "timeline, list and search are queries"};
         } else {
           static_assert(std::is_same_v<Cmd, HelpCommand>);
           Message reply;
@@ -1015,6 +1016,29 @@ Message incident_list_reply(const std::vector<Incident>& incidents, bool include
   }
   if (text.empty()) {
     text = include_closed ? "No incidents yet." : "No open incidents.";
+  } else {
+    text.pop_back();
+  }
+  message.text = std::move(text);
+  return message;
+}
+
+Message search_reply(std::string_view query, const std::vector<SearchHit>& hits) {
+  Message message;
+  message.title = "Search: " + wording::cut_utf8(std::string(query), 80);
+  std::string text;
+  for (const SearchHit& hit : hits) {
+    text += incident_label(hit.incident) + " · " + std::string(to_string(hit.severity)) + " · " +
+            std::string(to_string(hit.status)) + " · " + hit.title;
+    if (hit.channel) {
+      text += " · #" + hit.channel->name;
+    }
+    text += "\n> " + (hit.field.empty() ? std::string() : hit.field + ": ") + hit.snippet + "\n";
+  }
+  if (text.empty()) {
+    text =
+        "Nothing matches. Fewer or shorter words (or pump* for words starting with pump) "
+        "find more.";
   } else {
     text.pop_back();
   }

@@ -3,6 +3,7 @@
 //
 // Exit codes: 0 ok, 1 the server or the API failed us, 2 usage error.
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
@@ -45,11 +46,18 @@ Commands:
         List incidents.
   timeline <id> [--json]
         Show one incident's timeline (id: 7 or INC-7).
+  search <words...> [--organization <id>] [--json]
+        Full-text search over titles, messages, notes, actions and summaries, best
+        match first: words, "a phrase", pump* (prefix), OR, NOT.
+  rebuild [--check] [--json]
+        Rebuild every projection (incident list, follow-ups, search index) from the
+        events, and say how many rows differed. --check only compares (exit 1 if any
+        differ). Inbound events wait while it runs.
   help  Show this help.
 
 Options:
   --url URL          haverid's address (default: $HAVERI_URL, else http://127.0.0.1:8480)
-  --token-file PATH  API token file for incidents/timeline (default: $HAVERI_API_TOKEN_FILE,
+  --token-file PATH  API token file for the API commands (default: $HAVERI_API_TOKEN_FILE,
                      else data/api-token); $HAVERI_API_TOKEN takes precedence over any file
 
 Exit codes: 0 ok, 1 server or API error, 2 usage error.
@@ -161,14 +169,20 @@ class CommandArgs {
 
   // What is left are positional arguments; anything that looks like an option is not.
   std::vector<std::string> positionals(std::size_t expected) const {
+    const std::vector<std::string> left = remaining();
+    if (left.size() != expected) {
+      throw UsageError(command_ + ": expected " + std::to_string(expected) + " argument" +
+                       (expected == 1 ? "" : "s") + ", got " + std::to_string(args_.size()));
+    }
+    return args_;
+  }
+
+  // Every positional argument left, however many.
+  std::vector<std::string> remaining() const {
     for (const std::string& arg : args_) {
       if (arg.starts_with("--")) {
         throw UsageError(command_ + ": unknown option " + arg);
       }
-    }
-    if (args_.size() != expected) {
-      throw UsageError(command_ + ": expected " + std::to_string(expected) + " argument" +
-                       (expected == 1 ? "" : "s") + ", got " + std::to_string(args_.size()));
     }
     return args_;
   }
@@ -189,13 +203,14 @@ std::string server_error(const haveri::http::ClientResponse& response) {
   return response.body.empty() ? std::string("no details") : response.body.substr(0, 300);
 }
 
-ordered_json api_get(const GlobalOptions& global, const std::string& target,
-                     const std::string& not_found) {
-  const haveri::http::BlockingClient client(parse_url(base_url(global)));
+ordered_json api_request(const GlobalOptions& global, const std::string& method,
+                         const std::string& target, const std::string& not_found,
+                         std::chrono::milliseconds timeout = std::chrono::milliseconds(10000)) {
+  const haveri::http::BlockingClient client(parse_url(base_url(global)), timeout);
   const std::string token = api_token(global);
   haveri::http::ClientResponse response;
   try {
-    response = client.get(target, {{"authorization", "Bearer " + token}});
+    response = client.request(method, target, {}, {}, {{"authorization", "Bearer " + token}});
   } catch (const haveri::http::ClientError& e) {
     throw Failure(std::string("cannot reach haverid (is it running? --url/HAVERI_URL): ") +
                   e.what());
@@ -209,14 +224,36 @@ ordered_json api_get(const GlobalOptions& global, const std::string& target,
     throw Failure(not_found);
   }
   if (response.status != 200) {
-    throw Failure("haverid answered " + std::to_string(response.status) + " to GET " + target +
-                  ": " + server_error(response));
+    throw Failure("haverid answered " + std::to_string(response.status) + " to " + method + " " +
+                  target + ": " + server_error(response));
   }
   ordered_json body = ordered_json::parse(response.body, nullptr, false);
   if (body.is_discarded()) {
-    throw Failure("haverid sent something that is not JSON for GET " + target);
+    throw Failure("haverid sent something that is not JSON for " + method + " " + target);
   }
   return body;
+}
+
+ordered_json api_get(const GlobalOptions& global, const std::string& target,
+                     const std::string& not_found) {
+  return api_request(global, "GET", target, not_found);
+}
+
+// For a query string: everything but unreserved characters percent-encoded.
+std::string percent_encode(std::string_view text) {
+  constexpr std::string_view kHex = "0123456789ABCDEF";
+  std::string encoded;
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((std::isalnum(byte) != 0) || c == '-' || c == '_' || c == '.' || c == '~') {
+      encoded += c;
+    } else {
+      encoded += '%';
+      encoded += kHex[byte >> 4U];
+      encoded += kHex[byte & 0x0FU];
+    }
+  }
+  return encoded;
 }
 
 // object[key], or null when `object` is no object or lacks it: server JSON is read
@@ -487,6 +524,62 @@ int cmd_timeline(const GlobalOptions& global, CommandArgs args) {
   return 0;
 }
 
+int cmd_search(const GlobalOptions& global, CommandArgs args) {
+  const bool as_json = args.flag("--json");
+  const std::optional<std::string> organization = args.value("--organization");
+  std::string query;
+  for (const std::string& word : args.remaining()) {
+    query += (query.empty() ? "" : " ") + word;
+  }
+  if (query.empty()) {
+    throw UsageError("search: say what to look for, e.g. haverictl search pump OR conveyor");
+  }
+  std::string target = "/api/v1/search?q=" + percent_encode(query);
+  if (organization) {
+    target += "&organization=" + percent_encode(*organization);
+  }
+  const ordered_json body = api_get(global, target, "");
+  if (as_json) {
+    std::cout << body.dump(2) << '\n';
+    return 0;
+  }
+  const ordered_json results = member(body, "results");
+  if (!results.is_array() || results.empty()) {
+    std::cout << "Nothing matches.\n";
+    return 0;
+  }
+  for (const ordered_json& hit : results) {
+    std::cout << "INC-" << text(hit, "incident") << " \xC2\xB7 " << text(hit, "severity")
+              << " \xC2\xB7 " << text(hit, "status") << " \xC2\xB7 " << text(hit, "title")
+              << " \xC2\xB7 " << channel_label(member(hit, "channel")) << "\n    "
+              << text(hit, "field") << ": " << text(hit, "snippet") << '\n';
+  }
+  return 0;
+}
+
+int cmd_rebuild(const GlobalOptions& global, CommandArgs args) {
+  const bool check_only = args.flag("--check");
+  const bool as_json = args.flag("--json");
+  args.positionals(0);
+  // A rebuild reads every event; on a big store that takes a while.
+  const ordered_json body =
+      api_request(global, "POST", check_only ? "/api/v1/rebuild?check=1" : "/api/v1/rebuild", "",
+                  std::chrono::minutes(30));
+  if (as_json) {
+    std::cout << body.dump(2) << '\n';
+    return 0;
+  }
+  const std::string differed = text(body, "differed");
+  std::cout << (check_only ? "Checked" : "Rebuilt") << " every projection from the events in "
+            << text(body, "took_ms") << " ms: " << text(body, "rows") << " rows, " << differed
+            << " differed from the live ones"
+            << (differed == "0" ? "."
+                : check_only    ? " (left as they were)."
+                                : " (rewritten).")
+            << '\n';
+  return check_only && differed != "0" ? 1 : 0;
+}
+
 bool valid_member(const std::string& name) {
   return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -599,6 +692,12 @@ int run(std::vector<std::string> argv) {
   }
   if (command == "chat") {
     return cmd_chat(global, std::move(args));
+  }
+  if (command == "search") {
+    return cmd_search(global, std::move(args));
+  }
+  if (command == "rebuild") {
+    return cmd_rebuild(global, std::move(args));
   }
   throw UsageError("unknown command \"" + command + "\"");
 }

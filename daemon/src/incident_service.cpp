@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <iterator>
 #include <optional>
 #include <thread>
 
@@ -24,18 +25,22 @@ constexpr std::chrono::milliseconds kMaxOutboxSleep{30000};
 // Bounds on what an inbound event may carry, beyond the HTTP body limit.
 constexpr std::size_t kMaxFiles = 20;
 constexpr std::size_t kMaxFormValues = 50;
+constexpr std::size_t kMaxIdempotencyKeyBytes = 512;
 
 // Runs `work`, logging instead of letting an exception end the store thread (and
 // with it the process): one bad input fails alone.
+// Returns whether `work` ran to its end.
 template <class Work>
-void contained(const char* what, Work&& work) noexcept {
+bool contained(const char* what, Work&& work) noexcept {
   try {
     std::forward<Work>(work)();
+    return true;
   } catch (const std::exception& e) {
     spdlog::error("{}: {}", what, e.what());
   } catch (...) {
     spdlog::error("{}: unknown exception", what);
   }
+  return false;
 }
 
 std::optional<std::string> string_at(const nlohmann::json& object, const char* key) {
@@ -92,7 +97,15 @@ std::optional<core::InboundEvent> parse_inbound_event(const std::string& instanc
   event.text = text.value_or("");
   event.platform = platform;
   event.installation = string_at(json, "installation").value_or(instance);
+  // Without a key a platform retry would be recorded twice (the durability
+  // contract), so an event without one is a plugin bug, not something to guess at.
   event.idempotency_key = string_at(json, "idempotency_key").value_or("");
+  if (event.idempotency_key.empty() || event.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    problem = "\"idempotency_key\" must be a string of 1 to " +
+              std::to_string(kMaxIdempotencyKeyBytes) +
+              " bytes, the same on every delivery of this platform event";
+    return std::nullopt;
+  }
   event.message_id = string_at(json, "message_id").value_or("");
   if ((event.type == Type::message_changed || event.type == Type::message_deleted) &&
       event.message_id.empty()) {
@@ -147,35 +160,77 @@ std::optional<core::InboundEvent> parse_inbound_event(const std::string& instanc
 }
 
 struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Impl> {
-  Impl(std::unique_ptr<core::EventStore> event_store,
+  Impl(std::unique_ptr<core::EventStore> event_store, std::unique_ptr<core::EventStore> read_store,
        std::shared_ptr<const core::Directory> directory, core::IncidentSettings settings,
        core::OutboxSettings outbox, const core::WallClock& wall_clock, OperationSender sender,
        IncidentServiceOptions service_options)
       : store(std::move(event_store)),
+        reader(std::move(read_store)),
         clock(wall_clock),
         engine(*store, std::move(directory), settings, outbox, wall_clock),
         send(std::move(sender)),
         options(std::move(service_options)),
         work(asio::make_work_guard(context)),
         outbox_timer(context),
-        tick_timer(context) {}
+        tick_timer(context),
+        writer(*store, core::GroupCommitOptions{options.max_batch, options.max_queued_inbound}) {
+    engine.hold_outbox(true);
+  }
 
+  // Touched by the writer thread only (through `writer`'s jobs).
   std::unique_ptr<core::EventStore> store;
+  // API reads, on the service thread only; null: reads run as writer jobs.
+  std::unique_ptr<core::EventStore> reader;
   const core::WallClock& clock;
-  core::IncidentEngine engine;
+  core::IncidentEngine engine;  // writer thread only
   OperationSender send;
   IncidentServiceOptions options;
-  std::atomic<std::size_t> queued{0};
-  std::size_t in_flight = 0;
-  bool started = false;
+  std::size_t in_flight = 0;  // writer thread only
+  bool started = false;       // writer thread only
+  std::atomic<bool> ready{false};
+  // A pump job is queued and has not run yet: completions need not queue another.
+  std::atomic<bool> pump_queued{false};
+  // The service thread: timers, and reads on `reader`.
   asio::io_context context;
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::steady_timer outbox_timer;
   asio::steady_timer tick_timer;
   std::thread thread;
+  // Last: constructed once the engine is ready, stopped (joined) before the rest goes.
+  core::GroupCommitWriter writer;
 
-  void on_inbound(const std::string& instance, const nlohmann::json& json,
-                  const std::function<void(core::InboundOutcome)>& done) {
+  // Runs `work` (returns whether its writes are kept) on the writer thread in the
+  // next batch, then `after(durable)` once the batch is durable or lost. Both run on
+  // the writer thread; outbox entries the work queued are scheduled only once
+  // durable.
+  template <class Work, class After>
+  core::VoidResult engine_job(const char* what, Work&& work_in_batch, After&& after) {
+    core::GroupCommitWriter::Job job;
+    job.run = [this, what, run = std::forward<Work>(work_in_batch)](core::EventStore&) mutable {
+      const std::size_t mark = engine.held_mark();
+      bool keep = false;
+      contained(what, [&] { keep = run(); });
+      if (!keep) {
+        engine.drop_held(mark);
+      }
+      return keep;
+    };
+    job.settled = [this, what,
+                   then = std::forward<After>(after)](const core::VoidResult& durable) mutable {
+      const bool scheduled = engine.settle(durable.ok());
+      if (!durable) {
+        spdlog::error("store: {}: not stored: {}", what, durable.error().message);
+      }
+      contained(what, [&] { then(durable); });
+      if (scheduled) {
+        pump_soon();
+      }
+    };
+    return writer.submit(std::move(job));
+  }
+
+  void on_inbound(const std::string& instance, nlohmann::json json,
+                  std::function<void(core::InboundOutcome)> done) {
     auto platform = options.platforms.find(instance);
     std::string problem;
     auto event = parse_inbound_event(
@@ -192,108 +247,190 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       done(core::InboundOutcome::committed);
       return;
     }
-    const core::InboundOutcome outcome = engine.handle(*event);
-    switch (outcome) {
-      case core::InboundOutcome::refused:
-        spdlog::warn("plugin {}: refused an event from user {}: {}", instance, event->user.id,
-                     engine.last_problem());
-        break;
-      case core::InboundOutcome::retry_later:
-        spdlog::error("plugin {}: not stored, the platform will retry: {}", instance,
-                      engine.last_problem());
-        break;
-      case core::InboundOutcome::committed:
-        break;
-    }
-    done(outcome);
-    pump();
-  }
-
-  // Hands due outbox operations to the plugins, then sleeps until the next is due.
-  void pump() {
-    if (!started) {
-      return;
-    }
-    const std::size_t room = options.max_operations_in_flight > in_flight
-                                 ? options.max_operations_in_flight - in_flight
-                                 : 0;
-    for (core::DueOperation& due : engine.take_due(room)) {
-      nlohmann::json operation = nlohmann::json::parse(due.operation, nullptr, false);
-      ++in_flight;
-      std::weak_ptr<Impl> weak = weak_from_this();
-      const std::int64_t id = due.outbox_id;
-      auto on_result = [weak, id](nlohmann::json result) {
-        auto self = weak.lock();
-        if (!self) {
-          return;
-        }
-        // Handlers queued in `context` only run while the service is alive (stop()
-        // joins the thread first), so they may hold a plain pointer.
-        asio::post(self->context, [impl = self.get(), id, result = std::move(result)] {
-          contained("handling an operation result", [&] {
-            --impl->in_flight;
-            const std::string status = string_at(result, "status").value_or("?");
-            if (status != "ok") {
-              spdlog::warn("outbox #{}: {}: {}", id, status,
-                           string_at(result, "error").value_or("no reason given"));
-            }
-            impl->engine.complete(id, result.dump());
-            impl->pump();
-          });
+    auto outcome = std::make_shared<core::InboundOutcome>(core::InboundOutcome::retry_later);
+    auto answer = std::make_shared<std::function<void(core::InboundOutcome)>>(std::move(done));
+    auto queued = engine_job(
+        "handling an inbound event",
+        [this, instance, outcome, event = std::move(*event)] {
+          *outcome = engine.handle(event);
+          switch (*outcome) {
+            case core::InboundOutcome::refused:
+              spdlog::warn("plugin {}: refused an event from user {}: {}", instance, event.user.id,
+                           engine.last_problem());
+              break;
+            case core::InboundOutcome::retry_later:
+              spdlog::error("plugin {}: not stored, the platform will retry: {}", instance,
+                            engine.last_problem());
+              break;
+            case core::InboundOutcome::committed:
+              break;
+          }
+          return *outcome != core::InboundOutcome::retry_later;
+        },
+        [outcome, answer](const core::VoidResult& durable) {
+          (*answer)(durable ? *outcome : core::InboundOutcome::retry_later);
         });
-      };
-      try {
-        send(due.instance, std::move(operation), on_result);
-      } catch (const std::exception& e) {
-        // The operation stays owed: it is tried again like any retryable failure.
-        spdlog::error("outbox #{}: could not hand it to plugin {}: {}", id, due.instance, e.what());
-        --in_flight;
-        engine.complete(id, nlohmann::json{{"v", 1},
-                                           {"status", "retryable"},
-                                           {"error", "could not be handed to the plugin"}}
-                                .dump());
-      }
-    }
-    // At the in-flight limit every completion pumps again; a timer would only spin.
-    if (room > 0) {
-      arm_outbox_timer();
+    if (!queued) {
+      spdlog::warn("plugin {}: {}; answering retry-later", instance, queued.error().message);
+      (*answer)(core::InboundOutcome::retry_later);
     }
   }
 
-  void arm_outbox_timer() {
-    auto next = engine.next_due();
-    if (!next) {
+  // Queues one job that hands due outbox operations to the plugins, unless one is
+  // queued already. Any thread.
+  void pump_soon() {
+    if (pump_queued.exchange(true)) {
       return;
     }
-    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clock.now());
+    auto due = std::make_shared<std::vector<core::DueOperation>>();
+    auto next = std::make_shared<std::optional<core::TimePoint>>();
+    auto queued = engine_job(
+        "sending the outbox",
+        [this, due, next] {
+          pump_queued = false;
+          if (!started) {
+            return true;
+          }
+          const std::size_t room = options.max_operations_in_flight > in_flight
+                                       ? options.max_operations_in_flight - in_flight
+                                       : 0;
+          *due = engine.take_due(room);
+          in_flight += due->size();
+          // At the in-flight limit every completion pumps again; a timer would only spin.
+          if (room > due->size()) {
+            *next = engine.next_due();
+          }
+          return true;
+        },
+        // Sent whether or not the batch committed: the entries were durable before.
+        [this, due, next](const core::VoidResult&) {
+          for (core::DueOperation& operation : *due) {
+            send_operation(std::move(operation));
+          }
+          if (*next) {
+            asio::post(context, [this, at = **next] { arm_outbox_timer(at); });
+          }
+        });
+    if (!queued) {
+      pump_queued = false;  // the writer is full or stopped; the timer tries again
+    }
+  }
+
+  // Writer thread.
+  void send_operation(core::DueOperation due) {
+    nlohmann::json operation = nlohmann::json::parse(due.operation, nullptr, false);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    const std::int64_t id = due.outbox_id;
+    auto on_result = [weak, id](nlohmann::json result) {
+      if (auto self = weak.lock()) {
+        self->complete(id, std::move(result));
+      }
+    };
+    try {
+      send(due.instance, std::move(operation), on_result);
+    } catch (const std::exception& e) {
+      // The operation stays owed: it is tried again like any retryable failure.
+      spdlog::error("outbox #{}: could not hand it to plugin {}: {}", id, due.instance, e.what());
+      complete(id, nlohmann::json{{"v", 1},
+                                  {"status", "retryable"},
+                                  {"error", "could not be handed to the plugin"}});
+    }
+  }
+
+  // A plugin's result for an operation. Any thread.
+  void complete(std::int64_t id, nlohmann::json result) {
+    auto queued = engine_job(
+        "recording an operation result",
+        [this, id, result = std::move(result)] {
+          --in_flight;
+          const std::string status = string_at(result, "status").value_or("?");
+          if (status != "ok") {
+            spdlog::warn("outbox #{}: {}: {}", id, status,
+                         string_at(result, "error").value_or("no reason given"));
+          }
+          engine.complete(id, result.dump());
+          return true;
+        },
+        [this](const core::VoidResult&) { pump_soon(); });
+    if (!queued) {
+      // Stopping: the entry stays in the persisted outbox and is sent again (same
+      // operation key) after the restart.
+      spdlog::warn("outbox #{}: result not recorded: {}", id, queued.error().message);
+    }
+  }
+
+  // Service thread.
+  void arm_outbox_timer(core::TimePoint at) {
+    auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(at - clock.now());
     delay = std::clamp(delay, std::chrono::milliseconds(1), kMaxOutboxSleep);
     outbox_timer.expires_after(delay);
     outbox_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) {
-        contained("sending the outbox", [this] { pump(); });
+        pump_soon();
       }
     });
   }
 
   void tick() {
-    auto appended = engine.tick();
-    if (!appended) {
-      spdlog::error("store: looking for due nudges and reminders: {}", appended.error().message);
-    } else if (appended.value() > 0) {
-      spdlog::info("{} time-driven event(s) recorded (nudges, SLA breaches, reminders)",
-                   appended.value());
+    auto appended = std::make_shared<core::Result<std::size_t>>(std::size_t{0});
+    auto queued = engine_job(
+        "tick",
+        [this, appended] {
+          *appended = engine.tick();
+          return true;
+        },
+        [appended](const core::VoidResult& durable) {
+          if (!*appended) {
+            spdlog::error("store: looking for due nudges and reminders: {}",
+                          appended->error().message);
+          } else if (durable && appended->value() > 0) {
+            spdlog::info("{} time-driven event(s) recorded (nudges, SLA breaches, reminders)",
+                         appended->value());
+          }
+        });
+    if (!queued) {
+      spdlog::warn("tick skipped: {}", queued.error().message);
     }
-    pump();
   }
 
+  // Service thread.
   void arm_tick_timer() {
     tick_timer.expires_after(options.tick_interval);
     tick_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) {
-        contained("tick", [this] { tick(); });
+        tick();
         arm_tick_timer();
       }
     });
+  }
+
+  // Runs a read on the reader connection (service thread), or as a writer job when
+  // there is no reader. `read(store)` returns the Result handed to `done`.
+  template <class T, class Read>
+  void read(const char* what, Read&& read_from, std::function<void(core::Result<T>)> done) {
+    if (reader) {
+      asio::post(context, [this, what, read_from = std::forward<Read>(read_from),
+                           done = std::move(done)]() mutable {
+        contained(what, [&] { done(read_from(*reader)); });
+      });
+      return;
+    }
+    auto result = std::make_shared<std::optional<core::Result<T>>>();
+    auto answer = std::make_shared<std::function<void(core::Result<T>)>>(std::move(done));
+    auto queued = engine_job(
+        what,
+        [this, result, read_from = std::forward<Read>(read_from)]() mutable {
+          *result = read_from(*store);
+          return true;
+        },
+        [result, answer](const core::VoidResult&) {
+          if (*result) {
+            (*answer)(std::move(**result));
+          }
+        });
+    if (!queued) {
+      (*answer)(queued.error());
+    }
   }
 };
 
@@ -301,12 +438,13 @@ IncidentService::IncidentService(std::unique_ptr<core::EventStore> store,
                                  std::shared_ptr<const core::Directory> directory,
                                  core::IncidentSettings settings, core::OutboxSettings outbox,
                                  const core::WallClock& clock, OperationSender send,
-                                 IncidentServiceOptions options)
+                                 IncidentServiceOptions options,
+                                 std::unique_ptr<core::EventStore> reader)
     : settings_(settings),
-      impl_(std::make_shared<Impl>(std::move(store), std::move(directory), settings, outbox, clock,
-                                   std::move(send), std::move(options))) {
+      impl_(std::make_shared<Impl>(std::move(store), std::move(reader), std::move(directory),
+                                   settings, outbox, clock, std::move(send), std::move(options))) {
   impl_->thread = std::thread(
-      [impl = impl_.get()] { contained("store thread", [impl] { impl->context.run(); }); });
+      [impl = impl_.get()] { contained("service thread", [impl] { impl->context.run(); }); });
 }
 
 IncidentService::~IncidentService() {
@@ -314,22 +452,34 @@ IncidentService::~IncidentService() {
 }
 
 core::VoidResult IncidentService::start() {
-  std::promise<core::VoidResult> loaded;
-  auto result = loaded.get_future();
-  asio::post(impl_->context, [impl = impl_.get(), &loaded] {
-    core::VoidResult outcome = core::make_error(core::ErrorCode::storage, "not started");
-    contained("loading the outbox", [&] { outcome = impl->engine.start(); });
-    if (outcome) {
-      impl->started = true;
-      const auto stats = impl->engine.outbox_stats();
-      if (stats.queued > 0) {
-        spdlog::info("outbox: {} operation(s) left from the last run will be sent", stats.queued);
-      }
-      impl->pump();
-      impl->arm_tick_timer();
-    }
-    loaded.set_value(std::move(outcome));
-  });
+  auto loaded = std::make_shared<std::promise<core::VoidResult>>();
+  auto result = loaded->get_future();
+  auto outcome = std::make_shared<core::VoidResult>(
+      core::make_error(core::ErrorCode::storage, "the outbox could not be loaded"));
+  Impl* impl = impl_.get();
+  auto queued = impl->engine_job(
+      "loading the outbox",
+      [impl, outcome] {
+        *outcome = impl->engine.start();
+        return outcome->ok();
+      },
+      [impl, outcome, loaded](const core::VoidResult& durable) {
+        if (*outcome && durable) {
+          impl->started = true;
+          impl->ready = true;
+          const auto stats = impl->engine.outbox_stats();
+          if (stats.queued > 0) {
+            spdlog::info("outbox: {} operation(s) left from the last run will be sent",
+                         stats.queued);
+          }
+          impl->pump_soon();
+          asio::post(impl->context, [impl] { impl->arm_tick_timer(); });
+        }
+        loaded->set_value(!durable ? durable : *outcome);
+      });
+  if (!queued) {
+    return queued;
+  }
   return result.get();
 }
 
@@ -337,108 +487,192 @@ void IncidentService::stop() {
   if (!impl_->thread.joinable()) {
     return;
   }
-  // Posted last, so handlers already queued run first; timers are abandoned.
+  // Queued jobs run (and are answered); new ones are refused. Timers are abandoned.
+  impl_->ready = false;
+  impl_->writer.stop();
   asio::post(impl_->context, [impl = impl_.get()] { impl->context.stop(); });
   impl_->work.reset();
   impl_->thread.join();
 }
 
 void IncidentService::set_limits(const std::string& instance, core::InstanceLimits limits) {
-  asio::post(impl_->context,
-             [impl = impl_.get(), instance, limits] { impl->engine.set_limits(instance, limits); });
+  (void)impl_->engine_job(
+      "setting limits",
+      [impl = impl_.get(), instance, limits] {
+        impl->engine.set_limits(instance, limits);
+        return true;
+      },
+      [](const core::VoidResult&) {});
 }
 
 void IncidentService::set_directory(std::shared_ptr<const core::Directory> directory) {
-  asio::post(impl_->context, [impl = impl_.get(), directory = std::move(directory)]() mutable {
-    impl->engine.set_directory(std::move(directory));
-  });
+  (void)impl_->engine_job(
+      "replacing the directory",
+      [impl = impl_.get(), directory = std::move(directory)]() mutable {
+        impl->engine.set_directory(std::move(directory));
+        return true;
+      },
+      [](const core::VoidResult&) {});
 }
 
 void IncidentService::tick_now() {
-  asio::post(impl_->context, [impl = impl_.get()] { contained("tick", [impl] { impl->tick(); }); });
+  impl_->tick();
 }
 
 void IncidentService::handle_inbound(const std::string& instance, nlohmann::json event,
                                      std::function<void(core::InboundOutcome)> done) {
-  if (impl_->queued.fetch_add(1) >= impl_->options.max_queued_inbound) {
-    impl_->queued.fetch_sub(1);
-    spdlog::warn("plugin {}: {} inbound events already waiting; answering retry-later", instance,
-                 impl_->options.max_queued_inbound);
-    done(core::InboundOutcome::retry_later);
-    return;
-  }
-  asio::post(impl_->context, [impl = impl_.get(), instance, event = std::move(event),
-                              done = std::move(done)] {
-    impl->queued.fetch_sub(1);
-    // Exactly one answer, even when handling throws halfway.
-    bool answered = false;
-    auto answer_once = [&answered, &done](core::InboundOutcome outcome) {
-      if (!answered) {
-        answered = true;
-        done(outcome);
-      }
-    };
-    contained("handling an inbound event", [&] { impl->on_inbound(instance, event, answer_once); });
+  // Exactly one answer, even when handling throws halfway.
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  auto answer_once = [answered, done = std::move(done)](core::InboundOutcome outcome) {
+    if (!answered->exchange(true)) {
+      done(outcome);
+    }
+  };
+  if (!contained("handling an inbound event",
+                 [&] { impl_->on_inbound(instance, std::move(event), answer_once); })) {
     answer_once(core::InboundOutcome::retry_later);
-  });
+  }
 }
 
 void IncidentService::list_incidents(
     std::string organization, std::function<void(core::Result<std::vector<core::Incident>>)> done) {
-  asio::post(impl_->context,
-             [impl = impl_.get(), organization = std::move(organization), done = std::move(done)] {
-               contained("listing incidents", [&] { done(impl->store->incidents(organization)); });
-             });
+  impl_->read<std::vector<core::Incident>>(
+      "listing incidents",
+      [organization = std::move(organization)](core::EventStore& store) {
+        return store.incidents(organization);
+      },
+      std::move(done));
 }
 
 void IncidentService::incident_timeline(
     core::IncidentId id,
     std::function<void(core::Result<std::pair<core::Incident, std::vector<core::Event>>>)> done) {
-  asio::post(impl_->context, [impl = impl_.get(), id, done = std::move(done)] {
-    contained("reading a timeline", [&] {
-      auto incident = impl->store->incident(id);
-      if (!incident) {
-        done(incident.error());
-        return;
-      }
-      if (!incident.value()) {
-        done(core::make_error(core::ErrorCode::not_found, "no incident " + std::to_string(id)));
-        return;
-      }
-      auto events = impl->store->events(id);
-      if (!events) {
-        done(events.error());
-        return;
-      }
-      done(std::make_pair(*incident.value(), std::move(events.value())));
-    });
-  });
+  using Timeline = std::pair<core::Incident, std::vector<core::Event>>;
+  impl_->read<Timeline>(
+      "reading a timeline",
+      [id](core::EventStore& store) -> core::Result<Timeline> {
+        auto incident = store.incident(id);
+        if (!incident) {
+          return incident.error();
+        }
+        if (!incident.value()) {
+          return core::make_error(core::ErrorCode::not_found, "no incident " + std::to_string(id));
+        }
+        auto events = store.events(id);
+        if (!events) {
+          return events.error();
+        }
+        return std::make_pair(*incident.value(), std::move(events.value()));
+      },
+      std::move(done));
 }
 
 void IncidentService::follow_ups(
     std::string organization, std::optional<std::string> assignee,
     std::function<void(core::Result<std::vector<core::FollowUpListing>>)> done) {
-  asio::post(impl_->context, [impl = impl_.get(), organization = std::move(organization),
-                              assignee = std::move(assignee), done = std::move(done)] {
-    contained("listing follow-ups", [&] {
-      done(impl->store->follow_ups(
-          organization, assignee ? std::optional<std::string_view>(*assignee) : std::nullopt,
-          true));
-    });
-  });
+  impl_->read<std::vector<core::FollowUpListing>>(
+      "listing follow-ups",
+      [organization = std::move(organization),
+       assignee = std::move(assignee)](core::EventStore& store) {
+        return store.follow_ups(
+            organization, assignee ? std::optional<std::string_view>(*assignee) : std::nullopt,
+            true);
+      },
+      std::move(done));
+}
+
+void IncidentService::search(std::string organization, std::string query, std::size_t limit,
+                             std::function<void(core::Result<std::vector<core::SearchHit>>)> done) {
+  impl_->read<std::vector<core::SearchHit>>(
+      "searching",
+      [organization = std::move(organization), query = std::move(query),
+       limit](core::EventStore& store) { return store.search(organization, query, limit); },
+      std::move(done));
 }
 
 void IncidentService::outbox_report(std::function<void(core::Result<OutboxReport>)> done) {
-  asio::post(impl_->context, [impl = impl_.get(), done = std::move(done)] {
-    contained("reporting the outbox", [&] {
-      auto failures = impl->store->outbox_failures(50);
-      if (!failures) {
-        done(failures.error());
-        return;
-      }
-      done(OutboxReport{impl->engine.outbox_stats(), std::move(failures.value())});
-    });
-  });
+  // The scheduler's numbers live on the writer thread, so this is a (read-only) job.
+  Impl* impl = impl_.get();
+  auto report = std::make_shared<std::optional<core::Result<OutboxReport>>>();
+  auto answer = std::make_shared<std::function<void(core::Result<OutboxReport>)>>(std::move(done));
+  auto queued = impl->engine_job(
+      "reporting the outbox",
+      [impl, report] {
+        auto failures = impl->store->outbox_failures(50);
+        if (!failures) {
+          *report = failures.error();
+        } else {
+          *report = OutboxReport{impl->engine.outbox_stats(), std::move(failures.value())};
+        }
+        return true;
+      },
+      [report, answer](const core::VoidResult&) {
+        if (*report) {
+          (*answer)(std::move(**report));
+        }
+      });
+  if (!queued) {
+    (*answer)(queued.error());
+  }
+}
+
+void IncidentService::rebuild(bool check_only,
+                              std::function<void(core::Result<RebuildReport>)> done) {
+  Impl* impl = impl_.get();
+  auto report = std::make_shared<std::optional<core::Result<RebuildReport>>>();
+  auto answer = std::make_shared<std::function<void(core::Result<RebuildReport>)>>(std::move(done));
+  auto queued = impl->engine_job(
+      "rebuilding the projections",
+      [impl, report, check_only] {
+        const auto started = std::chrono::steady_clock::now();
+        auto before = impl->store->projection_rows();
+        if (!before) {
+          *report = before.error();
+          return false;
+        }
+        auto rebuilt = impl->store->rebuild_projections();
+        auto after = rebuilt ? impl->store->projection_rows()
+                             : core::Result<std::vector<std::string>>(rebuilt.error());
+        if (!after) {
+          *report = after.error();
+          return false;
+        }
+        std::sort(before->begin(), before->end());
+        std::sort(after->begin(), after->end());
+        std::vector<std::string> differing;
+        std::set_symmetric_difference(before->begin(), before->end(), after->begin(), after->end(),
+                                      std::back_inserter(differing));
+        RebuildReport result;
+        result.rows = after->size();
+        result.differed = differing.size();
+        result.kept = !check_only;
+        result.took = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - started);
+        if (result.differed > 0) {
+          spdlog::warn("projection rebuild: {} row(s) differed from the events{}", result.differed,
+                       check_only ? " (check only: left as they were)" : "; rewritten");
+        }
+        *report = result;
+        return !check_only;
+      },
+      [report, answer](const core::VoidResult& durable) {
+        if (!durable) {
+          (*answer)(durable.error());
+        } else if (*report) {
+          (*answer)(std::move(**report));
+        }
+      });
+  if (!queued) {
+    (*answer)(queued.error());
+  }
+}
+
+bool IncidentService::ready() const noexcept {
+  return impl_->ready;
+}
+
+core::GroupCommitStats IncidentService::store_stats() const {
+  return impl_->writer.stats();
 }
 
 }  // namespace haveri::daemon

@@ -16,6 +16,7 @@
 #include <haveri/core/directory.hpp>
 #include <haveri/core/engine.hpp>
 #include <haveri/core/event_store.hpp>
+#include <haveri/core/group_commit.hpp>
 #include <haveri/core/settings.hpp>
 
 namespace haveri::daemon {
@@ -25,9 +26,12 @@ using OperationSender = std::function<void(const std::string& instance, nlohmann
                                            std::function<void(nlohmann::json result)> done)>;
 
 struct IncidentServiceOptions {
-  // Inbound events waiting for the store thread; beyond it an event is answered
-  // retry_later at once, so the platform retries.
+  // Jobs (inbound events, results, reads without a reader) waiting for the store
+  // writer; beyond it an inbound event is answered retry_later at once, so the
+  // platform retries.
   std::size_t max_queued_inbound = 10000;
+  // Jobs committed in one transaction at most (group commit).
+  std::size_t max_batch = 512;
   // How often time-driven work (nudges, SLA breaches, reminders) is looked for.
   std::chrono::milliseconds tick_interval{15000};
   // Outbox operations handed to plugins and not answered yet, across instances.
@@ -36,26 +40,37 @@ struct IncidentServiceOptions {
   std::map<std::string, std::string> platforms;
 };
 
+// What a projection rebuild found.
+struct RebuildReport {
+  std::size_t rows = 0;      // projection rows after the rebuild
+  std::size_t differed = 0;  // rows live had that the rebuild does not, and the reverse
+  bool kept = false;         // false for a check: the rebuild was undone
+  std::chrono::milliseconds took{0};
+};
+
 // Outbox numbers and the latest failures, for the API.
 struct OutboxReport {
   core::OutboxStats stats;
   std::vector<core::OutboxFailure> failures;
 };
 
-// The imperative shell around core's IncidentEngine: owns the store thread that
-// runs it, feeds it inbound events, pumps its outbox into the plugins and ticks
-// it on a timer.
+// The imperative shell around core's IncidentEngine: runs it on the store's one
+// writer (a GroupCommitWriter: every inbound event, operation result and tick is a
+// job, and the jobs queued while the last transaction committed share the next
+// one), feeds it inbound events, pumps its outbox into the plugins and ticks it on
+// a timer. An inbound event is answered only once its batch is durable.
 //
-// Runs on: its own store thread. Every public function posts there, so the
-// EventStore and the engine are only ever touched by that one thread and commands
-// for all incidents are strictly sequential. Callbacks run on the store thread;
-// they must not block.
+// Runs on: public functions from any thread. The writer store and the engine are
+// touched by the writer thread only, so commands for all incidents are strictly
+// sequential; timers and reads on the reader store run on the service thread.
+// Callbacks run on one of those two threads; they must not block.
 class IncidentService {
  public:
   IncidentService(std::unique_ptr<core::EventStore> store,
                   std::shared_ptr<const core::Directory> directory, core::IncidentSettings settings,
                   core::OutboxSettings outbox, const core::WallClock& clock, OperationSender send,
-                  IncidentServiceOptions options = {});
+                  IncidentServiceOptions options = {},
+                  std::unique_ptr<core::EventStore> reader = nullptr);
   ~IncidentService();  // stop()
   IncidentService(const IncidentService&) = delete;
   IncidentService& operator=(const IncidentService&) = delete;
@@ -64,7 +79,7 @@ class IncidentService {
   // loaded; an error means the store cannot be read.
   core::VoidResult start();
 
-  // Runs the work already queued, then stops the store thread. Operations in
+  // Runs the work already queued, then stops the writer and service threads. Operations in
   // flight stay in the persisted outbox and are sent again (same operation key)
   // after a restart. Idempotent; call from the thread that owns the service.
   void stop();
@@ -76,7 +91,8 @@ class IncidentService {
   void handle_inbound(const std::string& instance, nlohmann::json event,
                       std::function<void(core::InboundOutcome)> done);
 
-  // Read side for the API; an empty organization means all.
+  // Read side for the API, on the reader store when there is one (it never waits
+  // for the writer); an empty organization means all.
   void list_incidents(std::string organization,
                       std::function<void(core::Result<std::vector<core::Incident>>)> done);
   void incident_timeline(
@@ -85,6 +101,20 @@ class IncidentService {
   void follow_ups(std::string organization, std::optional<std::string> assignee,
                   std::function<void(core::Result<std::vector<core::FollowUpListing>>)> done);
   void outbox_report(std::function<void(core::Result<OutboxReport>)> done);
+  // Full-text search over an organization's incidents (all with an empty one).
+  void search(std::string organization, std::string query, std::size_t limit,
+              std::function<void(core::Result<std::vector<core::SearchHit>>)> done);
+
+  // Rewrites every projection from the events, as one writer job (inbound events
+  // wait meanwhile), and counts the rows that differed from the live ones. With
+  // `check_only` the rebuild is undone: it only reports.
+  void rebuild(bool check_only, std::function<void(core::Result<RebuildReport>)> done);
+
+  // Whether start() succeeded and stop() has not been called.
+  bool ready() const noexcept;
+
+  // Batches, commit times and queue depth of the store writer.
+  core::GroupCommitStats store_stats() const;
 
   // Runs time-driven work now (tests, and the tick timer).
   void tick_now();

@@ -110,6 +110,15 @@ int run(const Options& options) {
   }
   spdlog::info("store {} ready (schema version {})", config.storage.sqlite_path.string(),
                store.value()->schema_version());
+  // A second connection for the API's reads, so they never wait for the writer.
+  haveri::store::SqliteOptions reader_options{config.storage.sqlite_path,
+                                              config.storage.synchronous};
+  reader_options.reader = true;
+  auto reader = haveri::store::SqliteEventStore::open(reader_options);
+  if (!reader) {
+    spdlog::critical("{}", reader.error().message);
+    return kExitRuntimeError;
+  }
   haveri::daemon::IncidentServiceOptions service_options;
   service_options.max_queued_inbound = config.plugins.max_queued_events;
   for (const auto& instance : config.plugins.instances) {
@@ -121,7 +130,7 @@ int run(const Options& options) {
       [&plugins](const std::string& instance, const nlohmann::json& operation, auto done) {
         plugins.perform(instance, operation, std::move(done));
       },
-      std::move(service_options));
+      std::move(service_options), std::move(reader.value()));
   for (const auto& instance : config.plugins.instances) {
     if (auto limits = plugins.limits(instance.name)) {
       // What a plugin leaves out keeps the configured defaults.

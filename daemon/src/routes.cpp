@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <haveri/core/commands.hpp>
+#include <haveri/core/event_store.hpp>
 #include <haveri/core/events.hpp>
 #include <haveri/core/incident.hpp>
 
@@ -131,11 +133,30 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
     respond(std::move(response));
     return;
   }
+  const std::string_view path = request.path;
+  if (path == "/api/v1/rebuild") {
+    if (request.method != "POST") {
+      respond(http::Response::error(405, "POST rebuilds the projections (?check=1 only compares)"));
+      return;
+    }
+    const bool check_only = query_value(request.query, "check") == "1";
+    deps.incidents.rebuild(check_only, [respond](auto result) {
+      if (!result) {
+        respond(store_failure(result.error()));
+        return;
+      }
+      const RebuildReport& report = result.value();
+      respond(http::Response::json(200, dump({{"rows", report.rows},
+                                              {"differed", report.differed},
+                                              {"kept", report.kept},
+                                              {"took_ms", report.took.count()}})));
+    });
+    return;
+  }
   if (request.method != "GET") {
     respond(http::Response::error(405, "only GET is supported here"));
     return;
   }
-  const std::string_view path = request.path;
   constexpr std::string_view kIncidents = "/api/v1/incidents";
   if (path == "/api/v1/outbox") {
     deps.incidents.outbox_report([respond](auto result) {
@@ -187,6 +208,57 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
             list.push_back(std::move(entry));
           }
           respond(http::Response::json(200, dump(nlohmann::json{{"follow_ups", std::move(list)}})));
+        });
+    return;
+  }
+  if (path == "/api/v1/search") {
+    std::string query = query_value(request.query, "q");
+    if (query.empty()) {
+      respond(http::Response::error(400, "say what to search for: ?q=<words>"));
+      return;
+    }
+    if (query.size() > core::kMaxSearchBytes) {
+      respond(http::Response::error(
+          400, "q is limited to " + std::to_string(core::kMaxSearchBytes) + " bytes"));
+      return;
+    }
+    std::size_t limit = 20;
+    if (const std::string text = query_value(request.query, "limit"); !text.empty()) {
+      auto parsed = parse_id(text);
+      if (!parsed || *parsed > 50) {
+        respond(http::Response::error(400, "limit must be a whole number from 1 to 50"));
+        return;
+      }
+      limit = static_cast<std::size_t>(*parsed);
+    }
+    deps.incidents.search(
+        query_value(request.query, "organization"), query, limit, [respond, query](auto result) {
+          if (!result) {
+            // A query the search syntax does not allow is the caller's to fix.
+            respond(result.error().code == core::ErrorCode::invalid_argument
+                        ? http::Response::error(400, result.error().message)
+                        : store_failure(result.error()));
+            return;
+          }
+          nlohmann::json hits = nlohmann::json::array();
+          for (const core::SearchHit& hit : result.value()) {
+            nlohmann::json entry{{"incident", hit.incident},
+                                 {"organization", hit.organization},
+                                 {"title", hit.title},
+                                 {"status", core::to_string(hit.status)},
+                                 {"severity", core::to_string(hit.severity)},
+                                 {"field", hit.field},
+                                 {"snippet", hit.snippet},
+                                 {"channel", nullptr}};
+            if (hit.channel) {
+              entry["channel"] = {{"instance", hit.channel->instance},
+                                  {"id", hit.channel->id},
+                                  {"name", hit.channel->name}};
+            }
+            hits.push_back(std::move(entry));
+          }
+          respond(http::Response::json(
+              200, dump(nlohmann::json{{"query", query}, {"results", std::move(hits)}})));
         });
     return;
   }
@@ -245,6 +317,12 @@ http::Handler make_router(RouterDependencies dependencies) {
     const std::string& path = request.path;
     if (path == "/healthz") {
       respond(http::Response::json(200, R"({"status":"ok"})"));
+      return;
+    }
+    if (path == "/readyz") {
+      // TODO(issue 8): every plugin instance started, too.
+      respond(deps->incidents.ready() ? http::Response::json(200, R"({"status":"ready"})")
+                                      : http::Response::json(503, R"({"status":"starting"})"));
       return;
     }
     if (path == "/api/v1" || path.starts_with("/api/v1/")) {

@@ -17,11 +17,14 @@ struct RouterDependencies {
 
 // Routes of haverid:
 //   GET  /healthz                          liveness, no auth
+//   GET  /readyz                           200 once the store is open and loaded, no auth
 //   GET  /api/v1/incidents[?organization=]  bearer token
 //   GET  /api/v1/incidents/{id}            bearer token (with metrics)
 //   GET  /api/v1/incidents/{id}/events     bearer token
 //   GET  /api/v1/follow-ups?organization=[&assignee=]  bearer token
 //   GET  /api/v1/outbox                    bearer token (depth, failures)
+//   POST /api/v1/rebuild[?check=1]         bearer token (rebuild projections from events)
+//   GET  /api/v1/search?q=[&organization=][&limit=]  bearer token (400 for bad syntax)
 //   *    /hooks/{instance}/...             to that plugin instance (it authenticates)
 http::Handler make_router(RouterDependencies dependencies);
 

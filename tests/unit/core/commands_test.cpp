@@ -325,9 +325,9 @@ TEST(ParseCommand, NulBytesInATitleAreRefusedNotCut) {
 // ---------------------------------------------------------------- usage and help text
 
 // Every command the parser knows, by the name help and usage use.
-constexpr std::array kCommandNames = {"declare", "status", "sev",      "lead",  "comms",
-                                      "ack",     "note",   "action",   "title", "followup",
-                                      "resolve", "close",  "timeline", "list",  "help"};
+constexpr std::array kCommandNames = {
+    "declare", "status",   "sev",     "lead",  "comms",    "ack",  "note",   "action",
+    "title",   "followup", "resolve", "close", "timeline", "list", "search", "help"};
 
 TEST(CommandUsage, EachCommand) {
   EXPECT_EQ(command_usage("declare"),
@@ -414,7 +414,7 @@ TEST(CommandHelp, UnknownTopicSaysSoAndListsCommands) {
   EXPECT_TRUE(contains(help, "\"escalate\"")) << help;
   EXPECT_TRUE(contains(help,
                        "declare, status, sev, lead, comms, ack, note, action, title, "
-                       "followup, resolve, close, timeline, list, help"))
+                       "followup, resolve, close, timeline, list, search, help"))
       << help;
 }
 
@@ -1030,6 +1030,30 @@ TEST(Forms, UnknownOrMalformedFormIdsAreRefused) {
     EXPECT_TRUE(contains(error.problem, "unknown form")) << error.problem.substr(0, 200);
     EXPECT_LT(error.problem.size(), 120U);
   }
+}
+
+}  // namespace
+}  // namespace haveri::core
+
+namespace haveri::core {
+namespace {
+
+TEST(ParseSearch, KeepsTheTextAsTypedForTheStore) {
+  EXPECT_EQ(parsed("/incident search pump"), Command{SearchCommand{"pump"}});
+  EXPECT_EQ(parsed("search \"conveyor belt\" OR motor*"),
+            Command{SearchCommand{"\"conveyor belt\" OR motor*"}});
+  EXPECT_EQ(parsed("find  line   2"), Command{SearchCommand{"line   2"}});
+}
+
+TEST(ParseSearch, NothingToLookForOrTooMuchIsRefusedWithUsage) {
+  const CommandError empty = failed("/incident search");
+  EXPECT_NE(empty.problem.find("something to look for"), std::string::npos);
+  EXPECT_EQ(empty.usage, "/incident search <words>");
+  const CommandError huge = failed("search " + std::string(kMaxSearchBytes + 1, 'x'));
+  EXPECT_NE(huge.problem.find("limited to 500 bytes"), std::string::npos);
+  EXPECT_EQ(command_usage("search"), "/incident search <words>");
+  EXPECT_NE(command_help("search").find("best match first"), std::string::npos);
+  EXPECT_NE(command_help("").find("/incident search <words>"), std::string::npos);
 }
 
 }  // namespace

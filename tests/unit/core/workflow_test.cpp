@@ -810,7 +810,8 @@ TEST(DecideFollowUp, EveryFollowUpChangeWorksOnAClosedIncident) {
 
 TEST(DecideQueries, TimelineAndListAreAnsweredFromTheStore) {
   const Incident current = incident_in(Status::investigating);
-  for (const Command& command : {Command{TimelineCommand{20}}, Command{ListCommand{true}}}) {
+  for (const Command& command :
+       {Command{TimelineCommand{20}}, Command{ListCommand{true}}, Command{SearchCommand{"pump"}}}) {
     const auto inside = decided(&current, command);
     ASSERT_FALSE(inside.ok());
     EXPECT_EQ(inside.error().code, ErrorCode::invalid_argument);
@@ -974,6 +975,36 @@ TEST(Lifecycle, FromDeclarationToClosedWithFollowUps) {
   EXPECT_FALSE(decide(&state, NoteCommand{"late"},
                       DecisionContext{kIncidentChannel, kAna, minute(60), &organization})
                    .ok());
+}
+
+TEST(SearchReply, ShowsEachHitWithItsPassageBestFirst) {
+  SearchHit pump;
+  pump.incident = 7;
+  pump.title = "Pump 3 down";
+  pump.status = Status::resolved;
+  pump.severity = Severity::sev2;
+  pump.channel = ChannelRef{"local", "inc-7-pump-3-down", "inc-7-pump-3-down"};
+  pump.field = "summary";
+  pump.snippet = "the **pump** seal failed…";
+  SearchHit belt;
+  belt.incident = 3;
+  belt.title = "Belt slipping";
+  belt.field = "message";
+  belt.snippet = "…near the **pump** house";
+  const Message reply = search_reply("pump", {pump, belt});
+  EXPECT_EQ(reply.title, "Search: pump");
+  EXPECT_EQ(reply.text,
+            "INC-7 · SEV2 · RESOLVED · Pump 3 down · #inc-7-pump-3-down\n"
+            "> summary: the **pump** seal failed…\n"
+            "INC-3 · SEV3 · DECLARED · Belt slipping\n"
+            "> message: …near the **pump** house");
+}
+
+TEST(SearchReply, SaysHowToFindMoreWhenNothingMatches) {
+  const Message reply = search_reply("\"exact phrase nobody wrote\"", {});
+  EXPECT_NE(reply.text.find("Nothing matches"), std::string::npos);
+  EXPECT_EQ(search_reply(std::string(300, 'x'), {}).title.size(),
+            std::string("Search: ").size() + 80);
 }
 
 }  // namespace

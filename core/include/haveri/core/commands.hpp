@@ -127,16 +127,26 @@ struct ListCommand {
   bool operator==(const ListCommand&) const = default;
 };
 
+// /incident search <text>: full-text search over the organization's incidents.
+struct SearchCommand {
+  // As typed: words, "phrases", prefix*, AND/OR/NOT (the store checks the syntax).
+  std::string query;
+  bool operator==(const SearchCommand&) const = default;
+};
+
+// Longest search text accepted, in bytes.
+constexpr std::size_t kMaxSearchBytes = 500;
+
 // /incident help [command]
 struct HelpCommand {
   std::string topic;  // empty: overview
   bool operator==(const HelpCommand&) const = default;
 };
 
-using Command =
-    std::variant<DeclareCommand, StatusCommand, HelpCommand, SeverityCommand, LeadCommand,
-                 CommsCommand, AckCommand, NoteCommand, ActionCommand, TitleCommand, ResolveCommand,
-                 CloseCommand, TriageCommand, FollowUpCommand, TimelineCommand, ListCommand>;
+using Command = std::variant<DeclareCommand, StatusCommand, HelpCommand, SeverityCommand,
+                             LeadCommand, CommsCommand, AckCommand, NoteCommand, ActionCommand,
+                             TitleCommand, ResolveCommand, CloseCommand, TriageCommand,
+                             FollowUpCommand, TimelineCommand, ListCommand, SearchCommand>;
 
 // A command that could not be parsed: what was wrong and the right usage.
 struct CommandError {

@@ -94,6 +94,20 @@ class IncidentEngine {
   // The plugin's result for an operation ({"v":1,"status":"ok"|"retryable"|…}).
   void complete(std::int64_t outbox_id, const std::string& result_json);
 
+  // Group commit (GroupCommitWriter): the engine's calls then run inside batches
+  // whose commit comes later, so the outbox entries they queue are held back until
+  // settle() says whether the batch became durable. Without hold_outbox(true)
+  // (tests, tools) every append is durable when it returns and entries are
+  // scheduled at once.
+  void hold_outbox(bool hold);
+  // Entries held so far; drop_held(mark) forgets those held after `mark` (their job
+  // was undone). settle(true) schedules every held entry, settle(false) forgets
+  // them; returns whether anything new was scheduled. Entries an outbox update
+  // supersedes are deleted from the store by the next call that runs in a batch.
+  std::size_t held_mark() const noexcept;
+  void drop_held(std::size_t mark);
+  bool settle(bool committed);
+
   OutboxStats outbox_stats() const;
   const IncidentSettings& settings() const noexcept { return settings_; }
 
@@ -115,6 +129,8 @@ class IncidentEngine {
   std::vector<OutboxEntry> outbox_of(const Incident& after, const std::vector<Event>& committed,
                                      const std::string& key_prefix);
   void queue(std::vector<OutboxEntry> entries);
+  void schedule(std::vector<OutboxEntry> entries);
+  void remove_superseded();
   // The operation as the plugin gets it; nullopt with `drop` (target gone) or
   // `defer` (the store failed for now).
   std::optional<std::string> prepare(const OutboxEntry& entry, bool& drop, bool& defer);
@@ -131,6 +147,9 @@ class IncidentEngine {
   const WallClock& clock_;
   OutboxScheduler scheduler_;
   std::map<std::int64_t, OutboxEntry> in_flight_;
+  bool hold_outbox_ = false;
+  std::vector<OutboxEntry> held_;         // committed in a batch not yet durable
+  std::vector<std::int64_t> superseded_;  // to delete from the store
   std::string last_problem_;
   std::uint64_t unkeyed_replies_ = 0;
 };

@@ -114,6 +114,8 @@ Message incident_list_reply(const std::vector<Incident>& incidents, bool include
                             TimePoint now);
 Message follow_up_list_reply(std::string_view heading, const std::vector<FollowUpListing>& items,
                              TimePoint now);
+// Best matches first: label, severity, status, title, channel, and the passage.
+Message search_reply(std::string_view query, const std::vector<SearchHit>& hits);
 
 // A reply for a command that failed to parse or was refused.
 Message error_reply(const CommandError& error);
