@@ -21,13 +21,13 @@ GroupCommitWriter::~GroupCommitWriter() {
   stop();
 }
 
-VoidResult GroupCommitWriter::submit(Job job) {
+VoidResult GroupCommitWriter::submit(Job job, Admission admission) {
   {
     std::lock_guard lock(shared_.mutex);
     if (shared_.stopping) {
       return make_error(ErrorCode::unavailable, "the store writer has stopped");
     }
-    if (shared_.queue.size() >= options_.max_queued) {
+    if (admission == Admission::bounded && shared_.queue.size() >= options_.max_queued) {
       return make_error(ErrorCode::unavailable, "the store writer has " +
                                                     std::to_string(options_.max_queued) +
                                                     " jobs waiting already; try again shortly");

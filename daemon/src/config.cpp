@@ -39,7 +39,7 @@ constexpr std::array<std::string_view, 8> kTopKeys = {
     "server", "storage", "api", "plugins", "logging", "directory", "incidents", "outbox"};
 constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "body_limit_bytes",
                                                          "read_timeout_seconds", "max_connections"};
-constexpr std::array<std::string_view, 1> kStorageKeys = {"sqlite"};
+constexpr std::array<std::string_view, 2> kStorageKeys = {"sqlite", "max_batch"};
 constexpr std::array<std::string_view, 2> kSqliteKeys = {"path", "synchronous"};
 constexpr std::array<std::string_view, 2> kApiKeys = {"token", "token_file"};
 constexpr std::array<std::string_view, 5> kPluginsKeys = {"directory", "request_timeout_seconds",
@@ -675,6 +675,11 @@ class ConfigReader {
     if (const Field* f = sqlite.find("synchronous")) {
       if (auto value = one_of(f->value, "storage.sqlite.synchronous", kSynchronousModes)) {
         storage.synchronous = std::move(*value);
+      }
+    }
+    if (const Field* f = s.find("max_batch")) {
+      if (auto value = integer(f->value, "storage.max_batch", 1, 100'000)) {
+        storage.max_batch = static_cast<std::size_t>(*value);
       }
     }
   }

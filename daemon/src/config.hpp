@@ -38,6 +38,7 @@ struct ServerConfig {
 struct StorageConfig {
   std::filesystem::path sqlite_path;  // absolute after loading
   std::string synchronous = "full";   // off | normal | full | extra
+  std::size_t max_batch = 512;        // writer jobs committed in one transaction at most
 };
 
 struct ApiConfig {

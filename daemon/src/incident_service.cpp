@@ -204,7 +204,9 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   // the writer thread; outbox entries the work queued are scheduled only once
   // durable.
   template <class Work, class After>
-  core::VoidResult engine_job(const char* what, Work&& work_in_batch, After&& after) {
+  core::VoidResult engine_job(
+      const char* what, Work&& work_in_batch, After&& after,
+      core::GroupCommitWriter::Admission admission = core::GroupCommitWriter::Admission::always) {
     core::GroupCommitWriter::Job job;
     job.run = [this, what, run = std::forward<Work>(work_in_batch)](core::EventStore&) mutable {
       const std::size_t mark = engine.held_mark();
@@ -226,7 +228,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         pump_soon();
       }
     };
-    return writer.submit(std::move(job));
+    return writer.submit(std::move(job), admission);
   }
 
   void on_inbound(const std::string& instance, nlohmann::json json,
@@ -269,7 +271,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         },
         [outcome, answer](const core::VoidResult& durable) {
           (*answer)(durable ? *outcome : core::InboundOutcome::retry_later);
-        });
+        },
+        core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
       spdlog::warn("plugin {}: {}; answering retry-later", instance, queued.error().message);
       (*answer)(core::InboundOutcome::retry_later);
@@ -427,7 +430,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           if (*result) {
             (*answer)(std::move(**result));
           }
-        });
+        },
+        core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
       (*answer)(queued.error());
     }
@@ -610,7 +614,8 @@ void IncidentService::outbox_report(std::function<void(core::Result<OutboxReport
         if (*report) {
           (*answer)(std::move(**report));
         }
-      });
+      },
+      core::GroupCommitWriter::Admission::bounded);
   if (!queued) {
     (*answer)(queued.error());
   }
@@ -661,7 +666,8 @@ void IncidentService::rebuild(bool check_only,
         } else if (*report) {
           (*answer)(std::move(**report));
         }
-      });
+      },
+      core::GroupCommitWriter::Admission::bounded);
   if (!queued) {
     (*answer)(queued.error());
   }

@@ -121,6 +121,7 @@ int run(const Options& options) {
   }
   haveri::daemon::IncidentServiceOptions service_options;
   service_options.max_queued_inbound = config.plugins.max_queued_events;
+  service_options.max_batch = config.storage.max_batch;
   for (const auto& instance : config.plugins.instances) {
     service_options.platforms[instance.name] = instance.plugin;
   }

@@ -252,6 +252,9 @@ TEST(GroupCommitWriter, AFullQueueRefusesAtOnceAndTheAppendIsAnsweredOnTheExecut
   auto full = writer.submit({});
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().code, ErrorCode::unavailable);
+  EXPECT_NE(full.error().message.find("2 jobs waiting"), std::string::npos);
+  // The writer's own follow-up work is never lost to a burst of requests.
+  EXPECT_TRUE(writer.submit({}, GroupCommitWriter::Admission::always).ok());
 
   std::vector<std::function<void()>> posted;
   const Executor recording = [&posted](std::function<void()> work) {

@@ -213,6 +213,7 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
       "  sqlite:\n"
       "    path: /var/lib/haveri/haveri.db\n"
       "    synchronous: normal\n"
+      "  max_batch: 64\n"
       "api:\n"
       "  token: \"abc def\"\n"
       "plugins:\n"
@@ -233,6 +234,7 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
   EXPECT_EQ(config.server.max_connections, 100000U);
   EXPECT_EQ(config.storage.sqlite_path, fs::path("/var/lib/haveri/haveri.db"));
   EXPECT_EQ(config.storage.synchronous, "normal");
+  EXPECT_EQ(config.storage.max_batch, 64U);
   EXPECT_EQ(config.api.token, "abc def");
   EXPECT_EQ(config.plugins.directory, fs::path("/usr/lib/haveri"));
   EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(300));
@@ -323,6 +325,13 @@ TEST_F(ConfigTest, OtherIntegerBounds) {
                                     "between 1 and 300, got \"301\""),
                           HasSubstr("plugins.operation_timeout_seconds: expected an integer "
                                     "between 1 and 3600, got \"1.5\"")));
+}
+
+TEST_F(ConfigTest, GroupCommitBatchMustBePositive) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "storage:\n"
+                                               "  max_batch: 0\n"),
+              ElementsAre(HasSubstr("storage.max_batch: expected an integer between 1 and 100000, "
+                                    "got \"0\"")));
 }
 
 TEST_F(ConfigTest, EnumeratedValues) {

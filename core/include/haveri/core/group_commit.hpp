@@ -66,9 +66,16 @@ class GroupCommitWriter {
   GroupCommitWriter(const GroupCommitWriter&) = delete;
   GroupCommitWriter& operator=(const GroupCommitWriter&) = delete;
 
-  // Queues a job. ErrorCode::unavailable when max_queued jobs wait already or the
-  // writer is stopped; the job is then dropped without being settled.
-  VoidResult submit(Job job);
+  // Whether a job may be refused because max_queued jobs wait already. Work from
+  // outside (inbound requests) is bounded; the writer's own follow-up work (an
+  // operation's result, the next outbox pump) is bounded by other limits and must
+  // not be lost to a burst of requests.
+  enum class Admission { bounded, always };
+
+  // Queues a job. ErrorCode::unavailable when the writer is stopped, or when it is
+  // bounded and max_queued jobs wait already; the job is then dropped without
+  // being settled.
+  VoidResult submit(Job job, Admission admission = Admission::bounded);
 
   // Appends through the next batch. `done` runs on `executor` once the append is
   // durable, or with its error (the store's, ErrorCode::unavailable when the queue
