@@ -281,12 +281,14 @@ TEST_F(IncidentServiceTest, AnUnclaimedInstallationIsRefused) {
 TEST_F(IncidentServiceTest, NewInboundTypesAreCheckedForShape) {
   EXPECT_TRUE(submit({{"v", 1},
                       {"type", "form_submission"},
+                      {"idempotency_key", "f-0"},
                       {"channel", {{"id", "general"}}},
                       {"user", {{"id", "alice"}}},
                       {"form_id", "declare"},
                       {"values", 7}}));
   EXPECT_TRUE(submit({{"v", 1},
                       {"type", "message_changed"},
+                      {"idempotency_key", "e-0"},
                       {"channel", {{"id", "general"}}},
                       {"user", {{"id", "alice"}}},
                       {"text", "edited"}}));
@@ -301,6 +303,21 @@ TEST_F(IncidentServiceTest, NewInboundTypesAreCheckedForShape) {
                       {"values", {{"title", "Press 2 smoking"}, {"severity", "sev1"}}}}));
   ASSERT_FALSE(timeline(1).empty());
   EXPECT_EQ(timeline(1)[0].type(), haveri::core::EventType::declared);
+}
+
+TEST_F(IncidentServiceTest, AnEventWithoutAnIdempotencyKeyIsDroppedNotStored) {
+  // Stored without a key, a platform retry would be recorded twice.
+  nlohmann::json keyless = chat("command", "general", "declare Press 2 smoking sev1", "k-1");
+  keyless.erase("idempotency_key");
+  EXPECT_TRUE(submit(keyless));
+  nlohmann::json huge = chat("command", "general", "declare Press 2 smoking sev1", "k-1");
+  huge["idempotency_key"] = std::string(513, 'k');
+  EXPECT_TRUE(submit(huge));
+  EXPECT_TRUE(sender_.await(1, std::chrono::milliseconds(200)).empty());
+  EXPECT_TRUE(timeline(1).empty());
+  // The same event with a key declares.
+  EXPECT_TRUE(submit(chat("command", "general", "declare Press 2 smoking sev1", "k-1")));
+  EXPECT_FALSE(timeline(1).empty());
 }
 
 }  // namespace
