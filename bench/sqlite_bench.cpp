@@ -75,4 +75,14 @@ BENCHMARK(BM_RawSqliteAppendRows)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // The library actually linked, for RESULTS.md.
+  benchmark::AddCustomContext("sqlite_version", sqlite3_libversion());
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -5,6 +5,7 @@
 // appends/s over all threads; avg_batch is appends per transaction (per fsync).
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <future>
 #include <memory>
 #include <stdexcept>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include <benchmark/benchmark.h>
+#include <sqlite3.h>
 
 #include <haveri/core/event_store.hpp>
 #include <haveri/core/events.hpp>
@@ -132,4 +134,19 @@ BENCHMARK(BM_GroupCommitAppend)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // An experiment, not a setting of the store: HAVERI_BENCH_STMTJRNL_SPILL=-1 keeps
+  // SQLite's statement journals (the undo log of each job's savepoint) in memory
+  // instead of spilling them to a temporary file past 64 KiB.
+  if (const char* spill = std::getenv("HAVERI_BENCH_STMTJRNL_SPILL");
+      spill != nullptr && *spill != '\0') {
+    sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, std::atoi(spill));
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
