@@ -111,6 +111,18 @@ class RawDatabase {
   sqlite3* db_ = nullptr;
 };
 
+// `text` as an SQL string literal.
+std::string quoted(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    out += c;
+    if (c == '\'') {
+      out += '\'';
+    }
+  }
+  return out + "'";
+}
+
 core::Result<MigratedStore> open_sqlite_from_version(const fs::path& dir, int version) {
   const fs::path fixture = fixtures_dir() / ("v" + std::to_string(version) + ".sql");
   std::ifstream in(fixture, std::ios::binary);
@@ -131,6 +143,20 @@ core::Result<MigratedStore> open_sqlite_from_version(const fs::path& dir, int ve
     migrated.before.events = raw.count("SELECT COUNT(*) FROM events");
     migrated.before.idempotency_keys =
         raw.column("SELECT idempotency_key FROM inbound_receipts ORDER BY idempotency_key");
+    if (raw.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'outbox'") > 0) {
+      for (const auto& id :
+           raw.column("SELECT id FROM outbox WHERE state = 'pending' ORDER BY id")) {
+        migrated.before.pending_outbox.push_back(std::stoll(id));
+      }
+      migrated.before.failed_outbox =
+          raw.count("SELECT COUNT(*) FROM outbox WHERE state = 'failed'");
+    }
+    if (raw.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'members'") > 0) {
+      for (const auto& organization : raw.column("SELECT DISTINCT organization FROM members")) {
+        migrated.before.members[organization] =
+            raw.count("SELECT COUNT(*) FROM members WHERE organization = " + quoted(organization));
+      }
+    }
   }
   auto opened = open_sqlite(dir);
   if (!opened) {

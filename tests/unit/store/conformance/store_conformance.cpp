@@ -33,6 +33,28 @@
 // Readable failure messages: GoogleTest would print these as bytes otherwise.
 namespace haveri::core {
 
+std::string_view code_name(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::invalid_argument:
+      return "invalid_argument";
+    case ErrorCode::not_found:
+      return "not_found";
+    case ErrorCode::conflict:
+      return "conflict";
+    case ErrorCode::refused:
+      return "refused";
+    case ErrorCode::storage:
+      return "storage";
+    case ErrorCode::unavailable:
+      return "unavailable";
+  }
+  return "unknown";
+}
+
+void PrintTo(ErrorCode code, std::ostream* out) {
+  *out << code_name(code);
+}
+
 void PrintTo(const Incident& incident, std::ostream* out) {
   *out << incident_to_json(incident).dump();
 }
@@ -64,6 +86,7 @@ namespace fs = std::filesystem;
 
 using core::AppendOutcome;
 using core::AppendRequest;
+using core::code_name;
 using core::ErrorCode;
 using core::Event;
 using core::EventStore;
@@ -90,24 +113,6 @@ namespace {
 
 // How long a test waits for the writer thread before it gives up (it never should).
 constexpr auto kPatience = std::chrono::seconds(120);
-
-std::string_view code_name(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::invalid_argument:
-      return "invalid_argument";
-    case ErrorCode::not_found:
-      return "not_found";
-    case ErrorCode::conflict:
-      return "conflict";
-    case ErrorCode::refused:
-      return "refused";
-    case ErrorCode::storage:
-      return "storage";
-    case ErrorCode::unavailable:
-      return "unavailable";
-  }
-  return "unknown";
-}
 
 std::string describe(const core::Error& error) {
   return std::string(code_name(error.code)) + ": " + error.message;
@@ -2590,6 +2595,16 @@ TEST_P(StoreConformance, EveryOldVersionMigratesWithNothingLost) {
       timelines[id] = std::move(events);
     }
     EXPECT_EQ(events_seen, before.events);
+    std::vector<std::int64_t> pending_ids;
+    for (const auto& entry : must(store->pending_outbox(), "pending_outbox()")) {
+      pending_ids.push_back(entry.id);
+    }
+    EXPECT_EQ(pending_ids, before.pending_outbox);
+    EXPECT_EQ(must(store->outbox_failures(1000), "outbox_failures()").size(), before.failed_outbox);
+    for (const auto& [organization, count] : before.members) {
+      EXPECT_EQ(must(store->members(organization), "members()").size(), count)
+          << "members of \"" << organization << "\"";
+    }
     expect_projections_equal_the_fold(*store, ids);
     expect_rebuild_keeps_every_row(*store);
 

@@ -14,8 +14,10 @@
 // implementation beyond what StoreUnderTest offers.
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -31,9 +33,12 @@ namespace haveri::store::conformance {
 // What an old database held before it was migrated, read from it by the factory
 // with the old schema's own tables, so the suite can check nothing was lost.
 struct OldDatabaseContents {
-  std::size_t incidents = 0;                  // distinct incidents with events
-  std::size_t events = 0;                     // events of every incident
-  std::vector<std::string> idempotency_keys;  // every receipt it remembered
+  std::size_t incidents = 0;                   // distinct incidents with events
+  std::size_t events = 0;                      // events of every incident
+  std::vector<std::string> idempotency_keys;   // every receipt it remembered
+  std::vector<std::int64_t> pending_outbox;    // ids of the entries still to perform
+  std::size_t failed_outbox = 0;               // entries given up
+  std::map<std::string, std::size_t> members;  // organization -> members first seen in chat
 };
 
 // A store opened on a database that an older schema version left behind,
