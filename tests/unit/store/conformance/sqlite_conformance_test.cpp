@@ -39,12 +39,23 @@ fs::path database_in(const fs::path& dir) {
   return dir / "haveri.db";
 }
 
-StoreUnderTest::Opened open_sqlite(const fs::path& dir) {
-  auto opened = SqliteEventStore::open(SqliteOptions{database_in(dir), "full"});
+StoreUnderTest::Opened open_sqlite(const fs::path& dir, bool reader) {
+  SqliteOptions options{database_in(dir), "full"};
+  options.reader = reader;
+  auto opened = SqliteEventStore::open(options);
   if (!opened) {
     return opened.error();
   }
   return std::unique_ptr<core::EventStore>(std::move(opened).value());
+}
+
+StoreUnderTest::Opened open_writer(const fs::path& dir) {
+  return open_sqlite(dir, false);
+}
+
+// The daemon's read-only connection (API and search), as it opens it.
+StoreUnderTest::Opened open_reader(const fs::path& dir) {
+  return open_sqlite(dir, true);
 }
 
 // The versions of every v<N>.sql fixture older than the latest schema, in order.
@@ -158,7 +169,7 @@ core::Result<MigratedStore> open_sqlite_from_version(const fs::path& dir, int ve
       }
     }
   }
-  auto opened = open_sqlite(dir);
+  auto opened = open_writer(dir);
   if (!opened) {
     return opened.error();
   }
@@ -169,9 +180,9 @@ core::Result<MigratedStore> open_sqlite_from_version(const fs::path& dir, int ve
 StoreUnderTest sqlite_store_under_test() {
   StoreUnderTest store;
   store.name = "Sqlite";
-  store.open = open_sqlite;
-  store.reopen = open_sqlite;
-  store.open_reader = open_sqlite;  // WAL: a second connection reads committed data only
+  store.open = open_writer;
+  store.reopen = open_writer;
+  store.open_reader = open_reader;
   store.latest_version = SqliteEventStore::latest_schema_version();
   store.old_versions = fixture_versions;
   store.open_from_version = open_sqlite_from_version;

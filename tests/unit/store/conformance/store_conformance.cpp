@@ -107,6 +107,7 @@ using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::UnorderedElementsAreArray;
 
 namespace {
@@ -481,16 +482,40 @@ std::string searchable_word(const std::string& text) {
   return {};
 }
 
-// The texts search promises to index, per docs: titles, messages, notes, actions,
-// summaries.
+// How the timeline records an edit or a deletion of a captured chat message: an
+// annotation that refers to the message (docs/events.md, annotation).
+constexpr std::string_view kMessageEdited = "message edited: ";
+constexpr std::string_view kMessageDeleted = "message deleted";
+
+// The texts search must find an incident by: its title, its messages (and their
+// edits) unless deleted on the platform since, its notes, actions and summaries.
 std::vector<std::string> searchable_texts(const Incident& incident,
                                           const std::vector<Event>& events) {
+  std::set<Sequence> deleted;
+  for (const auto& event : events) {
+    const auto* annotation = std::get_if<core::Annotation>(&event.payload);
+    if (annotation != nullptr && annotation->refers_to_sequence &&
+        annotation->text == kMessageDeleted) {
+      deleted.insert(*annotation->refers_to_sequence);
+    }
+  }
   std::vector<std::string> out{incident.title};
   for (const auto& event : events) {
     if (const auto* posted = std::get_if<core::MessagePosted>(&event.payload)) {
-      out.push_back(posted->text);
+      if (!deleted.contains(event.sequence)) {
+        out.push_back(posted->text);
+      }
     } else if (const auto* annotation = std::get_if<core::Annotation>(&event.payload)) {
-      out.push_back(annotation->text);
+      const std::string& text = annotation->text;
+      if (!annotation->refers_to_sequence) {
+        out.push_back(text);
+      } else if (text.starts_with(kMessageEdited)) {
+        if (!deleted.contains(*annotation->refers_to_sequence)) {
+          out.push_back(text.substr(kMessageEdited.size()));
+        }
+      } else if (text != kMessageDeleted) {
+        out.push_back(text);  // a note on an earlier event
+      }
     } else if (const auto* taken = std::get_if<core::ActionTaken>(&event.payload)) {
       out.push_back(taken->text);
     } else if (const auto* recorded = std::get_if<core::SummaryRecorded>(&event.payload)) {
@@ -1790,6 +1815,40 @@ TEST_P(StoreConformance, SearchHitDescribesTheIncident) {
   EXPECT_EQ(hits[0].channel, outcome.state.channel);
   EXPECT_EQ(hits[0].field, "title");
   EXPECT_THAT(hits[0].snippet, HasSubstr("**Hopper**"));
+}
+
+TEST_P(StoreConformance, SearchFindsEditedMessagesAndForgetsDeletedOnes) {
+  auto store = open_store();
+  AppendRequest request = declare("Line 3 down");
+  request.events.push_back(message("conveyor stopped at station four", 1));
+  request.events.push_back(message("the password is hunter2, oops", 2));
+  const auto outcome = must(store->append(request));
+  const IncidentId id = outcome.incident;
+  ASSERT_EQ(must(store->search("acme", "hunter2", 10)).size(), 1U);
+
+  // The platform reported an edit of message 2 and a deletion of message 3.
+  must(store->append(append_to(
+      id, 3,
+      {event_of(
+           core::Annotation{std::string(kMessageEdited) + "conveyor stopped at station seven", 2},
+           4),
+       event_of(core::Annotation{std::string(kMessageDeleted), 3}, 5)})));
+
+  for (int pass = 0; pass < 2; ++pass) {
+    SCOPED_TRACE(pass == 0 ? "live" : "after rebuild_projections()");
+    const auto seven = must(store->search("acme", "seven", 10));
+    ASSERT_EQ(seven.size(), 1U);
+    EXPECT_EQ(seven[0].incident, id);
+    EXPECT_EQ(seven[0].field, "message");
+    EXPECT_THAT(seven[0].snippet, HasSubstr("**seven**"));
+    EXPECT_THAT(seven[0].snippet, Not(HasSubstr("message edited")));
+    EXPECT_THAT(must(store->search("acme", "hunter2", 10)), IsEmpty());
+    EXPECT_THAT(must(store->search("acme", "password", 10)), IsEmpty());
+    must_ok(store->rebuild_projections(), "rebuild_projections()");
+  }
+  // The timeline itself keeps everything.
+  EXPECT_THAT(message_texts(must(store->events(id))),
+              ElementsAre("conveyor stopped at station four", "the password is hunter2, oops"));
 }
 
 TEST_P(StoreConformance, SearchSupportsPhrasesPrefixesAndOperators) {
