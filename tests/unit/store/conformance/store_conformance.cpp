@@ -1794,6 +1794,7 @@ TEST_P(StoreConformance, SearchGivesOneHitPerIncidentBestFirst) {
   EXPECT_EQ(ids_of(must(store->search("acme", "gearbox", 2))),
             (std::vector<IncidentId>{best, middle}));
   EXPECT_EQ(ids_of(must(store->search("acme", "gearbox", 1))), std::vector<IncidentId>{best});
+  EXPECT_THAT(must(store->search("acme", "gearbox", 0)), IsEmpty());
 }
 
 TEST_P(StoreConformance, SearchHitDescribesTheIncident) {
