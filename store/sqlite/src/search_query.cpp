@@ -356,7 +356,9 @@ class Translation {
                       name + "\"");
   }
 
-  // Every binary operation is parenthesised, so FTS5's precedence never matters.
+  // FTS5 has the same precedence (NOT, then AND, then OR, each left-associative), so
+  // the expression keeps the person's own parentheses only. Adjacent terms are joined
+  // with an explicit AND: FTS5 takes adjacency as AND between phrases only.
   Result<std::string> parse_or() {
     auto left = parse_and({});
     if (!left) {
@@ -369,7 +371,7 @@ class Translation {
       if (!right) {
         return right;
       }
-      expression = "(" + expression + " OR " + right.value() + ")";
+      expression += " OR " + right.value();
     }
     return expression;
   }
@@ -388,12 +390,11 @@ class Translation {
       } else if (!starts_operand()) {
         break;
       }
-      // Adjacent terms: FTS5 takes them as AND between phrases only, so say it.
       auto right = parse_not(op);
       if (!right) {
         return right;
       }
-      expression = "(" + expression + " AND " + right.value() + ")";
+      expression += " AND " + right.value();
     }
     return expression;
   }
@@ -410,7 +411,7 @@ class Translation {
       if (!right) {
         return right;
       }
-      expression = "(" + expression + " NOT " + right.value() + ")";
+      expression += " NOT " + right.value();
     }
     return expression;
   }
@@ -435,7 +436,13 @@ class Translation {
         if (peek() != nullptr && peek()->kind == Token::Kind::close) {
           return refuse("nothing between ( and )", "put words between them, or leave them out");
         }
+        // FTS5's parser has a small stack; nobody means this many anyway.
+        if (++depth_ > kMaxDepth) {
+          return refuse("more than " + std::to_string(kMaxDepth) + " parentheses inside each other",
+                        "leave some out");
+        }
         auto inner = parse_or();
+        --depth_;
         if (!inner) {
           return inner;
         }
@@ -443,7 +450,7 @@ class Translation {
           return refuse("unbalanced parenthesis: a ( is not closed", kAsTyped);
         }
         ++next_;
-        return inner;
+        return "(" + std::move(inner).value() + ")";
       }
       case Token::Kind::close:
         if (!after.empty()) {
@@ -458,10 +465,13 @@ class Translation {
     return refuse("unexpected input", kAsTyped);
   }
 
+  static constexpr int kMaxDepth = 10;
+
   std::string_view query_;
   std::size_t pos_ = 0;
   std::vector<Token> tokens_;
   std::size_t next_ = 0;
+  int depth_ = 0;  // parentheses open while parsing
 };
 
 }  // namespace

@@ -376,7 +376,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText
     "WHERE place = 1 ORDER BY score, incident_id DESC LIMIT ?",
     // search_snippet: the FTS5 expression, the row. About a dozen words around the
     // matches, matched terms in the message model's bold.
-    "SELECT snippet(search_index, 0, '**', '**', 'â¦', 12) FROM search_index "
+    "SELECT snippet(search_index, 0, '**', '**', '…', 12) FROM search_index "
     "WHERE search_index MATCH ? AND rowid = ?",
 };
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -1471,6 +1472,508 @@ TEST_F(SqliteEventStoreTest, BatchRolledBackBySqliteFailsEveryLaterCallAndTheCom
   EXPECT_EQ(must(store->events(1)).size(), 2U);
 }
 
+// Full-text search.
+
+Event on_minute(int minute, core::EventPayload payload, const core::Actor& actor = alice) {
+  return Event{0, 0, at_minute(minute), actor, std::move(payload)};
+}
+
+core::Summary pump_summary() {
+  core::Summary summary;
+  summary.what_happened = "The pump stopped twice during the night shift.";
+  summary.root_cause = "A worn coupling insert slipped under load.";
+  summary.resolution = "Fitted a new insert and realigned the shafts.";
+  summary.impact.duration_minutes = 95;
+  summary.impact.other = {{"customer orders delayed", "12"}};
+  return summary;
+}
+
+class SearchTest : public SqliteEventStoreTest {
+ protected:
+  // acme INC-1: every kind of text; acme INC-2: a printer; globex INC-3: a cold store.
+  // Appends interleave, so search rows are not stored incident by incident.
+  void SetUp() override {
+    SqliteEventStoreTest::SetUp();
+    store_ = open_store();
+    must(store_->append(declare_request("Pump 3 failure at the café")));
+    must(store_->append(declare_request("Label printer jam")));
+    Event cold = declared("Kühlhaus pump alarm", core::Severity::sev1, 0, "globex");
+    must(store_->append(AppendRequest{std::nullopt, 0, {cold}, {}, {}, {}}));
+    must(store_->append(append_request(
+        1, 1,
+        {channel_linked("local", "C-INC-1"),
+         on_minute(3,
+                   core::MessagePosted{"pump-3 down, motor overheating", general_channel, "m-1"}),
+         on_minute(4,
+                   core::Annotation{"bearing noise reported by the night shift", std::nullopt})})));
+    must(store_->append(append_request(
+        2, 1,
+        {on_minute(5, core::MessagePosted{"the printer in hall B shows a paper error again and "
+                                          "again, we tried the usual reset and the spare "
+                                          "roll but the label stock keeps tearing; the jam "
+                                          "is somewhere behind the cutter",
+                                          general_channel, "m-2"})})));
+    must(store_->append(
+        append_request(3, 1,
+                       {on_minute(6, core::MessagePosted{"Kühlhaus 2 zeigt 9 °C, secretglobexword",
+                                                         general_channel, "m-3"})})));
+    must(store_->append(append_request(
+        1, 4,
+        {on_minute(7, core::Annotation{"message edited: pump-3 down, motor smoking", 3}),
+         on_minute(8, core::ActionTaken{"tightened the flange with a torque wrench"}),
+         on_minute(9, core::TitleChanged{"Pump 3 failure at the café", "Pump 3 coupling failure"}),
+         on_minute(10, core::SummaryRecorded{pump_summary()}),
+         status(core::Status::declared, core::Status::resolved, 10)})));
+  }
+
+  std::vector<core::SearchHit> search(std::string_view organization, std::string_view query,
+                                      std::size_t limit = 20) {
+    return must(store_->search(organization, query, limit));
+  }
+  std::vector<IncidentId> found(std::string_view organization, std::string_view query) {
+    std::vector<IncidentId> out;
+    for (const auto& hit : search(organization, query)) {
+      out.push_back(hit.incident);
+    }
+    return out;
+  }
+
+  std::unique_ptr<SqliteEventStore> store_;
+};
+
+TEST_F(SearchTest, FindsEveryKindOfText) {
+  struct Case {
+    const char* query;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"cafe", "title"},  // the first title, accent folded
+      {"COUPLING failure", "title"},
+      {"overheating", "message"},
+      {"smoking", "message"},  // the new text of an edited message
+      {"bearing", "note"},
+      {"wrench", "action"},
+      {"insert", "summary"},     // root cause
+      {"realigned", "summary"},  // resolution
+      {"night shift pump stopped", "summary"},
+      {"customer", "summary"},  // a free impact field
+  };
+  for (const auto& [query, field] : cases) {
+    const auto hits = search("acme", query);
+    ASSERT_EQ(hits.size(), 1U) << query;
+    EXPECT_EQ(hits[0].incident, 1) << query;
+    EXPECT_EQ(hits[0].field, field) << query;
+    EXPECT_EQ(hits[0].organization, "acme");
+    EXPECT_EQ(hits[0].title, "Pump 3 coupling failure");
+    EXPECT_EQ(hits[0].status, core::Status::resolved);
+    EXPECT_EQ(hits[0].severity, core::Severity::sev2);
+    ASSERT_TRUE(hits[0].channel.has_value());
+    EXPECT_EQ(hits[0].channel->id, "C-INC-1");
+  }
+  const auto cold = search("globex", "kuhlhaus");
+  ASSERT_EQ(cold.size(), 1U);
+  EXPECT_EQ(cold[0].incident, 3);
+  EXPECT_EQ(cold[0].field, "title");
+  EXPECT_EQ(cold[0].severity, core::Severity::sev1);
+  EXPECT_FALSE(cold[0].channel.has_value());
+}
+
+TEST_F(SearchTest, OneHitPerIncidentBestMatchFirst) {
+  // "pump" is in INC-1's titles, messages and summary, and in INC-3's title.
+  const auto acme = search("acme", "pump");
+  ASSERT_EQ(acme.size(), 1U);
+  EXPECT_EQ(acme[0].incident, 1);
+  EXPECT_THAT(found("", "pump"), ::testing::UnorderedElementsAre(1, 3));
+  // A short title full of the word beats a long message that mentions it once.
+  EXPECT_THAT(found("acme", "jam OR pump"), ::testing::UnorderedElementsAre(1, 2));
+  const auto jam = search("acme", "jam");
+  ASSERT_EQ(jam.size(), 1U);
+  EXPECT_EQ(jam[0].field, "title");  // INC-2's best row: its title, not the long message
+}
+
+TEST_F(SearchTest, BetterMatchesComeFirst) {
+  must(store_->append(declare_request("Conveyor belt")));  // INC-4
+  must(store_->append(append_request(
+      4, 1,
+      {message("we looked at the line for a while and then someone mentioned a conveyor "
+               "issue near the wrapping station, but it was probably nothing serious at all")})));
+  must(store_->append(declare_request("Conveyor conveyor conveyor stopped")));  // INC-5
+
+  EXPECT_THAT(found("acme", "conveyor"), ElementsAre(5, 4));
+}
+
+TEST_F(SearchTest, SnippetMarksTheMatchesAndCutsLongText) {
+  const auto smoking = search("acme", "smoking");
+  ASSERT_EQ(smoking.size(), 1U);
+  EXPECT_EQ(smoking[0].snippet, "pump-3 down, motor **smoking**");
+
+  const auto cutter = search("acme", "cutter");
+  ASSERT_EQ(cutter.size(), 1U);
+  EXPECT_EQ(cutter[0].field, "message");
+  EXPECT_THAT(cutter[0].snippet, HasSubstr("**cutter**"));
+  EXPECT_THAT(cutter[0].snippet, ::testing::StartsWith("…"));
+  EXPECT_LT(cutter[0].snippet.size(), 120U);
+
+  const auto prefix = search("acme", "overheat*");
+  ASSERT_EQ(prefix.size(), 1U);
+  EXPECT_THAT(prefix[0].snippet, HasSubstr("**overheating**"));
+}
+
+TEST_F(SearchTest, OrdinaryTextAndOperatorsWorkAsPeopleExpect) {
+  EXPECT_THAT(found("acme", "pump-3 down"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "pump-3"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "motor, overheating!"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "paper error. again?"), ElementsAre(2));
+  EXPECT_THAT(found("acme", "café"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "hall-b printer"), ElementsAre(2));
+  EXPECT_THAT(found("acme", "\"motor overheating\""), ElementsAre(1));
+  EXPECT_TRUE(found("acme", "\"overheating motor\"").empty());
+  EXPECT_THAT(found("acme", "\"over\"*"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "bearing OR printer"), ::testing::UnorderedElementsAre(1, 2));
+  EXPECT_THAT(found("acme", "bearing AND printer"), ElementsAre());
+  EXPECT_THAT(found("acme", "pump NOT printer"), ElementsAre(1));
+  // NOT leaves out texts, not incidents: INC-1's other texts do not mention "night".
+  EXPECT_THAT(found("acme", "(jam OR bearing) NOT (night)"), ElementsAre(2));
+  EXPECT_THAT(found("acme", "label (printer OR scanner)"), ElementsAre(2));
+  EXPECT_THAT(found("acme", "NEAR(motor overheating, 2)"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "NEAR(pump smoking)"), ElementsAre(1));
+  EXPECT_THAT(found("acme", "and or not near"), ElementsAre());  // lower case: words
+  EXPECT_THAT(found("acme", "pump - motor"), ElementsAre(1));    // a lone dash is left out
+  EXPECT_THAT(found("acme", std::string(10, '(') + "jam" + std::string(10, ')')), ElementsAre(2));
+  // NOT binds before AND, AND before OR.
+  EXPECT_THAT(found("acme", "bearing OR jam AND printer"), ::testing::UnorderedElementsAre(1, 2));
+  EXPECT_THAT(found("acme", "(bearing OR jam) AND printer"), ElementsAre(2));
+  EXPECT_THAT(found("acme", "jam OR bearing NOT night"), ElementsAre(2));
+}
+
+TEST_F(SearchTest, DeletedMessagesAreNoLongerFound) {
+  must(store_->append(
+      append_request(2, 2, {message("the admin password is hunter2", 11)})));  // INC-2 event 3
+  EXPECT_THAT(found("acme", "hunter2"), ElementsAre(2));
+  must(store_->append(append_request(2, 3,
+                                     {on_minute(12, core::Annotation{"message edited: the admin "
+                                                                     "password is hunter3",
+                                                                     3})})));
+  EXPECT_THAT(found("acme", "hunter3"), ElementsAre(2));
+
+  must(store_->append(
+      append_request(2, 4, {on_minute(13, core::Annotation{"message deleted", 3})})));
+
+  EXPECT_TRUE(found("acme", "hunter2").empty());
+  EXPECT_TRUE(found("acme", "hunter3").empty());
+  EXPECT_THAT(found("acme", "printer"), ElementsAre(2));  // the rest stays
+  // A note that only mentions deleting is a note.
+  must(store_->append(
+      append_request(2, 5, {on_minute(14, core::Annotation{"message deleted", std::nullopt})})));
+  EXPECT_EQ(search("acme", "deleted").at(0).field, "note");
+}
+
+TEST_F(SearchTest, ResultsAreScopedByOrganizationWhateverIsTyped) {
+  EXPECT_THAT(found("globex", "secretglobexword"), ElementsAre(3));
+  EXPECT_TRUE(found("acme", "secretglobexword").empty());
+  EXPECT_TRUE(found("acme", "kuhlhaus").empty());
+  EXPECT_TRUE(found("initech", "pump").empty());
+  EXPECT_THAT(found("", "secretglobexword"), ElementsAre(3));  // the admin API: every one
+
+  // Organizations are not searchable text, and no query reaches another's rows.
+  const char* hostile[] = {
+      "globex",
+      "\"globex\"",
+      "organization:globex",
+      "organization : globex",
+      "{organization}: secretglobexword",
+      "secretglobexword OR organization:globex",
+      "-organization:acme secretglobexword",
+      "\"secretglobexword\" OR organization:*",
+      "secretglobexword) OR (organization:globex",
+      "secretglobexword' OR '1'='1",
+      "secretglobexword\" OR organization = 'globex' --",
+      "NEAR(secretglobexword organization, 100)",
+      "kuhlhaus*",
+      "s*",
+      "^secretglobexword",
+      "secretglobexword + pump",
+  };
+  for (const char* query : hostile) {
+    auto hits = store_->search("acme", query, 50);
+    if (!hits.ok()) {
+      EXPECT_EQ(hits.error().code, ErrorCode::invalid_argument) << query;
+      continue;
+    }
+    for (const auto& hit : *hits) {
+      EXPECT_EQ(hit.organization, "acme") << query;
+      EXPECT_NE(hit.incident, 3) << query;
+    }
+  }
+}
+
+TEST_F(SearchTest, MalformedQueriesAreExplainedToThePersonWhoTypedThem) {
+  struct Case {
+    std::string query;
+    const char* problem;
+  };
+  const Case cases[] = {
+      {"\"unbalanced", "double quote is not closed"},
+      {"pump \"motor overheating", "double quote is not closed"},
+      {"AND", "AND needs words on both sides"},
+      {"OR", "OR needs words on both sides"},
+      {"NOT", "NOT needs words on both sides"},
+      {"pump AND", "AND needs words on both sides"},
+      {"OR pump", "OR needs words on both sides"},
+      {"NOT pump", "NOT needs words on both sides"},
+      {"pump NOT", "NOT needs words on both sides"},
+      {"pump AND AND motor", "AND needs words on both sides"},
+      {"pump AND OR motor", "AND needs words on both sides"},
+      {"(pump OR) motor", "OR needs words on both sides"},
+      {"foo(", "unbalanced parenthesis"},
+      {"(pump", "unbalanced parenthesis"},
+      {"pump)", "unbalanced parenthesis"},
+      {")pump(", "unbalanced parenthesis"},
+      {"((pump)", "unbalanced parenthesis"},
+      {"()", "nothing between ( and )"},
+      {std::string(11, '(') + "pump" + std::string(11, ')'), "parentheses inside each other"},
+      {"*", "a * goes right after a word"},
+      {"pump *", "a * goes right after a word"},
+      {"*pump", "a * goes right after a word"},
+      {"pu*mp", "a * goes right after a word"},
+      {"pump**", "a * goes right after a word"},
+      {"-*", "a * goes right after a word"},
+      {"\"...\"*", "a * goes right after a word"},
+      {"NEAR(", "NEAR( is not closed"},
+      {"NEAR(pump motor", "NEAR( is not closed"},
+      {"NEAR(pump motor, x)", "NEAR( takes a number of words after its comma"},
+      {"NEAR(pump motor, 3", "NEAR( takes a number of words after its comma"},
+      {"NEAR()", "NEAR( needs words"},
+      {"NEAR((pump) motor)", "not parentheses"},
+      {"NEAR(pump OR motor)", "not OR"},
+      {":", "a colon names a field"},
+      {"pump :", "a colon names a field"},
+      {"pump:", "\"pump:\" looks like a field"},
+      {"foo:bar", "\"foo:\" looks like a field"},
+      {"text:pump", "\"text:\" looks like a field"},
+      {"title:pump", "\"title:\" looks like a field"},
+      {"organization:acme", "\"organization:\" looks like a field"},
+      {"{text}:pump", "looks like a field"},
+      {"", "nothing to search for"},
+      {"   \t\n ", "nothing to search for"},
+      {"!!! ... ?", "nothing to search for"},
+      {"\"\"", "nothing to search for"},
+      {"- + ^", "nothing to search for"},
+      {std::string("\0\x01", 2), "nothing to search for"},
+  };
+  for (const auto& [query, problem] : cases) {
+    auto hits = store_->search("acme", query, 10);
+    ASSERT_FALSE(hits.ok()) << query;
+    EXPECT_EQ(hits.error().code, ErrorCode::invalid_argument) << query;
+    EXPECT_THAT(hits.error().message, ::testing::StartsWith("can't search for \"")) << query;
+    EXPECT_THAT(hits.error().message, HasSubstr(problem)) << query;
+  }
+  const auto unbalanced = store_->search("acme", "foo(", 10);
+  EXPECT_EQ(unbalanced.error().message,
+            "can't search for \"foo(\": unbalanced parenthesis: a ( is not closed; put words in "
+            "double quotes to search for them as typed");
+  EXPECT_THAT(store_->search("acme", "organization:other", 10).error().message,
+              HasSubstr("as in \"organization:other\""));
+  // Quoted, the same text is searched as typed.
+  EXPECT_TRUE(must(store_->search("acme", "\"foo(\" \"organization:other\" \"*\"", 10)).empty());
+  // Invalid UTF-8 is shown as a replacement character, never copied into the message.
+  auto invalid = store_->search("acme", "pump \xff(", 10);
+  ASSERT_FALSE(invalid.ok());
+  EXPECT_THAT(invalid.error().message, HasSubstr("pump \xEF\xBF\xBD("));
+}
+
+// Whatever is typed, the answer is hits or an explanation: never a storage error.
+TEST_F(SearchTest, AnyQueryIsAnsweredOrExplained) {
+  const std::vector<std::string> pieces = {"pump",
+                                           "jam",
+                                           "AND",
+                                           "OR",
+                                           "NOT",
+                                           "NEAR",
+                                           "NEAR(",
+                                           "(",
+                                           ")",
+                                           "\"",
+                                           "*",
+                                           ":",
+                                           "-",
+                                           "+",
+                                           "^",
+                                           "{",
+                                           "}",
+                                           ",",
+                                           "5",
+                                           "'",
+                                           ";",
+                                           "--",
+                                           "\\",
+                                           "é",
+                                           "\xff",
+                                           "\t",
+                                           " ",
+                                           "pump*",
+                                           "\"jam\"",
+                                           "text:",
+                                           "rank",
+                                           "bm25(",
+                                           "MATCH",
+                                           "''",
+                                           "%",
+                                           "_",
+                                           "NEAR(pump jam, 2)"};
+  std::mt19937 random(20261124);
+  std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
+  std::uniform_int_distribution<int> length(1, 12);
+  for (int round = 0; round < 1500; ++round) {
+    std::string query;
+    for (int n = length(random); n > 0; --n) {
+      query += pieces[piece(random)];
+      if (random() % 2 == 0) {
+        query += ' ';
+      }
+    }
+    auto hits = store_->search("acme", query, 5);
+    if (!hits.ok()) {
+      EXPECT_EQ(hits.error().code, ErrorCode::invalid_argument)
+          << query << ": " << hits.error().message;
+      EXPECT_THAT(hits.error().message, ::testing::StartsWith("can't search for")) << query;
+      continue;
+    }
+    for (const auto& hit : *hits) {
+      EXPECT_EQ(hit.organization, "acme") << query;
+    }
+  }
+}
+
+TEST_F(SearchTest, LongQueriesAreRefused) {
+  const std::string ten_kb(10 * 1024, 'a');
+  auto refused = store_->search("acme", ten_kb, 10);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::invalid_argument);
+  EXPECT_THAT(refused.error().message, HasSubstr("at most 500 bytes"));
+  EXPECT_EQ(refused.error().message.find(ten_kb.substr(0, 600)), std::string::npos);
+
+  std::string words;
+  while (words.size() + 5 <= 500) {
+    words += "pump ";
+  }
+  EXPECT_THAT(found("acme", words), ElementsAre(1));
+  EXPECT_FALSE(store_->search("acme", std::string(501, 'a'), 10).ok());
+}
+
+TEST_F(SearchTest, AtMostLimitHitsAndNeverMoreThanFifty) {
+  for (int i = 0; i < 60; ++i) {
+    must(store_->append(declare_request("Conveyor stop " + std::to_string(i))));
+  }
+
+  EXPECT_EQ(search("acme", "conveyor", 1).size(), 1U);
+  EXPECT_EQ(search("acme", "conveyor", 7).size(), 7U);
+  EXPECT_TRUE(search("acme", "conveyor", 0).empty());
+  EXPECT_EQ(search("acme", "conveyor", 1000).size(), 50U);
+  EXPECT_EQ(search("", "conveyor", static_cast<std::size_t>(-1)).size(), 50U);
+}
+
+TEST_F(SearchTest, ReaderSearchesWhatIsCommitted) {
+  auto reader = open_reader();
+  must(store_->begin_batch());
+  must(store_->append(declare_request("Forklift battery fire")));
+  EXPECT_THAT(found("acme", "forklift"), ElementsAre(4));  // the batch sees itself
+  EXPECT_TRUE(must(reader->search("acme", "forklift", 10)).empty());
+  must(store_->commit_batch());
+
+  const auto hits = must(reader->search("acme", "forklift", 10));
+  ASSERT_EQ(hits.size(), 1U);
+  EXPECT_EQ(hits[0].snippet, "**Forklift** battery fire");
+  EXPECT_EQ(must(reader->projection_rows()), must(store_->projection_rows()));
+}
+
+TEST_F(SearchTest, DroppedJobLeavesNothingInTheIndex) {
+  must(store_->begin_batch());
+  must(store_->begin_job());
+  must(store_->append(append_request(2, 2, {message("forklift blocking the printer")})));
+  must(store_->end_job(false));
+  must(store_->commit_batch());
+
+  EXPECT_TRUE(found("acme", "forklift").empty());
+  const auto before = must(store_->projection_rows());
+  must(store_->rebuild_projections());
+  EXPECT_EQ(must(store_->projection_rows()), before);
+}
+
+// Rebuilding the projections from the events gives what the appends kept, row for row.
+
+bool has_line_of(const std::vector<std::string>& rows, const std::string& table) {
+  return std::any_of(rows.begin(), rows.end(), [&](const std::string& row) {
+    return row.starts_with("[\"" + table + "\",");
+  });
+}
+
+TEST_F(SearchTest, RebuiltProjectionsEqualTheLiveOnesRowForRow) {
+  must(store_->append(append_request(
+      1, 9,
+      {follow_up(created(1, "Replace the coupling on pump 4", alice, at_minute(60)), 11),
+       follow_up(created(2, "Order spare inserts", std::nullopt), 12),
+       follow_up(status_of(2, core::FollowUpStatus::done), 13)})));
+  must(store_->append(append_request(
+      2, 2, {message("cleared it", 14), on_minute(15, core::Annotation{"message deleted", 3})})));
+  const auto live = must(store_->projection_rows());
+
+  must(store_->rebuild_projections());
+  const auto rebuilt = must(store_->projection_rows());
+
+  EXPECT_EQ(rebuilt, live);
+  for (const char* table : {"incidents", "follow_ups", "search_documents", "search_index"}) {
+    EXPECT_TRUE(has_line_of(live, table)) << table;
+  }
+  EXPECT_THAT(live, ::testing::Contains(HasSubstr("\"Order spare inserts\"")));
+  EXPECT_THAT(live, ::testing::Contains(
+                        ::testing::StartsWith(R"(["search_index",1,3,"message","smoking",)")));
+  // Idempotent, and the index is consistent with its texts.
+  must(store_->rebuild_projections());
+  EXPECT_EQ(must(store_->projection_rows()), live);
+  RawDatabase(db_path()).exec(
+      "INSERT INTO search_index (search_index, rank) VALUES ('integrity-check', 1)");
+}
+
+TEST_F(SearchTest, RebuildMendsDamagedProjections) {
+  const auto live = must(store_->projection_rows());
+  {
+    RawDatabase raw(db_path());
+    raw.exec("UPDATE incidents SET title = 'wrong', state = '{}' WHERE id = 1");
+    raw.exec("DELETE FROM incidents WHERE id = 2");
+    raw.exec(
+        "INSERT INTO incidents (id, title, status, severity, declared_at_ms, "
+        "updated_at_ms, last_sequence, state) VALUES (99, 'ghost', 'DECLARED', 'SEV3', 0, "
+        "0, 1, '{}')");
+    raw.exec("INSERT INTO search_index (search_index) VALUES ('delete-all')");
+    raw.exec("DELETE FROM search_documents");
+  }
+  EXPECT_TRUE(found("acme", "pump").empty());
+
+  must(store_->rebuild_projections());
+
+  EXPECT_EQ(must(store_->projection_rows()), live);
+  EXPECT_THAT(found("acme", "pump"), ElementsAre(1));
+  EXPECT_FALSE(must(store_->incident(99)).has_value());
+}
+
+TEST_F(SearchTest, RebuildInABatchIsUndoneWithIt) {
+  const auto live = must(store_->projection_rows());
+  RawDatabase(db_path()).exec("UPDATE incidents SET title = 'damaged' WHERE id = 2");
+  const auto damaged = must(store_->projection_rows());
+
+  must(store_->begin_batch());
+  must(store_->rebuild_projections());
+  EXPECT_EQ(must(store_->projection_rows()), live);
+  store_->rollback_batch();
+
+  EXPECT_EQ(must(store_->projection_rows()), damaged);
+  auto reader = open_reader();
+  auto refused = reader->rebuild_projections();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::refused);
+}
+
 // Builds a database file from tests/fixtures/sqlite/v1.sql, as a version 1 haverid left it.
 class MigrationTest : public SqliteEventStoreTest {
  protected:
@@ -1664,6 +2167,66 @@ TEST_F(MigrationTest, VersionTwoDatabaseIsMigratedAndKeepsItsData) {
   const auto declared_now = must(store->append(more));
   EXPECT_EQ(declared_now.incident, 4);
   EXPECT_THAT(ids_of(declared_now.outbox), ElementsAre(6));
+}
+
+TEST_F(MigrationTest, VersionOneDatabaseIsIndexedForSearchWhenMigrated) {
+  write_v1_database();
+
+  auto store = open_store();
+
+  // Histories from before organizations exist: the admin search (every
+  // organization) finds them.
+  const auto conveyor = must(store->search("", "conveyor", 10));
+  ASSERT_EQ(conveyor.size(), 1U);
+  EXPECT_EQ(conveyor[0].incident, 1);
+  EXPECT_EQ(conveyor[0].field, "title");
+  EXPECT_EQ(must(store->search("", "thermal", 10)).at(0).field, "note");
+  EXPECT_EQ(must(store->search("", "\"half speed\"", 10)).at(0).field, "action");
+  EXPECT_EQ(must(store->search("", "transfer", 10)).at(0).field, "message");
+  EXPECT_EQ(must(store->search("", "oven", 10)).at(0).incident, 2);
+  EXPECT_TRUE(must(store->search("acme", "conveyor", 10)).empty());
+  const auto migrated = must(store->projection_rows());
+  must(store->rebuild_projections());
+  EXPECT_EQ(must(store->projection_rows()), migrated);
+}
+
+TEST_F(MigrationTest, VersionTwoDatabaseIsIndexedForSearchWhenMigrated) {
+  write_v2_database();
+
+  auto store = open_store();
+
+  struct Case {
+    const char* organization;
+    const char* query;
+    IncidentId incident;
+    const char* field;
+  };
+  const Case cases[] = {
+      {"acme", "jammed", 1, "title"},  // the title after title_change
+      {"acme", "flooded", 1, "message"},
+      {"acme", "wet", 1, "message"},  // the edit of a message
+      {"acme", "tripped", 1, "note"},
+      {"acme", "thermal cleared", 1, "action"},
+      {"acme", "\"guide rail\"", 1, "summary"},
+      {"acme", "customer", 1, "summary"},
+      {"acme", "printer", 3, "title"},
+      {"globex", "kuhlhaus", 2, "title"},
+      {"globex", "tursens*", 2, "note"},  // Türsensor: a prefix, the umlaut folded
+      {"globex", "kaltemaschine", 2, "action"},
+      {"", "KÜHLHAUS", 2, "title"},
+  };
+  for (const auto& [organization, query, incident, field] : cases) {
+    const auto hits = must(store->search(organization, query, 10));
+    ASSERT_EQ(hits.size(), 1U) << query;
+    EXPECT_EQ(hits[0].incident, incident) << query;
+    EXPECT_EQ(hits[0].field, field) << query;
+    EXPECT_EQ(hits[0].organization, organization[0] == '\0' ? "globex" : organization) << query;
+  }
+  EXPECT_TRUE(must(store->search("acme", "kuhlhaus", 10)).empty());
+  EXPECT_TRUE(must(store->search("", "hunter2", 10)).empty());  // deleted on the platform
+  const auto migrated = must(store->projection_rows());
+  must(store->rebuild_projections());
+  EXPECT_EQ(must(store->projection_rows()), migrated);
 }
 
 }  // namespace
