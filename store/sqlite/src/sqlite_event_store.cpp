@@ -97,6 +97,17 @@ std::string describe(std::string_view path, sqlite3* db, int rc) {
   return message;
 }
 
+// A call made in a batch whose transaction SQLite rolled back by itself after a
+// statement failed (SQLITE_FULL, SQLITE_IOERR…).
+core::Error lost_batch(std::string_view path, std::string_view what) {
+  return core::make_error(
+      core::ErrorCode::storage,
+      std::string(path) + ": " + std::string(what) +
+          ": SQLite rolled back the batch's transaction after an earlier error in it (a full "
+          "disk or an I/O error, reported to the call that met it); nothing of this batch is "
+          "stored: roll the batch back and submit its work again");
+}
+
 int exec(sqlite3* db, const char* sql) {
   return sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
 }
@@ -164,35 +175,61 @@ class Query {
   int bind_rc_ = SQLITE_OK;
 };
 
-// BEGIN IMMEDIATE … COMMIT; rolled back on scope exit unless committed.
+// One call's writes, all or nothing. On its own it is BEGIN IMMEDIATE … COMMIT; when
+// a transaction is open already (a group commit batch, a job in it, a migration) it
+// is a savepoint in it instead, so a failed call undoes its own writes only. Undone
+// on scope exit unless committed.
 class Transaction {
  public:
   explicit Transaction(sqlite3* db) : db_(db) {}
   ~Transaction() {
-    // SQLite may already have rolled back by itself (SQLITE_FULL, SQLITE_IOERR…).
-    if (open_ && sqlite3_get_autocommit(db_) == 0) {
-      exec(db_, "ROLLBACK");
+    if (open_) {
+      undo();
     }
   }
   Transaction(const Transaction&) = delete;
   Transaction& operator=(const Transaction&) = delete;
 
   int begin() {
-    const int rc = exec(db_, "BEGIN IMMEDIATE");
+    nested_ = sqlite3_get_autocommit(db_) == 0;
+    const int rc = exec(db_, nested_ ? "SAVEPOINT haveri_call" : "BEGIN IMMEDIATE");
     open_ = rc == SQLITE_OK;
     return rc;
   }
   int commit() {
-    const int rc = exec(db_, "COMMIT");
+    if (lost()) {
+      open_ = false;
+      return SQLITE_ABORT_ROLLBACK;
+    }
+    const int rc = exec(db_, nested_ ? "RELEASE haveri_call" : "COMMIT");
     if (rc == SQLITE_OK) {
       open_ = false;
     }
     return rc;
   }
+  // SQLite rolled back the enclosing transaction by itself (SQLITE_FULL,
+  // SQLITE_IOERR…): nothing of it, this call included, is left to commit.
+  bool lost() const { return open_ && sqlite3_get_autocommit(db_) != 0; }
+  bool nested() const { return nested_; }
 
  private:
+  void undo() {
+    open_ = false;
+    if (sqlite3_get_autocommit(db_) != 0) {
+      return;  // rolled back by SQLite already
+    }
+    if (nested_) {
+      // ROLLBACK TO keeps the savepoint open; RELEASE ends it.
+      exec(db_, "ROLLBACK TO haveri_call");
+      exec(db_, "RELEASE haveri_call");
+    } else {
+      exec(db_, "ROLLBACK");
+    }
+  }
+
   sqlite3* db_;
   bool open_ = false;
+  bool nested_ = false;
 };
 
 // Every statement the store runs after opening, prepared once and kept.
@@ -385,6 +422,13 @@ class Session {
     // describe() starts with the path; put what we were doing right after it.
     message.insert(path_.size() + 2, std::string(what) + ": ");
     return make_error(ErrorCode::storage, std::move(message));
+  }
+  // A failed Transaction::commit() of the call doing `what`.
+  Error commit_failure(std::string_view what, int rc) const {
+    if (rc == SQLITE_ABORT_ROLLBACK) {
+      return lost_batch(path_, what);
+    }
+    return failure(std::string(what) + ": commit", rc);
   }
   Error corrupt(std::string_view what, std::string_view detail) const {
     return make_error(ErrorCode::storage,
@@ -813,7 +857,7 @@ Result<AppendOutcome> Session::append(const AppendRequest& request) {
   }
 
   if (const int rc = transaction.commit(); rc != SQLITE_OK) {
-    return failure(action + ": commit", rc);
+    return commit_failure(action, rc);
   }
   outcome.state = std::move(state);
   outcome.outbox = std::move(queued);
@@ -1047,7 +1091,7 @@ Result<bool> Session::record_member(std::string_view organization, const Member&
     }
   }
   if (const int rc = transaction.commit(); rc != SQLITE_OK) {
-    return failure(what + ": commit", rc);
+    return commit_failure(what, rc);
   }
   return true;
 }
@@ -1169,7 +1213,7 @@ VoidResult Session::outbox_remove(std::span<const std::int64_t> ids) {
     }
   }
   if (const int rc = transaction.commit(); rc != SQLITE_OK) {
-    return failure(what + ": commit", rc);
+    return commit_failure(what, rc);
   }
   return core::Done{};
 }
@@ -1424,23 +1468,22 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
 
 }  // namespace
 
-struct SqliteEventStore::PreparedStatements {
+// What the store keeps besides the connection: its prepared statements and where it
+// stands in a group commit batch.
+struct SqliteEventStore::ConnectionState {
   StatementCache cache;
+  bool batch_open = false;   // begin_batch() … commit_batch() / rollback_batch()
+  int jobs_open = 0;         // begin_job() savepoints not ended yet
+  std::string batch_broken;  // why the open batch must not commit; empty if it may
 };
 
-namespace {
-
-Session session_on(sqlite3* db, const std::filesystem::path& path, StatementCache& statements) {
-  return Session(db, path.string(), statements.slots);
-}
-
-}  // namespace
-
 SqliteEventStore::SqliteEventStore(sqlite3* db, std::filesystem::path path)
-    : db_(db), path_(std::move(path)), statements_(std::make_unique<PreparedStatements>()) {}
+    : db_(db), path_(std::move(path)), state_(std::make_unique<ConnectionState>()) {}
 
 SqliteEventStore::~SqliteEventStore() {
-  statements_.reset();  // finalize every statement before closing the connection
+  // An open batch is undone, as if the process had stopped: nothing of it was durable.
+  rollback_batch();
+  state_.reset();  // finalize every statement before closing the connection
   sqlite3_close_v2(db_);
 }
 
@@ -1483,32 +1526,41 @@ int SqliteEventStore::schema_version() const {
   return version;
 }
 
+// Every public call but open() and the batch calls: exceptions become errors, and a
+// call in a batch SQLite has rolled back by itself fails instead of running outside it.
+template <class Body>
+auto SqliteEventStore::run(std::string_view what, Body&& body) {
+  using Answer = decltype(body(std::declval<Session&>()));
+  return guarded(path_, what, [&]() -> Answer {
+    if (state_->batch_open && sqlite3_get_autocommit(db_) != 0) {
+      return lost_batch(path_.string(), what);
+    }
+    Session session(db_, path_.string(), state_->cache.slots);
+    return body(session);
+  });
+}
+
 core::Result<core::AppendOutcome> SqliteEventStore::append(const core::AppendRequest& request) {
-  return guarded(path_, "append",
-                 [&] { return session_on(db_, path_, statements_->cache).append(request); });
+  return run("append", [&](Session& session) { return session.append(request); });
 }
 
 core::Result<std::vector<core::Event>> SqliteEventStore::events(core::IncidentId incident) {
-  return guarded(path_, "reading events",
-                 [&] { return session_on(db_, path_, statements_->cache).events(incident); });
+  return run("reading events", [&](Session& session) { return session.events(incident); });
 }
 
 core::Result<std::optional<core::Incident>> SqliteEventStore::incident(core::IncidentId incident) {
-  return guarded(path_, "reading an incident",
-                 [&] { return session_on(db_, path_, statements_->cache).incident(incident); });
+  return run("reading an incident", [&](Session& session) { return session.incident(incident); });
 }
 
 core::Result<std::vector<core::Incident>> SqliteEventStore::incidents(
     std::string_view organization) {
-  return guarded(path_, "reading the incident list", [&] {
-    return session_on(db_, path_, statements_->cache).incidents(organization);
-  });
+  return run("reading the incident list",
+             [&](Session& session) { return session.incidents(organization); });
 }
 
 core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {
-  return guarded(path_, "looking up an idempotency key", [&]() -> core::Result<bool> {
-    auto receipt =
-        session_on(db_, path_, statements_->cache).find_receipt(std::string(idempotency_key));
+  return run("looking up an idempotency key", [&](Session& session) -> core::Result<bool> {
+    auto receipt = session.find_receipt(std::string(idempotency_key));
     if (!receipt) {
       return receipt.error();
     }
@@ -1518,78 +1570,200 @@ core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_ke
 
 core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_channel(
     std::string_view organization, std::string_view instance, std::string_view channel_id) {
-  return guarded(path_, "looking up a channel", [&] {
-    return session_on(db_, path_, statements_->cache)
-        .incident_by_channel(organization, instance, channel_id);
+  return run("looking up a channel", [&](Session& session) {
+    return session.incident_by_channel(organization, instance, channel_id);
   });
 }
 
 core::Result<std::vector<core::FollowUpListing>> SqliteEventStore::follow_ups(
     std::string_view organization, std::optional<std::string_view> assignee_member,
     bool include_done) {
-  return guarded(path_, "reading follow-ups", [&] {
-    return session_on(db_, path_, statements_->cache)
-        .follow_ups(organization, assignee_member, include_done);
+  return run("reading follow-ups", [&](Session& session) {
+    return session.follow_ups(organization, assignee_member, include_done);
   });
 }
 
 core::Result<std::optional<core::Member>> SqliteEventStore::member_by_identity(
     std::string_view organization, std::string_view platform, std::string_view user_id) {
-  return guarded(path_, "looking up a member", [&] {
-    return session_on(db_, path_, statements_->cache)
-        .member_by_identity(organization, platform, user_id);
+  return run("looking up a member", [&](Session& session) {
+    return session.member_by_identity(organization, platform, user_id);
   });
 }
 
 core::Result<bool> SqliteEventStore::record_member(std::string_view organization,
                                                    const core::Member& member,
                                                    core::TimePoint first_seen) {
-  return guarded(path_, "recording a member", [&] {
-    return session_on(db_, path_, statements_->cache)
-        .record_member(organization, member, first_seen);
+  return run("recording a member", [&](Session& session) {
+    return session.record_member(organization, member, first_seen);
   });
 }
 
 core::Result<std::vector<core::Member>> SqliteEventStore::members(std::string_view organization) {
-  return guarded(path_, "reading members",
-                 [&] { return session_on(db_, path_, statements_->cache).members(organization); });
+  return run("reading members", [&](Session& session) { return session.members(organization); });
 }
 
 core::Result<std::vector<core::OutboxEntry>> SqliteEventStore::pending_outbox() {
-  return guarded(path_, "reading the outbox",
-                 [&] { return session_on(db_, path_, statements_->cache).pending_outbox(); });
+  return run("reading the outbox", [&](Session& session) { return session.pending_outbox(); });
 }
 
 core::VoidResult SqliteEventStore::outbox_done(std::int64_t id) {
-  return guarded(path_, "removing an outbox entry",
-                 [&] { return session_on(db_, path_, statements_->cache).outbox_done(id); });
+  return run("removing an outbox entry", [&](Session& session) { return session.outbox_done(id); });
 }
 
 core::VoidResult SqliteEventStore::outbox_retry(std::int64_t id, int attempts,
                                                 core::TimePoint not_before,
                                                 std::string_view last_error) {
-  return guarded(path_, "scheduling an outbox retry", [&] {
-    return session_on(db_, path_, statements_->cache)
-        .outbox_retry(id, attempts, not_before, last_error);
+  return run("scheduling an outbox retry", [&](Session& session) {
+    return session.outbox_retry(id, attempts, not_before, last_error);
   });
 }
 
 core::VoidResult SqliteEventStore::outbox_failed(std::int64_t id, int attempts,
                                                  std::string_view error, core::TimePoint at) {
-  return guarded(path_, "marking an outbox entry failed", [&] {
-    return session_on(db_, path_, statements_->cache).outbox_failed(id, attempts, error, at);
-  });
+  return run("marking an outbox entry failed",
+             [&](Session& session) { return session.outbox_failed(id, attempts, error, at); });
 }
 
 core::VoidResult SqliteEventStore::outbox_remove(std::span<const std::int64_t> ids) {
-  return guarded(path_, "removing outbox entries",
-                 [&] { return session_on(db_, path_, statements_->cache).outbox_remove(ids); });
+  return run("removing outbox entries",
+             [&](Session& session) { return session.outbox_remove(ids); });
 }
 
 core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures(
     std::size_t limit) {
-  return guarded(path_, "reading failed outbox entries",
-                 [&] { return session_on(db_, path_, statements_->cache).outbox_failures(limit); });
+  return run("reading failed outbox entries",
+             [&](Session& session) { return session.outbox_failures(limit); });
+}
+
+core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view,
+                                                                    std::string_view, std::size_t) {
+  return make_error(ErrorCode::storage, "not implemented yet");
+}
+
+core::VoidResult SqliteEventStore::rebuild_projections() {
+  return make_error(ErrorCode::storage, "not implemented yet");
+}
+
+core::Result<std::vector<std::string>> SqliteEventStore::projection_rows() {
+  return make_error(ErrorCode::storage, "not implemented yet");
+}
+
+// Group commit. The batch is one BEGIN IMMEDIATE transaction; a job is a savepoint in
+// it, and every call in it a savepoint of its own (Transaction), so a call that fails
+// undoes only itself and a job that is dropped only itself.
+
+core::VoidResult SqliteEventStore::begin_batch() {
+  const std::string path = path_.string();
+  if (state_->batch_open) {
+    return make_error(ErrorCode::refused,
+                      path +
+                          ": beginning a batch: one is open already (a bug in the caller: "
+                          "end it with commit_batch or rollback_batch first)");
+  }
+  if (sqlite3_get_autocommit(db_) == 0) {
+    return make_error(ErrorCode::refused,
+                      path +
+                          ": beginning a batch: a transaction is open on this connection "
+                          "already (a bug in haverid: please report it)");
+  }
+  if (const int rc = exec(db_, "BEGIN IMMEDIATE"); rc != SQLITE_OK) {
+    std::string message = describe(path, db_, rc);
+    message.insert(path.size() + 2, "beginning a batch: ");
+    return make_error(ErrorCode::storage, std::move(message));
+  }
+  state_->batch_open = true;
+  state_->jobs_open = 0;
+  state_->batch_broken.clear();
+  return core::Done{};
+}
+
+core::VoidResult SqliteEventStore::commit_batch() {
+  const std::string path = path_.string();
+  if (!state_->batch_open) {
+    return make_error(ErrorCode::refused,
+                      path +
+                          ": committing a batch: none is open (a bug in the caller: "
+                          "begin_batch first)");
+  }
+  if (sqlite3_get_autocommit(db_) != 0) {
+    rollback_batch();
+    return lost_batch(path, "committing a batch");
+  }
+  if (!state_->batch_broken.empty()) {
+    std::string reason = std::move(state_->batch_broken);
+    rollback_batch();
+    return make_error(ErrorCode::storage, path + ": committing a batch: " + reason +
+                                              "; the batch was rolled back, nothing of it is "
+                                              "stored: submit its work again");
+  }
+  // COMMIT ends the open savepoints too: a job not ended is kept.
+  const int rc = exec(db_, "COMMIT");
+  if (rc != SQLITE_OK) {
+    std::string message = describe(path, db_, rc);
+    message.insert(path.size() + 2, "committing a batch: ");
+    message += "; nothing of the batch was committed";
+    rollback_batch();
+    return make_error(ErrorCode::storage, std::move(message));
+  }
+  state_->batch_open = false;
+  state_->jobs_open = 0;
+  return core::Done{};
+}
+
+void SqliteEventStore::rollback_batch() noexcept {
+  if (sqlite3_get_autocommit(db_) == 0) {
+    exec(db_, "ROLLBACK");
+  }
+  state_->batch_open = false;
+  state_->jobs_open = 0;
+  state_->batch_broken.clear();
+}
+
+core::VoidResult SqliteEventStore::begin_job() {
+  const std::string path = path_.string();
+  if (!state_->batch_open) {
+    return make_error(ErrorCode::refused, path +
+                                              ": beginning a job: no batch is open (a bug in "
+                                              "the caller: begin_batch first)");
+  }
+  if (sqlite3_get_autocommit(db_) != 0) {
+    return lost_batch(path, "beginning a job");
+  }
+  if (const int rc = exec(db_, "SAVEPOINT haveri_job"); rc != SQLITE_OK) {
+    std::string message = describe(path, db_, rc);
+    message.insert(path.size() + 2, "beginning a job: ");
+    return make_error(ErrorCode::storage, std::move(message));
+  }
+  ++state_->jobs_open;
+  return core::Done{};
+}
+
+core::VoidResult SqliteEventStore::end_job(bool keep) {
+  const std::string path = path_.string();
+  const std::string what = keep ? "keeping a job's writes" : "undoing a job's writes";
+  if (!state_->batch_open || state_->jobs_open == 0) {
+    return make_error(ErrorCode::refused, path + ": " + what +
+                                              ": no job is open (a bug in the caller: "
+                                              "begin_job first)");
+  }
+  --state_->jobs_open;
+  if (sqlite3_get_autocommit(db_) != 0) {
+    return lost_batch(path, what);
+  }
+  int rc = keep ? SQLITE_OK : exec(db_, "ROLLBACK TO haveri_job");
+  if (rc == SQLITE_OK) {
+    rc = exec(db_, "RELEASE haveri_job");
+  }
+  if (rc != SQLITE_OK) {
+    std::string message = describe(path, db_, rc);
+    message.insert(path.size() + 2, what + ": ");
+    // Writes that should have been undone must not be committed with the others.
+    if (!keep && state_->batch_broken.empty()) {
+      state_->batch_broken = "a job's writes could not be undone (" + message + ")";
+    }
+    return make_error(ErrorCode::storage, std::move(message));
+  }
+  return core::Done{};
 }
 
 }  // namespace haveri::store

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -1083,11 +1084,270 @@ TEST_F(SqliteEventStoreTest, MemberWhoseIdentityIsTakenIsAConflictAndNotRecorded
   EXPECT_EQ(nameless.error().code, ErrorCode::invalid_argument);
 }
 
+// Group commit: a batch is one transaction, a job a savepoint in it.
+
+std::vector<IncidentId> incident_ids(const std::vector<Incident>& incidents) {
+  std::vector<IncidentId> out;
+  out.reserve(incidents.size());
+  for (const auto& incident : incidents) {
+    out.push_back(incident.id);
+  }
+  return out;
+}
+
+TEST_F(SqliteEventStoreTest, BatchWritesAreReadInsideItAndInvisibleElsewhereUntilCommitted) {
+  auto store = open_store();
+  auto other = open_store();
+
+  must(store->begin_batch());
+  must(store->begin_job());
+  const auto declared_in_batch = must(store->append(declare_request("Line 3 down", "key-1")));
+  must(store->end_job(true));
+  must(store->begin_job());
+  must(store->append(append_request(1, 1, {message("belt stopped")})));
+  must(store->record_member("acme", core::Member{"ana", "Ana", "responder", {{"slack", "U1"}}},
+                            at_minute(1)));
+  must(store->end_job(true));
+
+  EXPECT_EQ(declared_in_batch.incident, 1);
+  EXPECT_EQ(must(store->incident(1))->last_sequence, 2);
+  EXPECT_EQ(must(store->events(1)).size(), 2U);
+  EXPECT_TRUE(must(store->has_receipt("key-1")));
+  EXPECT_EQ(must(store->members("acme")).size(), 1U);
+  EXPECT_FALSE(must(other->incident(1)).has_value());
+  EXPECT_TRUE(must(other->incidents("")).empty());
+  EXPECT_FALSE(must(other->has_receipt("key-1")));
+  EXPECT_TRUE(must(other->members("acme")).empty());
+
+  must(store->commit_batch());
+
+  EXPECT_EQ(must(other->incident(1))->last_sequence, 2);
+  EXPECT_TRUE(must(other->has_receipt("key-1")));
+  EXPECT_EQ(must(other->members("acme")).size(), 1U);
+  // Calls outside a batch run in transactions of their own again.
+  must(store->append(append_request(1, 2, {message("after the batch")})));
+  EXPECT_EQ(must(other->incident(1))->last_sequence, 3);
+}
+
+TEST_F(SqliteEventStoreTest, DroppedJobUndoesItsOwnWritesOnly) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  auto entry = must(store->append(AppendRequest{
+                        std::nullopt, 0, {}, {outbox_entry("reply")}, {}, "key-reply"}))
+                   .outbox.at(0);
+
+  must(store->begin_batch());
+  must(store->begin_job());
+  must(store->append(append_request(1, 1, {message("kept")})));
+  must(store->end_job(true));
+  must(store->begin_job());
+  must(store->append(declare_request("Oven too hot", "key-dropped")));
+  must(store->append(append_request(1, 2, {message("dropped")})));
+  must(store->record_member("acme", core::Member{"ana", "Ana", "responder", {{"slack", "U1"}}},
+                            at_minute(1)));
+  must(store->outbox_done(entry.id));
+  must(store->end_job(false));
+  // The dropped job's writes are gone inside the batch already.
+  EXPECT_FALSE(must(store->incident(2)).has_value());
+  EXPECT_EQ(must(store->incident(1))->last_sequence, 2);
+  must(store->begin_job());
+  must(store->append(append_request(1, 2, {message("kept too")})));
+  must(store->end_job(true));
+  must(store->commit_batch());
+
+  store.reset();
+  store = open_store();
+  const auto events = must(store->events(1));
+  ASSERT_EQ(events.size(), 3U);
+  EXPECT_EQ(std::get<core::MessagePosted>(events[1].payload).text, "kept");
+  EXPECT_EQ(std::get<core::MessagePosted>(events[2].payload).text, "kept too");
+  EXPECT_THAT(incident_ids(must(store->incidents(""))), ElementsAre(1));
+  EXPECT_FALSE(must(store->has_receipt("key-dropped")));
+  EXPECT_TRUE(must(store->members("acme")).empty());
+  EXPECT_THAT(ids_of(must(store->pending_outbox())), ElementsAre(entry.id));
+  // The next incident takes the id the dropped job had used.
+  EXPECT_EQ(must(store->append(declare_request("Oven too hot"))).incident, 2);
+}
+
+TEST_F(SqliteEventStoreTest, RolledBackBatchLeavesNothing) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+
+  must(store->begin_batch());
+  must(store->begin_job());
+  must(store->append(append_request(1, 1, {message("one")})));
+  must(store->end_job(true));
+  must(store->begin_job());
+  must(store->append(declare_request("Oven too hot", "key-2")));
+  must(store->record_member("acme", core::Member{"ana", "Ana", "responder", {}}, at_minute(1)));
+  // A job left open is rolled back with the batch.
+  store->rollback_batch();
+  store->rollback_batch();  // harmless when nothing is open
+
+  EXPECT_EQ(must(store->incident(1))->last_sequence, 1);
+  EXPECT_FALSE(must(store->incident(2)).has_value());
+  EXPECT_FALSE(must(store->has_receipt("key-2")));
+  EXPECT_TRUE(must(store->members("acme")).empty());
+  // The store works as before, in and out of batches.
+  must(store->append(append_request(1, 1, {message("after")})));
+  must(store->begin_batch());
+  must(store->append(append_request(1, 2, {message("in a new batch")})));
+  must(store->commit_batch());
+  store.reset();
+  EXPECT_EQ(must(open_store()->events(1)).size(), 3U);
+}
+
+TEST_F(SqliteEventStoreTest, FailingCallsInABatchUndoOnlyThemselves) {
+  auto store = open_store();
+  must(store->append(declare_request("Line 3 down")));
+  must(store->append(declare_request("Oven too hot")));
+  must(store->append(append_request(2, 1, {channel_linked("local", "C-SHARED")})));
+
+  must(store->begin_batch());
+  must(store->begin_job());
+  must(store->append(append_request(1, 1, {message("first")})));
+  // A stale expected sequence: someone appended first.
+  auto conflicting = store->append(append_request(1, 1, {message("stale")}, "key-stale"));
+  // Events inserted, then the projection update fails (the channel is taken).
+  auto clashing =
+      store->append(append_request(1, 2, {message("before"), channel_linked("local", "C-SHARED")}));
+  auto taken = store->record_member(
+      "acme", core::Member{"ana", "Ana", "responder", {{"slack", "U1"}}}, at_minute(1));
+  auto impostor = store->record_member(
+      "acme", core::Member{"ana2", "Ana Two", "responder", {{"local", "a2"}, {"slack", "U1"}}},
+      at_minute(2));
+  must(store->append(append_request(1, 2, {message("second")})));
+  must(store->end_job(true));
+  must(store->commit_batch());
+
+  ASSERT_FALSE(conflicting.ok());
+  EXPECT_EQ(conflicting.error().code, ErrorCode::conflict);
+  ASSERT_FALSE(clashing.ok());
+  EXPECT_EQ(clashing.error().code, ErrorCode::storage);
+  EXPECT_TRUE(taken.ok());
+  ASSERT_FALSE(impostor.ok());
+  EXPECT_EQ(impostor.error().code, ErrorCode::conflict);
+  store.reset();
+  store = open_store();
+  const auto events = must(store->events(1));
+  ASSERT_EQ(events.size(), 3U);
+  EXPECT_EQ(std::get<core::MessagePosted>(events[1].payload).text, "first");
+  EXPECT_EQ(std::get<core::MessagePosted>(events[2].payload).text, "second");
+  EXPECT_EQ(must(store->incident(1)), std::optional<Incident>{core::fold(events)});
+  EXPECT_FALSE(must(store->has_receipt("key-stale")));
+  EXPECT_EQ(must(store->members("acme")).size(), 1U);
+  EXPECT_FALSE(must(store->member_by_identity("acme", "local", "a2")).has_value());
+}
+
+TEST_F(SqliteEventStoreTest, BatchCallsOutOfOrderAreRefusedAndChangeNothing) {
+  auto store = open_store();
+
+  auto commit_none = store->commit_batch();
+  auto job_none = store->begin_job();
+  auto end_none = store->end_job(true);
+  must(store->begin_batch());
+  auto twice = store->begin_batch();
+  auto end_unbegun = store->end_job(false);
+  must(store->append(declare_request("Line 3 down")));
+  must(store->commit_batch());
+
+  for (const auto* refused : {&commit_none, &job_none, &end_none, &twice, &end_unbegun}) {
+    ASSERT_FALSE(refused->ok());
+    EXPECT_EQ(refused->error().code, ErrorCode::refused);
+    EXPECT_THAT(refused->error().message, HasSubstr(db_path().string()));
+  }
+  EXPECT_EQ(must(open_store()->incidents("")).size(), 1U);
+}
+
+// Hands the test the connection of the next store opened, to make its disk "full".
+sqlite3* g_opened_connection = nullptr;
+int capture_connection(sqlite3* db, const char** /*error*/, const void* /*api*/) {
+  g_opened_connection = db;
+  return SQLITE_OK;
+}
+
+class CapturedConnection {
+ public:
+  CapturedConnection() {
+    g_opened_connection = nullptr;
+    sqlite3_auto_extension(entry());
+  }
+  ~CapturedConnection() { sqlite3_cancel_auto_extension(entry()); }
+  CapturedConnection(const CapturedConnection&) = delete;
+  CapturedConnection& operator=(const CapturedConnection&) = delete;
+  sqlite3* get() const { return g_opened_connection; }
+
+ private:
+  static void (*entry())() {
+    // sqlite3_auto_extension takes the entry point as a void(*)(void) and calls it with
+    // the extension arguments, the same cast sqlite3ext.h users make.
+    return reinterpret_cast<void (*)()>(&capture_connection);  // NOLINT
+  }
+};
+
+// The disk filling up in the middle of a batch: SQLite rolls back the whole transaction
+// by itself. Everything after must fail cleanly, and nothing run outside the batch.
+TEST_F(SqliteEventStoreTest, BatchRolledBackBySqliteFailsEveryLaterCallAndTheCommit) {
+  CapturedConnection captured;
+  auto store = open_store();
+  sqlite3* connection = captured.get();
+  ASSERT_NE(connection, nullptr);
+  must(store->append(declare_request("Line 3 down")));
+  RawDatabase(db_path(), SQLITE_OPEN_READWRITE)
+      .exec("PRAGMA wal_checkpoint(TRUNCATE)");  // every page in the main file
+  const std::string full = "PRAGMA max_page_count = " +
+                           std::to_string(RawDatabase(db_path()).integer("PRAGMA page_count"));
+  ASSERT_EQ(sqlite3_exec(connection, full.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+
+  must(store->begin_batch());
+  must(store->begin_job());
+  must(store->append(append_request(1, 1, {message("small")})));
+  must(store->end_job(true));
+  must(store->begin_job());
+  auto too_big = store->append(append_request(1, 2, {message(std::string(200'000, 'x'))}));
+  auto after_job = store->end_job(false);
+  auto later_append = store->append(append_request(1, 2, {message("later")}));
+  auto later_read = store->events(1);
+  auto later_job = store->begin_job();
+  auto committed = store->commit_batch();
+  store->rollback_batch();
+
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.error().code, ErrorCode::storage);
+  EXPECT_THAT(too_big.error().message, HasSubstr("disk is full"));
+  for (const auto* failed : {&after_job, &later_job, &committed}) {
+    ASSERT_FALSE(failed->ok());
+    EXPECT_EQ(failed->error().code, ErrorCode::storage);
+    EXPECT_THAT(failed->error().message, HasSubstr("rolled back the batch"));
+    EXPECT_THAT(failed->error().message, HasSubstr(db_path().string()));
+  }
+  ASSERT_FALSE(later_append.ok());
+  EXPECT_THAT(later_append.error().message, HasSubstr("rolled back the batch"));
+  ASSERT_FALSE(later_read.ok());
+  EXPECT_EQ(later_read.error().code, ErrorCode::storage);
+  // Nothing of the batch, and nothing after it, was stored.
+  EXPECT_EQ(RawDatabase(db_path()).integer("SELECT COUNT(*) FROM events"), 1);
+  // With room again the store carries on.
+  ASSERT_EQ(
+      sqlite3_exec(connection, "PRAGMA max_page_count = 1073741823", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  must(store->begin_batch());
+  must(store->append(append_request(1, 1, {message("again")})));
+  must(store->commit_batch());
+  EXPECT_EQ(must(store->events(1)).size(), 2U);
+}
+
 // Builds a database file from tests/fixtures/sqlite/v1.sql, as a version 1 haverid left it.
 class MigrationTest : public SqliteEventStoreTest {
  protected:
   void write_v1_database() {
     const std::string sql = read_file(fixtures_dir() / "sqlite" / "v1.sql");
+    RawDatabase raw(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    raw.exec(sql);
+  }
+  // Builds one from tests/fixtures/sqlite/v2.sql, as a version 2 haverid left it.
+  void write_v2_database() {
+    const std::string sql = read_file(fixtures_dir() / "sqlite" / "v2.sql");
     RawDatabase raw(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     raw.exec(sql);
   }
@@ -1183,6 +1443,93 @@ TEST_F(MigrationTest, FailedMigrationLeavesTheVersionOneDatabaseUntouched) {
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM pragma_table_info('incidents') "
                         "WHERE name = 'organization'"),
             0);
+}
+
+TEST_F(MigrationTest, FixtureIsAVersionTwoDatabase) {
+  write_v2_database();
+  RawDatabase raw(db_path());
+
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM events"), 27);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM incidents"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM follow_ups"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM members"), 3);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM outbox"), 4);
+  EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM inbound_receipts"), 6);
+}
+
+TEST_F(MigrationTest, VersionTwoDatabaseIsMigratedAndKeepsItsData) {
+  write_v2_database();
+
+  auto store = open_store();
+
+  EXPECT_EQ(store->schema_version(), SqliteEventStore::latest_schema_version());
+  // Events and the incident projection.
+  const auto first = must(store->events(1));
+  ASSERT_EQ(first.size(), 17U);
+  EXPECT_EQ(must(store->events(2)).size(), 7U);
+  EXPECT_EQ(must(store->events(3)).size(), 3U);
+  EXPECT_EQ(first[7].actor, (core::Actor{"U024BE7LH", "Ana Operator", "slack:U024BE7LH"}));
+  for (IncidentId id : {1, 2, 3}) {
+    EXPECT_EQ(must(store->incident(id)),
+              std::optional<Incident>{core::fold(must(store->events(id)))})
+        << "INC-" << id;
+  }
+  const auto inc1 = must(store->incident(1));
+  ASSERT_TRUE(inc1.has_value());
+  EXPECT_EQ(inc1->title, "Line 3 conveyor jammed at transfer");
+  EXPECT_EQ(inc1->organization, "acme");
+  EXPECT_EQ(inc1->status, core::Status::resolved);
+  ASSERT_TRUE(inc1->summary.has_value());
+  EXPECT_EQ(inc1->summary->root_cause, "A worn guide rail let cartons skew; the motor overheated.");
+  EXPECT_EQ(inc1->summary->impact.units_lost, std::optional<std::int64_t>{320});
+  auto ids = [](const std::vector<Incident>& incidents) {
+    std::vector<IncidentId> out;
+    for (const auto& incident : incidents) {
+      out.push_back(incident.id);
+    }
+    return out;
+  };
+  EXPECT_THAT(ids(must(store->incidents("acme"))), ElementsAre(3, 1));
+  EXPECT_THAT(ids(must(store->incidents("globex"))), ElementsAre(2));
+  EXPECT_EQ(must(store->incident_by_channel("globex", "teams-globex", "19:inc-2")),
+            std::optional<IncidentId>{2});
+  EXPECT_FALSE(must(store->incident_by_channel("acme", "teams-globex", "19:inc-2")).has_value());
+  // Follow-ups.
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", std::nullopt, true))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1},
+                          std::pair<IncidentId, std::int64_t>{1, 2}));
+  EXPECT_THAT(follow_up_keys(must(store->follow_ups("acme", std::nullopt, false))),
+              ElementsAre(std::pair<IncidentId, std::int64_t>{1, 1}));
+  const auto gus_follow_ups = must(store->follow_ups("globex", "teams:29:gus", false));
+  ASSERT_EQ(gus_follow_ups.size(), 1U);
+  EXPECT_EQ(gus_follow_ups[0].follow_up.description, "Türsensor tauschen");
+  EXPECT_EQ(gus_follow_ups[0].incident_title, "Kühlhaus Temperatur zu hoch");
+  // Members.
+  const auto acme_members = must(store->members("acme"));
+  ASSERT_EQ(acme_members.size(), 2U);
+  EXPECT_EQ(acme_members[1].identities,
+            (std::map<std::string, std::string>{{"slack", "U024BE7LH"}, {"teams", "29:ana"}}));
+  EXPECT_EQ(must(store->member_by_identity("acme", "teams", "29:ana"))->id, "slack:U024BE7LH");
+  EXPECT_EQ(must(store->member_by_identity("globex", "teams", "29:gus"))->name, "Gus Kälte");
+  // Outbox and receipts.
+  const auto pending = must(store->pending_outbox());
+  EXPECT_THAT(ids_of(pending), ElementsAre(2, 4, 5));
+  EXPECT_EQ(pending[0].attempts, 2);
+  EXPECT_EQ(pending[0].last_error, "HTTP 429: rate limited");
+  const auto failures = must(store->outbox_failures(10));
+  ASSERT_EQ(failures.size(), 1U);
+  EXPECT_EQ(failures[0].entry.id, 3);
+  EXPECT_EQ(failures[0].entry.last_error, "channel_not_found");
+  for (const char* key : {"slack-acme:Ev0001", "slack-acme:Ev0005", "teams-globex:act-9"}) {
+    EXPECT_TRUE(must(store->has_receipt(key))) << key;
+  }
+  // New writes continue the numbering: ids are never reused.
+  AppendRequest more = declare_request("Line 5 sensor fault");
+  more.outbox = {outbox_entry("declare-reply-4")};
+  const auto declared_now = must(store->append(more));
+  EXPECT_EQ(declared_now.incident, 4);
+  EXPECT_THAT(ids_of(declared_now.outbox), ElementsAre(6));
 }
 
 }  // namespace

@@ -71,6 +71,27 @@ class SqliteEventStore final : public core::EventStore {
   core::VoidResult outbox_remove(std::span<const std::int64_t> ids) override;
   core::Result<std::vector<core::OutboxFailure>> outbox_failures(std::size_t limit) override;
 
+  core::Result<std::vector<core::SearchHit>> search(std::string_view organization,
+                                                    std::string_view query,
+                                                    std::size_t limit) override;
+  core::VoidResult rebuild_projections() override;
+  core::Result<std::vector<std::string>> projection_rows() override;
+
+  // Group commit: begin_batch is BEGIN IMMEDIATE, commit_batch COMMIT (the fsync, per
+  // `synchronous`), rollback_batch ROLLBACK; a job is a SAVEPOINT. Inside a batch every
+  // other call is a savepoint of its own, so a call that fails undoes only itself.
+  // Calls out of order (commit without a batch, a second begin_batch, end_job without
+  // a job) are ErrorCode::refused. When SQLite rolls the whole transaction back by
+  // itself (a full disk, an I/O error), every later call and commit_batch fail with
+  // ErrorCode::storage until rollback_batch: nothing of the batch is stored and
+  // nothing runs outside it. A commit that fails is rolled back. Destroying the store
+  // with a batch open rolls it back.
+  core::VoidResult begin_batch() override;
+  core::VoidResult commit_batch() override;
+  void rollback_batch() noexcept override;
+  core::VoidResult begin_job() override;
+  core::VoidResult end_job(bool keep) override;
+
   // PRAGMA user_version after migrating.
   int schema_version() const;
 
@@ -78,12 +99,18 @@ class SqliteEventStore final : public core::EventStore {
   static int latest_schema_version() noexcept;
 
  private:
-  struct PreparedStatements;  // defined in sqlite_event_store.cpp
+  struct ConnectionState;  // defined in sqlite_event_store.cpp
 
   explicit SqliteEventStore(sqlite3* db, std::filesystem::path path);
+
+  // Runs one public call (defined and used in sqlite_event_store.cpp only).
+  template <class Body>
+  auto run(std::string_view what, Body&& body);
+
   sqlite3* db_;  // owned; closed in the destructor
   std::filesystem::path path_;
-  std::unique_ptr<PreparedStatements> statements_;  // prepared lazily, finalized before close
+  // Prepared statements (lazily, finalized before close) and the batch in progress.
+  std::unique_ptr<ConnectionState> state_;
 };
 
 }  // namespace haveri::store
