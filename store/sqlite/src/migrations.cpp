@@ -122,6 +122,48 @@ CREATE INDEX outbox_failed ON outbox (failed_at_ms, id) WHERE state = 'failed';
         // metrics and nudges are computed from.
         true,
     },
+    Migration{
+        3,
+        "full-text search index",
+        R"sql(
+-- The texts people wrote, one row per text: titles (declared, title_change), chat
+-- messages (message, and the new text of an edit, recorded as an annotation that
+-- refers to the message), notes (annotation), actions (action_taken) and summaries
+-- (summary: every free-text field in one row). Rewritten with the projections.
+--
+-- External content: this table holds each text once, with what search needs to scope
+-- and show a hit (organization, incident, field) in ordinary indexed columns, and
+-- search_index below indexes its `text` column. A message deleted on the platform is
+-- taken out of the index by (incident_id, sequence), which an FTS5 table could only
+-- find by scanning every row. The rows are written by the store in the append
+-- transaction (no triggers: a rebuild clears both tables at once).
+CREATE TABLE search_documents (
+  id           INTEGER PRIMARY KEY,
+  organization TEXT    NOT NULL,
+  incident_id  INTEGER NOT NULL,
+  sequence     INTEGER NOT NULL,  -- the event the text is from; for an edit, the message's
+  field        TEXT    NOT NULL
+               CHECK (field IN ('title', 'message', 'note', 'action', 'summary')),
+  text         TEXT    NOT NULL
+);
+CREATE INDEX search_documents_by_event ON search_documents (incident_id, sequence);
+
+-- unicode61 with remove_diacritics 2: words of every script, case and accents folded
+-- (Kühlhaus is found by kuhlhaus, café by cafe).
+CREATE VIRTUAL TABLE search_index USING fts5(
+  text,
+  content = 'search_documents',
+  content_rowid = 'id',
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Every indexed word occurrence, for projection_rows(): proves the index itself
+-- equals a rebuild's.
+CREATE VIRTUAL TABLE search_terms USING fts5vocab(search_index, instance);
+)sql",
+        // Fills the index from the events already stored.
+        true,
+    },
 };
 
 }  // namespace

@@ -11,9 +11,9 @@ struct Migration {
   int version;
   std::string_view description;
   std::string_view sql;
-  // The projections (incident snapshots, follow-ups) are rebuilt from the events
-  // once every pending migration ran, in the same transaction: the migration gave
-  // them columns or members that only a fold of the events can fill in.
+  // The projections (incident snapshots, follow-ups, search index) are rebuilt from
+  // the events once every pending migration ran, in the same transaction: the
+  // migration gave them columns, members or tables that only the events can fill in.
   bool refold = false;
 };
 

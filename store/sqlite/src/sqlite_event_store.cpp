@@ -6,12 +6,14 @@
 #include <exception>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +22,7 @@
 #include <haveri/store/sqlite_event_store.hpp>
 
 #include "migrations.hpp"
+#include "search_query.hpp"
 
 namespace haveri::store {
 namespace {
@@ -258,6 +261,13 @@ enum class Sql : std::size_t {
   retry_outbox,
   fail_outbox,
   select_outbox_failures,
+  insert_search_document,
+  insert_search_index,
+  select_message_documents,
+  delete_search_index_row,
+  delete_search_document,
+  search_best_rows,
+  search_snippet,
   count,
 };
 
@@ -297,8 +307,8 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText
     "SELECT id, state FROM incidents WHERE organization = ? ORDER BY id DESC",
     // find_by_channel
     "SELECT id FROM incidents WHERE channel_instance = ? AND channel_id = ? AND organization = ?",
-    // select_incident_ids
-    "SELECT id FROM incidents ORDER BY id",
+    // select_incident_ids: every incident with events, projected or not
+    "SELECT DISTINCT incident_id FROM events ORDER BY incident_id",
     // delete_follow_ups
     "DELETE FROM follow_ups WHERE incident_id = ?",
     // insert_follow_up
@@ -340,6 +350,34 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText
     "SELECT " HAVERI_OUTBOX_COLUMNS
     ", failed_at_ms FROM outbox WHERE state = 'failed' "
     "ORDER BY failed_at_ms DESC, id DESC LIMIT ?",
+    // insert_search_document
+    "INSERT INTO search_documents (organization, incident_id, sequence, field, text) "
+    "VALUES (?, ?, ?, ?, ?)",
+    // insert_search_index: external content, so the index is told the text itself
+    "INSERT INTO search_index (rowid, text) VALUES (?, ?)",
+    // select_message_documents: a message's texts (the message, its edits)
+    "SELECT id, text FROM search_documents "
+    "WHERE incident_id = ? AND sequence = ? AND field = 'message'",
+    // delete_search_index_row: FTS5 needs the text that was indexed to unindex it
+    "INSERT INTO search_index (search_index, rowid, text) VALUES ('delete', ?, ?)",
+    // delete_search_document
+    "DELETE FROM search_documents WHERE id = ?",
+    // search_best_rows: the FTS5 expression, the organization (twice: '' for all),
+    // the limit. The best row of each incident, best incident first. bm25() cannot be
+    // used in a window function, hence the materialized CTE; the organization is
+    // scoped here, never in the MATCH expression a person typed.
+    "WITH matches AS MATERIALIZED ("
+    "  SELECT d.incident_id, d.field, d.id, bm25(search_index) AS score "
+    "  FROM search_index CROSS JOIN search_documents AS d ON d.id = search_index.rowid "
+    "  WHERE search_index MATCH ? AND (? = '' OR d.organization = ?)) "
+    "SELECT incident_id, field, id FROM ("
+    "  SELECT *, row_number() OVER (PARTITION BY incident_id ORDER BY score, id) AS place "
+    "  FROM matches) "
+    "WHERE place = 1 ORDER BY score, incident_id DESC LIMIT ?",
+    // search_snippet: the FTS5 expression, the row. About a dozen words around the
+    // matches, matched terms in the message model's bold.
+    "SELECT snippet(search_index, 0, '**', '**', 'â¦', 12) FROM search_index "
+    "WHERE search_index MATCH ? AND rowid = ?",
 };
 
 #undef HAVERI_OUTBOX_COLUMNS
@@ -407,9 +445,15 @@ class Session {
   VoidResult outbox_remove(std::span<const std::int64_t> ids);
   Result<std::vector<OutboxFailure>> outbox_failures(std::size_t limit);
 
-  // Rewrites every incident's projection rows from a fold of its events. For
-  // migrations; runs inside the caller's transaction.
+  Result<std::vector<core::SearchHit>> search(std::string_view organization, std::string_view query,
+                                              std::size_t limit);
+
+  // Rewrites every projection (incident list and channel index, follow-ups, search
+  // index) from the events. refold_projections() runs inside the caller's
+  // transaction (a migration); rebuild_projections() in one of its own.
   VoidResult refold_projections();
+  VoidResult rebuild_projections();
+  Result<std::vector<std::string>> projection_rows();
 
   struct Receipt {
     IncidentId incident = 0;  // 0: the key was recorded without an incident
@@ -480,6 +524,13 @@ class Session {
   VoidResult insert_receipt(const std::string& key, std::optional<IncidentId> id,
                             std::int64_t received_at_ms);
   Result<std::int64_t> insert_outbox(const OutboxEntry& entry);
+  // Adds the texts of `events` (of incident `id`, in `organization`) to the search
+  // index, and takes deleted messages out of it.
+  VoidResult index_events(std::string_view organization, IncidentId id,
+                          std::span<const Event> events);
+  VoidResult index_text(std::string_view organization, IncidentId id, Sequence sequence,
+                        std::string_view field, std::string_view text);
+  VoidResult unindex_message(IncidentId id, Sequence sequence);
   // outbox_done / outbox_retry / outbox_failed: `changed` rows of pending entry `id`.
   VoidResult pending_changed(Result<int> changed, std::int64_t id, std::string_view what) const;
 
@@ -811,6 +862,9 @@ Result<AppendOutcome> Session::append(const AppendRequest& request) {
   if (!request.events.empty()) {
     if (auto upserted = upsert_projection(id, state); !upserted) {
       return upserted.error();
+    }
+    if (auto indexed = index_events(state.organization, id, outcome.committed); !indexed) {
+      return indexed.error();
     }
     if (state.follow_ups != follow_ups_before || state.organization != organization_before) {
       if (auto replaced = replace_follow_ups(id, state); !replaced) {
@@ -1241,6 +1295,15 @@ Result<std::vector<OutboxFailure>> Session::outbox_failures(std::size_t limit) {
 }
 
 VoidResult Session::refold_projections() {
+  // From scratch: a projection row no event accounts for must not survive either.
+  // 'delete-all' empties an external-content index without reading the old texts.
+  if (const int rc = exec(db_,
+                          "DELETE FROM incidents; DELETE FROM follow_ups; "
+                          "DELETE FROM search_documents; "
+                          "INSERT INTO search_index (search_index) VALUES ('delete-all');");
+      rc != SQLITE_OK) {
+    return failure("clearing the projections to rebuild them", rc);
+  }
   int rc = SQLITE_OK;
   auto* stmt = statement(Sql::select_incident_ids, rc);
   if (stmt == nullptr) {
@@ -1272,8 +1335,306 @@ VoidResult Session::refold_projections() {
     if (auto replaced = replace_follow_ups(id, state); !replaced) {
       return replaced.error();
     }
+    if (auto indexed = index_events(state.organization, id, *history); !indexed) {
+      return indexed.error();
+    }
   }
   return core::Done{};
+}
+
+VoidResult Session::rebuild_projections() {
+  const std::string what = "rebuilding the projections from the events";
+  Transaction transaction(db_);
+  if (const int rc = transaction.begin(); rc != SQLITE_OK) {
+    return failure(what + ": starting the transaction", rc);
+  }
+  if (auto rebuilt = refold_projections(); !rebuilt) {
+    return rebuilt.error();
+  }
+  if (const int rc = transaction.commit(); rc != SQLITE_OK) {
+    return commit_failure(what, rc);
+  }
+  return core::Done{};
+}
+
+// What an edit or a deletion of a captured chat message looks like on the timeline
+// (docs/events.md, annotation; written by IncidentEngine::handle_edit).
+constexpr std::string_view kMessageEdited = "message edited: ";
+constexpr std::string_view kMessageDeleted = "message deleted";
+
+// Every free-text part of a summary, one per line.
+std::string summary_text(const core::Summary& summary) {
+  std::string text;
+  const auto add = [&text](std::string_view part) {
+    if (part.empty()) {
+      return;
+    }
+    if (!text.empty()) {
+      text += '\n';
+    }
+    text += part;
+  };
+  add(summary.what_happened);
+  add(summary.root_cause);
+  add(summary.resolution);
+  for (const auto& [label, value] : summary.impact.other) {
+    add(label + ": " + value);
+  }
+  return text;
+}
+
+VoidResult Session::index_text(std::string_view organization, IncidentId id, Sequence sequence,
+                               std::string_view field, std::string_view text) {
+  if (text.empty()) {
+    return core::Done{};
+  }
+  const std::string what = "indexing the " + std::string(field) + " of " + incident_name(id) +
+                           " event " + std::to_string(sequence) + " for search";
+  auto inserted = change(Sql::insert_search_document, what, [&](Query& query) {
+    query.bind(organization)
+        .bind(std::int64_t{id})
+        .bind(std::int64_t{sequence})
+        .bind(field)
+        .bind(text);
+  });
+  if (!inserted) {
+    return inserted.error();
+  }
+  const std::int64_t row = sqlite3_last_insert_rowid(db_);
+  auto indexed =
+      change(Sql::insert_search_index, what, [&](Query& query) { query.bind(row).bind(text); });
+  if (!indexed) {
+    return indexed.error();
+  }
+  return core::Done{};
+}
+
+VoidResult Session::unindex_message(IncidentId id, Sequence sequence) {
+  const std::string what = "taking deleted message " + std::to_string(sequence) + " of " +
+                           incident_name(id) + " out of the search index";
+  int rc = SQLITE_OK;
+  auto* stmt = statement(Sql::select_message_documents, rc);
+  if (stmt == nullptr) {
+    return failure(what, rc);
+  }
+  std::vector<std::pair<std::int64_t, std::string>> rows;
+  {
+    Query query(stmt);
+    query.bind(std::int64_t{id}).bind(std::int64_t{sequence});
+    while ((rc = query.step()) == SQLITE_ROW) {
+      rows.emplace_back(query.int64(0), query.text(1));
+    }
+    if (rc != SQLITE_DONE) {
+      return failure(what, rc);
+    }
+  }
+  for (const auto& [row, text] : rows) {
+    auto unindexed = change(Sql::delete_search_index_row, what,
+                            [&](Query& query) { query.bind(row).bind(std::string_view{text}); });
+    if (!unindexed) {
+      return unindexed.error();
+    }
+    auto deleted =
+        change(Sql::delete_search_document, what, [&](Query& query) { query.bind(row); });
+    if (!deleted) {
+      return deleted.error();
+    }
+  }
+  return core::Done{};
+}
+
+VoidResult Session::index_events(std::string_view organization, IncidentId id,
+                                 std::span<const Event> events) {
+  for (const Event& event : events) {
+    VoidResult indexed = core::Done{};
+    if (const auto* declared = std::get_if<core::Declared>(&event.payload)) {
+      indexed = index_text(organization, id, event.sequence, "title", declared->title);
+    } else if (const auto* retitled = std::get_if<core::TitleChanged>(&event.payload)) {
+      indexed = index_text(organization, id, event.sequence, "title", retitled->to);
+    } else if (const auto* posted = std::get_if<core::MessagePosted>(&event.payload)) {
+      indexed = index_text(organization, id, event.sequence, "message", posted->text);
+    } else if (const auto* note = std::get_if<core::Annotation>(&event.payload)) {
+      const std::string_view text = note->text;
+      if (note->refers_to_sequence && text.starts_with(kMessageEdited)) {
+        // The new text is found as the message it replaces; the old one stays findable
+        // too, as the timeline keeps it.
+        indexed = index_text(organization, id, *note->refers_to_sequence, "message",
+                             text.substr(kMessageEdited.size()));
+      } else if (note->refers_to_sequence && text == kMessageDeleted) {
+        // Deleted on the platform: no longer found by search (the timeline keeps it).
+        indexed = unindex_message(id, *note->refers_to_sequence);
+      } else {
+        indexed = index_text(organization, id, event.sequence, "note", text);
+      }
+    } else if (const auto* action = std::get_if<core::ActionTaken>(&event.payload)) {
+      indexed = index_text(organization, id, event.sequence, "action", action->text);
+    } else if (const auto* summary = std::get_if<core::SummaryRecorded>(&event.payload)) {
+      indexed =
+          index_text(organization, id, event.sequence, "summary", summary_text(summary->summary));
+    }
+    if (!indexed) {
+      return indexed.error();
+    }
+  }
+  return core::Done{};
+}
+
+Result<std::vector<core::SearchHit>> Session::search(std::string_view organization,
+                                                     std::string_view query, std::size_t limit) {
+  auto expression = sqlite::fts5_expression(query);
+  if (!expression) {
+    return expression.error();
+  }
+  constexpr std::size_t kMaxHits = 50;
+  const std::size_t wanted = std::min(limit, kMaxHits);
+  std::vector<core::SearchHit> hits;
+  if (wanted == 0) {
+    return hits;
+  }
+  const std::string what = organization.empty()
+                               ? std::string{"searching every organization"}
+                               : "searching the incidents of " + in_quotes(organization);
+  // SQLite refusing an expression fts5_expression() let through is still the
+  // searcher's problem to rephrase, not a storage failure.
+  const auto searched_failure = [&](int rc) -> Error {
+    const std::string_view message = sqlite3_errmsg(db_);
+    if ((rc & 0xff) == SQLITE_ERROR && message.starts_with("fts5:")) {
+      return sqlite::refused_search(query, message);
+    }
+    return failure(what, rc);
+  };
+  struct Best {
+    IncidentId incident = 0;
+    std::string field;
+    std::int64_t row = 0;
+  };
+  std::vector<Best> best;
+  {
+    int rc = SQLITE_OK;
+    auto* stmt = statement(Sql::search_best_rows, rc);
+    if (stmt == nullptr) {
+      return failure(what, rc);
+    }
+    Query rows(stmt);
+    rows.bind(std::string_view{*expression})
+        .bind(organization)
+        .bind(organization)
+        .bind(static_cast<std::int64_t>(wanted));
+    while ((rc = rows.step()) == SQLITE_ROW) {
+      best.push_back(Best{rows.int64(0), rows.text(1), rows.int64(2)});
+    }
+    if (rc != SQLITE_DONE) {
+      return searched_failure(rc);
+    }
+  }
+  hits.reserve(best.size());
+  for (const Best& found : best) {
+    int rc = SQLITE_OK;
+    auto* stmt = statement(Sql::search_snippet, rc);
+    if (stmt == nullptr) {
+      return failure(what, rc);
+    }
+    core::SearchHit hit;
+    {
+      Query snippet(stmt);
+      snippet.bind(std::string_view{*expression}).bind(found.row);
+      rc = snippet.step();
+      if (rc == SQLITE_ROW) {
+        hit.snippet = snippet.text(0);
+      } else if (rc != SQLITE_DONE) {
+        return searched_failure(rc);
+      }
+    }
+    auto state = load_state(found.incident);
+    if (!state) {
+      return state.error();
+    }
+    if (!*state) {
+      continue;  // indexed but not projected: rebuild_projections() mends it
+    }
+    hit.incident = found.incident;
+    hit.organization = (*state)->organization;
+    hit.title = (*state)->title;
+    hit.status = (*state)->status;
+    hit.severity = (*state)->severity;
+    hit.channel = (*state)->channel;
+    hit.field = found.field;
+    hits.push_back(std::move(hit));
+  }
+  return hits;
+}
+
+Result<std::vector<std::string>> Session::projection_rows() {
+  // Ordered by each table's key. Search rows leave out their ids, which follow the
+  // order texts were indexed in, not what they say; the index is listed word by word.
+  static constexpr std::array<std::pair<std::string_view, const char*>, 4> kTables{{
+      {"incidents", "SELECT * FROM incidents ORDER BY id"},
+      {"follow_ups", "SELECT * FROM follow_ups ORDER BY incident_id, number"},
+      {"search_documents",
+       "SELECT incident_id, sequence, field, organization, text FROM search_documents "
+       "ORDER BY incident_id, sequence, field, text"},
+      {"search_index",
+       "SELECT d.incident_id, d.sequence, d.field, t.term, t.offset FROM search_terms AS t "
+       "JOIN search_documents AS d ON d.id = t.doc "
+       "ORDER BY d.incident_id, d.sequence, d.field, t.term, t.offset"},
+  }};
+  // One snapshot for every table, unless a transaction (a batch) is open already.
+  const bool own_snapshot = sqlite3_get_autocommit(db_) != 0;
+  if (own_snapshot) {
+    if (const int rc = exec(db_, "BEGIN"); rc != SQLITE_OK) {
+      return failure("reading the projections", rc);
+    }
+  }
+  std::vector<std::string> lines;
+  int rc = SQLITE_OK;
+  for (const auto& [table, sql] : kTables) {
+    const std::string what = "reading the projection table " + std::string(table);
+    sqlite3_stmt* raw = nullptr;
+    rc = sqlite3_prepare_v2(db_, sql, -1, &raw, nullptr);
+    std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, &sqlite3_finalize);
+    if (rc != SQLITE_OK) {
+      break;
+    }
+    while ((rc = sqlite3_step(raw)) == SQLITE_ROW) {
+      // A JSON array: the table, then each column; unambiguous whatever the texts hold.
+      nlohmann::json row = nlohmann::json::array({table});
+      for (int column = 0; column < sqlite3_column_count(raw); ++column) {
+        switch (sqlite3_column_type(raw, column)) {
+          case SQLITE_NULL:
+            row.push_back(nullptr);
+            break;
+          case SQLITE_INTEGER:
+            row.push_back(sqlite3_column_int64(raw, column));
+            break;
+          case SQLITE_FLOAT:
+            row.push_back(sqlite3_column_double(raw, column));
+            break;
+          default: {
+            const auto* text = sqlite3_column_text(raw, column);
+            row.push_back(std::string(text == nullptr ? "" : reinterpret_cast<const char*>(text),
+                                      static_cast<std::size_t>(sqlite3_column_bytes(raw, column))));
+            break;
+          }
+        }
+      }
+      lines.push_back(stored_json(row));
+    }
+    if (rc != SQLITE_DONE) {
+      break;
+    }
+    rc = SQLITE_OK;
+  }
+  std::optional<Error> error;
+  if (rc != SQLITE_OK) {
+    error = failure("reading the projections", rc);  // before COMMIT resets the message
+  }
+  if (own_snapshot) {
+    exec(db_, "COMMIT");  // a read transaction: nothing to keep or lose
+  }
+  if (error) {
+    return *error;
+  }
+  return lines;
 }
 
 // Runs `body`, turning anything thrown (allocation failure, a JSON encoder surprise)
@@ -1392,6 +1753,28 @@ VoidResult migrate(sqlite3* db, const std::string& path) {
   return core::Done{};
 }
 
+// A reader does not migrate: the file must be at the schema this binary writes.
+VoidResult check_reader_schema(sqlite3* db, const std::string& path) {
+  const int latest = SqliteEventStore::latest_schema_version();
+  int current = 0;
+  if (const int rc = read_user_version(db, current); rc != SQLITE_OK) {
+    return make_error(ErrorCode::storage, describe(path, db, rc));
+  }
+  if (current > latest) {
+    return make_error(ErrorCode::storage, path + " has schema version " + std::to_string(current) +
+                                              " but this haverid knows only up to " +
+                                              std::to_string(latest) + ": upgrade haverid");
+  }
+  if (current < latest) {
+    return make_error(ErrorCode::storage,
+                      path + " has schema version " + std::to_string(current) +
+                          " but this haverid reads version " + std::to_string(latest) +
+                          " only, and a reader does not migrate: open the writer store first "
+                          "(it migrates the file), then the reader");
+  }
+  return core::Done{};
+}
+
 std::optional<std::string_view> parse_synchronous(std::string_view text) {
   static constexpr std::array<std::string_view, 4> kModes{"off", "normal", "full", "extra"};
   for (auto mode : kModes) {
@@ -1428,10 +1811,19 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
                           (options.path / "haveri.db").string() + ")");
   }
 
+  if (options.reader && !std::filesystem::exists(options.path, ec)) {
+    return make_error(ErrorCode::storage,
+                      path +
+                          " does not exist: the reader connection opens a database the writer "
+                          "made (open the writer store first; it creates and migrates the file)");
+  }
+
   sqlite3* raw = nullptr;
-  int rc =
-      sqlite3_open_v2(path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  // A reader opens read-write without create: WAL readers write the -shm index, and
+  // query_only keeps it from changing the database.
+  const int flags =
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (options.reader ? 0 : SQLITE_OPEN_CREATE);
+  int rc = sqlite3_open_v2(path.c_str(), &raw, flags, nullptr);
   Connection db{raw};
   if (rc != SQLITE_OK) {
     return make_error(ErrorCode::storage, describe(path, db.get(), rc));
@@ -1441,14 +1833,22 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
   sqlite3_busy_timeout(db.get(), 5000);
 
   // The first statement reads the header, so this is where a file that is not a
-  // database, or a damaged one, shows up.
+  // database, or a damaged one, shows up. A reader only asks: switching to WAL is a
+  // write, and the writer did it when it made the file.
   std::string journal_mode;
-  rc = query_one(db.get(), "PRAGMA journal_mode=WAL", [&](sqlite3_stmt* stmt) {
-    const auto* text = sqlite3_column_text(stmt, 0);
-    journal_mode = text != nullptr ? reinterpret_cast<const char*>(text) : "";
-  });
+  rc = query_one(db.get(), options.reader ? "PRAGMA journal_mode" : "PRAGMA journal_mode=WAL",
+                 [&](sqlite3_stmt* stmt) {
+                   const auto* text = sqlite3_column_text(stmt, 0);
+                   journal_mode = text != nullptr ? reinterpret_cast<const char*>(text) : "";
+                 });
   if (rc != SQLITE_OK) {
     return make_error(ErrorCode::storage, describe(path, db.get(), rc));
+  }
+  if (journal_mode != "wal" && options.reader) {
+    return make_error(ErrorCode::storage,
+                      path + " is in journal mode " + in_quotes(journal_mode) +
+                          ", not WAL: a reader would block the writer (open the writer store "
+                          "first; it switches the file to WAL)");
   }
   if (journal_mode != "wal") {
     return make_error(ErrorCode::storage,
@@ -1456,6 +1856,12 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
                           in_quotes(journal_mode) +
                           "); WAL needs a local filesystem with shared memory: put "
                           "storage.sqlite.path on a local disk");
+  }
+  if (options.reader) {
+    if (rc = exec(db.get(), "PRAGMA query_only=ON"); rc != SQLITE_OK) {
+      return make_error(ErrorCode::storage, describe(path, db.get(), rc));
+    }
+    return db;
   }
 
   const std::string pragmas =
@@ -1472,6 +1878,7 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
 // stands in a group commit batch.
 struct SqliteEventStore::ConnectionState {
   StatementCache cache;
+  bool reader = false;       // SqliteOptions::reader: query_only, writes refused
   bool batch_open = false;   // begin_batch() … commit_batch() / rollback_batch()
   int jobs_open = 0;         // begin_job() savepoints not ended yet
   std::string batch_broken;  // why the open batch must not commit; empty if it may
@@ -1507,10 +1914,14 @@ core::Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(
         if (!db) {
           return db.error();
         }
-        if (auto migrated = migrate(db->get(), options.path.string()); !migrated) {
-          return migrated.error();
+        auto ready = options.reader ? check_reader_schema(db->get(), options.path.string())
+                                    : migrate(db->get(), options.path.string());
+        if (!ready) {
+          return ready.error();
         }
-        return std::unique_ptr<SqliteEventStore>(new SqliteEventStore(db->release(), options.path));
+        std::unique_ptr<SqliteEventStore> store(new SqliteEventStore(db->release(), options.path));
+        store->state_->reader = options.reader;
+        return store;
       });
 }
 
@@ -1526,12 +1937,22 @@ int SqliteEventStore::schema_version() const {
   return version;
 }
 
+core::Error SqliteEventStore::refused_on_reader(std::string_view what) const {
+  return make_error(ErrorCode::refused,
+                    path_.string() + ": " + std::string(what) +
+                        ": this store is the reader connection (SqliteOptions::reader), which "
+                        "never writes: write through the writer store");
+}
+
 // Every public call but open() and the batch calls: exceptions become errors, and a
 // call in a batch SQLite has rolled back by itself fails instead of running outside it.
 template <class Body>
-auto SqliteEventStore::run(std::string_view what, Body&& body) {
+auto SqliteEventStore::run(std::string_view what, Access access, Body&& body) {
   using Answer = decltype(body(std::declval<Session&>()));
   return guarded(path_, what, [&]() -> Answer {
+    if (access == Access::write && state_->reader) {
+      return refused_on_reader(what);
+    }
     if (state_->batch_open && sqlite3_get_autocommit(db_) != 0) {
       return lost_batch(path_.string(), what);
     }
@@ -1541,36 +1962,39 @@ auto SqliteEventStore::run(std::string_view what, Body&& body) {
 }
 
 core::Result<core::AppendOutcome> SqliteEventStore::append(const core::AppendRequest& request) {
-  return run("append", [&](Session& session) { return session.append(request); });
+  return run("append", Access::write, [&](Session& session) { return session.append(request); });
 }
 
 core::Result<std::vector<core::Event>> SqliteEventStore::events(core::IncidentId incident) {
-  return run("reading events", [&](Session& session) { return session.events(incident); });
+  return run("reading events", Access::read,
+             [&](Session& session) { return session.events(incident); });
 }
 
 core::Result<std::optional<core::Incident>> SqliteEventStore::incident(core::IncidentId incident) {
-  return run("reading an incident", [&](Session& session) { return session.incident(incident); });
+  return run("reading an incident", Access::read,
+             [&](Session& session) { return session.incident(incident); });
 }
 
 core::Result<std::vector<core::Incident>> SqliteEventStore::incidents(
     std::string_view organization) {
-  return run("reading the incident list",
+  return run("reading the incident list", Access::read,
              [&](Session& session) { return session.incidents(organization); });
 }
 
 core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {
-  return run("looking up an idempotency key", [&](Session& session) -> core::Result<bool> {
-    auto receipt = session.find_receipt(std::string(idempotency_key));
-    if (!receipt) {
-      return receipt.error();
-    }
-    return receipt->has_value();
-  });
+  return run("looking up an idempotency key", Access::read,
+             [&](Session& session) -> core::Result<bool> {
+               auto receipt = session.find_receipt(std::string(idempotency_key));
+               if (!receipt) {
+                 return receipt.error();
+               }
+               return receipt->has_value();
+             });
 }
 
 core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_channel(
     std::string_view organization, std::string_view instance, std::string_view channel_id) {
-  return run("looking up a channel", [&](Session& session) {
+  return run("looking up a channel", Access::read, [&](Session& session) {
     return session.incident_by_channel(organization, instance, channel_id);
   });
 }
@@ -1578,14 +2002,14 @@ core::Result<std::optional<core::IncidentId>> SqliteEventStore::incident_by_chan
 core::Result<std::vector<core::FollowUpListing>> SqliteEventStore::follow_ups(
     std::string_view organization, std::optional<std::string_view> assignee_member,
     bool include_done) {
-  return run("reading follow-ups", [&](Session& session) {
+  return run("reading follow-ups", Access::read, [&](Session& session) {
     return session.follow_ups(organization, assignee_member, include_done);
   });
 }
 
 core::Result<std::optional<core::Member>> SqliteEventStore::member_by_identity(
     std::string_view organization, std::string_view platform, std::string_view user_id) {
-  return run("looking up a member", [&](Session& session) {
+  return run("looking up a member", Access::read, [&](Session& session) {
     return session.member_by_identity(organization, platform, user_id);
   });
 }
@@ -1593,59 +2017,66 @@ core::Result<std::optional<core::Member>> SqliteEventStore::member_by_identity(
 core::Result<bool> SqliteEventStore::record_member(std::string_view organization,
                                                    const core::Member& member,
                                                    core::TimePoint first_seen) {
-  return run("recording a member", [&](Session& session) {
+  return run("recording a member", Access::write, [&](Session& session) {
     return session.record_member(organization, member, first_seen);
   });
 }
 
 core::Result<std::vector<core::Member>> SqliteEventStore::members(std::string_view organization) {
-  return run("reading members", [&](Session& session) { return session.members(organization); });
+  return run("reading members", Access::read,
+             [&](Session& session) { return session.members(organization); });
 }
 
 core::Result<std::vector<core::OutboxEntry>> SqliteEventStore::pending_outbox() {
-  return run("reading the outbox", [&](Session& session) { return session.pending_outbox(); });
+  return run("reading the outbox", Access::read,
+             [&](Session& session) { return session.pending_outbox(); });
 }
 
 core::VoidResult SqliteEventStore::outbox_done(std::int64_t id) {
-  return run("removing an outbox entry", [&](Session& session) { return session.outbox_done(id); });
+  return run("removing an outbox entry", Access::write,
+             [&](Session& session) { return session.outbox_done(id); });
 }
 
 core::VoidResult SqliteEventStore::outbox_retry(std::int64_t id, int attempts,
                                                 core::TimePoint not_before,
                                                 std::string_view last_error) {
-  return run("scheduling an outbox retry", [&](Session& session) {
+  return run("scheduling an outbox retry", Access::write, [&](Session& session) {
     return session.outbox_retry(id, attempts, not_before, last_error);
   });
 }
 
 core::VoidResult SqliteEventStore::outbox_failed(std::int64_t id, int attempts,
                                                  std::string_view error, core::TimePoint at) {
-  return run("marking an outbox entry failed",
+  return run("marking an outbox entry failed", Access::write,
              [&](Session& session) { return session.outbox_failed(id, attempts, error, at); });
 }
 
 core::VoidResult SqliteEventStore::outbox_remove(std::span<const std::int64_t> ids) {
-  return run("removing outbox entries",
+  return run("removing outbox entries", Access::write,
              [&](Session& session) { return session.outbox_remove(ids); });
 }
 
 core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures(
     std::size_t limit) {
-  return run("reading failed outbox entries",
+  return run("reading failed outbox entries", Access::read,
              [&](Session& session) { return session.outbox_failures(limit); });
 }
 
-core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view,
-                                                                    std::string_view, std::size_t) {
-  return make_error(ErrorCode::storage, "not implemented yet");
+core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view organization,
+                                                                    std::string_view query,
+                                                                    std::size_t limit) {
+  return run("searching", Access::read,
+             [&](Session& session) { return session.search(organization, query, limit); });
 }
 
 core::VoidResult SqliteEventStore::rebuild_projections() {
-  return make_error(ErrorCode::storage, "not implemented yet");
+  return run("rebuilding the projections", Access::write,
+             [&](Session& session) { return session.rebuild_projections(); });
 }
 
 core::Result<std::vector<std::string>> SqliteEventStore::projection_rows() {
-  return make_error(ErrorCode::storage, "not implemented yet");
+  return run("reading the projections", Access::read,
+             [&](Session& session) { return session.projection_rows(); });
 }
 
 // Group commit. The batch is one BEGIN IMMEDIATE transaction; a job is a savepoint in
@@ -1654,6 +2085,9 @@ core::Result<std::vector<std::string>> SqliteEventStore::projection_rows() {
 
 core::VoidResult SqliteEventStore::begin_batch() {
   const std::string path = path_.string();
+  if (state_->reader) {
+    return refused_on_reader("beginning a batch");
+  }
   if (state_->batch_open) {
     return make_error(ErrorCode::refused,
                       path +

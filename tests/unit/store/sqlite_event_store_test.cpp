@@ -258,6 +258,12 @@ class SqliteEventStoreTest : public ::testing::Test {
   std::unique_ptr<SqliteEventStore> open_store() {
     return must(SqliteEventStore::open(SqliteOptions{db_path(), "full"}));
   }
+  core::Result<std::unique_ptr<SqliteEventStore>> try_open_reader() {
+    SqliteOptions options{db_path(), "full"};
+    options.reader = true;
+    return SqliteEventStore::open(options);
+  }
+  std::unique_ptr<SqliteEventStore> open_reader() { return must(try_open_reader()); }
 
   fs::path dir_;
 };
@@ -265,16 +271,16 @@ class SqliteEventStoreTest : public ::testing::Test {
 TEST_F(SqliteEventStoreTest, FreshFileIsMigratedToTheLatestSchemaInWalMode) {
   auto store = open_store();
 
-  EXPECT_EQ(SqliteEventStore::latest_schema_version(), 2);
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(SqliteEventStore::latest_schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), 3);
   RawDatabase raw(db_path());
-  EXPECT_EQ(raw.integer("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.integer("PRAGMA user_version"), 3);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(
       raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                   "('events', 'incidents', 'inbound_receipts', 'members', 'member_identities', "
-                  "'follow_ups', 'outbox')"),
-      7);
+                  "'follow_ups', 'outbox', 'search_documents', 'search_index')"),
+      9);
   EXPECT_EQ(raw.integer("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND "
                         "name = 'incidents_by_channel'"),
             1);
@@ -284,7 +290,7 @@ TEST_F(SqliteEventStoreTest, ReopeningAMigratedFileKeepsItsVersion) {
   open_store().reset();
   auto store = open_store();
 
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 3);
   EXPECT_TRUE(must(store->incidents("")).empty());
 }
 
@@ -1259,6 +1265,134 @@ TEST_F(SqliteEventStoreTest, BatchCallsOutOfOrderAreRefusedAndChangeNothing) {
   EXPECT_EQ(must(open_store()->incidents("")).size(), 1U);
 }
 
+// The reader connection: reads only, never in the writer's way.
+
+TEST_F(SqliteEventStoreTest, ReaderSeesWhatIsCommittedAndNothingOfAnOpenBatch) {
+  auto writer = open_store();
+  must(writer->append(declare_request("Line 3 down")));
+  auto reader = open_reader();
+
+  EXPECT_THAT(incident_ids(must(reader->incidents("acme"))), ElementsAre(1));
+  must(writer->begin_batch());
+  must(writer->append(append_request(1, 1, {message("belt stopped")})));
+  must(writer->append(declare_request("Oven too hot", "key-2")));
+  EXPECT_EQ(must(reader->incident(1))->last_sequence, 1);
+  EXPECT_EQ(must(reader->events(1)).size(), 1U);
+  EXPECT_FALSE(must(reader->incident(2)).has_value());
+  EXPECT_FALSE(must(reader->has_receipt("key-2")));
+  must(writer->commit_batch());
+
+  EXPECT_EQ(must(reader->incident(1))->last_sequence, 2);
+  EXPECT_THAT(incident_ids(must(reader->incidents(""))), ElementsAre(2, 1));
+  EXPECT_TRUE(must(reader->has_receipt("key-2")));
+  EXPECT_EQ(reader->schema_version(), SqliteEventStore::latest_schema_version());
+}
+
+TEST_F(SqliteEventStoreTest, ReaderRefusesEveryWrite) {
+  auto writer = open_store();
+  auto entry =
+      must(writer->append(AppendRequest{std::nullopt, 0, {}, {outbox_entry("reply")}, {}, "k"}))
+          .outbox.at(0);
+  auto reader = open_reader();
+
+  std::vector<core::Error> refusals;
+  auto note = [&](const auto& result) {
+    if (result.ok()) {
+      ADD_FAILURE() << "a reader wrote";
+    } else {
+      refusals.push_back(result.error());
+    }
+  };
+  note(reader->append(declare_request("Line 3 down")));
+  note(reader->record_member("acme", core::Member{"ana", "Ana", "responder", {}}, at_minute(1)));
+  note(reader->outbox_done(entry.id));
+  note(reader->outbox_retry(entry.id, 1, at_minute(1), "later"));
+  note(reader->outbox_failed(entry.id, 1, "no", at_minute(1)));
+  const std::int64_t ids[] = {entry.id};
+  note(reader->outbox_remove(ids));
+  note(reader->begin_batch());
+
+  ASSERT_EQ(refusals.size(), 7U);
+  for (const auto& refusal : refusals) {
+    EXPECT_EQ(refusal.code, ErrorCode::refused);
+    EXPECT_THAT(refusal.message, HasSubstr("reader"));
+    EXPECT_THAT(refusal.message, HasSubstr(db_path().string()));
+  }
+  EXPECT_TRUE(must(writer->incidents("")).empty());
+  EXPECT_TRUE(must(writer->members("acme")).empty());
+  EXPECT_EQ(must(writer->pending_outbox()), std::vector<core::OutboxEntry>{entry});
+  EXPECT_EQ(must(reader->pending_outbox()), std::vector<core::OutboxEntry>{entry});
+}
+
+TEST_F(SqliteEventStoreTest, ReaderNeitherCreatesNorMigratesTheFile) {
+  auto missing = try_open_reader();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, ErrorCode::storage);
+  EXPECT_THAT(missing.error().message, HasSubstr("open the writer store first"));
+  EXPECT_FALSE(fs::exists(db_path()));
+
+  const std::string v1 = read_file(fixtures_dir() / "sqlite" / "v1.sql");
+  RawDatabase(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec(v1);
+  RawDatabase(db_path()).exec("PRAGMA journal_mode=WAL");
+  auto old = try_open_reader();
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.error().code, ErrorCode::storage);
+  EXPECT_THAT(old.error().message, HasSubstr("schema version 1"));
+  EXPECT_THAT(old.error().message, HasSubstr("open the writer store first"));
+  EXPECT_EQ(RawDatabase(db_path()).integer("PRAGMA user_version"), 1);
+
+  open_store().reset();  // the writer migrates
+  RawDatabase(db_path()).exec("PRAGMA user_version = " +
+                              std::to_string(SqliteEventStore::latest_schema_version() + 1));
+  auto newer = try_open_reader();
+  ASSERT_FALSE(newer.ok());
+  EXPECT_THAT(newer.error().message, HasSubstr("upgrade haverid"));
+}
+
+TEST_F(SqliteEventStoreTest, ReaderOfAFileNotInWalModeIsRefused) {
+  const std::string v1 = read_file(fixtures_dir() / "sqlite" / "v1.sql");
+  RawDatabase(db_path(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE).exec(v1);
+
+  auto opened = try_open_reader();
+
+  ASSERT_FALSE(opened.ok());
+  EXPECT_EQ(opened.error().code, ErrorCode::storage);
+  EXPECT_THAT(opened.error().message, HasSubstr("not WAL"));
+  EXPECT_EQ(RawDatabase(db_path()).text("PRAGMA journal_mode"), "delete");
+}
+
+// A long read (a search stepping through its rows) holds a WAL snapshot; the writer
+// commits past it at once, and the read goes on seeing its snapshot.
+TEST_F(SqliteEventStoreTest, ReaderInTheMiddleOfAStatementDoesNotBlockTheWriter) {
+  auto writer = open_store();
+  must(writer->append(declare_request("first")));
+  must(writer->append(declare_request("second")));
+  auto reader = open_reader();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db_path().c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close_v2)> connection(raw, &sqlite3_close_v2);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(
+      sqlite3_prepare_v2(raw, "SELECT id FROM incidents ORDER BY id", -1, &statement, nullptr),
+      SQLITE_OK);
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> reading(statement, &sqlite3_finalize);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);  // mid-statement: the snapshot is held
+  EXPECT_EQ(sqlite3_column_int64(statement, 0), 1);
+
+  // Would wait for the 5 s busy timeout and fail with SQLITE_BUSY without WAL.
+  must(writer->append(append_request(1, 1, {message("while reading")})));
+  must(writer->begin_batch());
+  must(writer->append(declare_request("third")));
+  must(writer->commit_batch());
+
+  // The statement goes on in its snapshot: the third incident is not in it.
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(statement, 0), 2);
+  EXPECT_EQ(sqlite3_step(statement), SQLITE_DONE);
+  EXPECT_THAT(incident_ids(must(reader->incidents(""))), ElementsAre(3, 2, 1));
+  EXPECT_EQ(must(reader->events(1)).size(), 2U);
+}
+
 // Hands the test the connection of the next store opened, to make its disk "full".
 sqlite3* g_opened_connection = nullptr;
 int capture_connection(sqlite3* db, const char** /*error*/, const void* /*api*/) {
@@ -1371,7 +1505,7 @@ TEST_F(MigrationTest, VersionOneDatabaseIsMigratedAndReadsBack) {
 
   auto store = open_store();
 
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 3);
   const auto events = must(store->events(1));
   ASSERT_EQ(events.size(), 9U);
   EXPECT_EQ(events[0].type(), core::EventType::declared);
@@ -1421,7 +1555,7 @@ TEST_F(MigrationTest, MigratedDatabaseTakesNewAppends) {
   EXPECT_EQ(must(store->incidents("acme")).size(), 1U);
   store.reset();
   store = open_store();
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 3);
   EXPECT_EQ(must(store->events(1)).size(), 10U);
 }
 

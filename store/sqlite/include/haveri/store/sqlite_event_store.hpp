@@ -19,12 +19,23 @@ namespace haveri::store {
 struct SqliteOptions {
   std::filesystem::path path;        // the database file; its directory must exist
   std::string synchronous = "full";  // off | normal | full | extra
+  // A second connection to the file the writer store made, for reads only: the
+  // daemon's API and search run on it, so they never wait for the writer and never
+  // hold it up (WAL: a reader sees the last commit before its statement began). It
+  // does not create or migrate the file: a missing file, one not in WAL mode, or one
+  // whose schema is not latest_schema_version() is ErrorCode::storage telling to open
+  // the writer first (or to upgrade haverid). It runs with PRAGMA query_only=ON;
+  // every writing call (append, record_member, the outbox_* changes, batches,
+  // rebuild_projections) is ErrorCode::refused. `synchronous` does not apply to it.
+  bool reader = false;
 };
 
 // The embedded EventStore: one SQLite file in WAL mode, migrated on open. A migration
 // that changes what the projections hold rebuilds them from the events, in the same
 // transaction as the schema change.
-// Runs on: one thread at a time (the daemon's store thread); not thread-safe.
+// Runs on: one thread at a time (the daemon's store thread, or the thread that owns a
+// reader); not thread-safe. Open one writer per file and as many readers as needed,
+// each used by one thread at a time.
 class SqliteEventStore final : public core::EventStore {
  public:
   // Opens or creates the file and applies pending migrations. Errors name the file
@@ -103,9 +114,11 @@ class SqliteEventStore final : public core::EventStore {
 
   explicit SqliteEventStore(sqlite3* db, std::filesystem::path path);
 
+  enum class Access { read, write };
   // Runs one public call (defined and used in sqlite_event_store.cpp only).
   template <class Body>
-  auto run(std::string_view what, Body&& body);
+  auto run(std::string_view what, Access access, Body&& body);
+  core::Error refused_on_reader(std::string_view what) const;
 
   sqlite3* db_;  // owned; closed in the destructor
   std::filesystem::path path_;
