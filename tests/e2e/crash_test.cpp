@@ -408,7 +408,9 @@ class CrashEndToEnd : public DaemonTest {
       std::istringstream log(
           read_file(dir_.path() / ("haverid-" + std::to_string(start) + ".log")));
       for (std::string line; std::getline(log, line);) {
-        if (line.find(" warn ") != std::string::npos || line.find(" error ") != std::string::npos ||
+        // spdlog's level names: "warning", "error", "critical".
+        if (line.find(" warning ") != std::string::npos ||
+            line.find(" error ") != std::string::npos ||
             line.find(" critical ") != std::string::npos ||
             line.find("Sanitizer") != std::string::npos ||
             line.find("runtime error") != std::string::npos) {
