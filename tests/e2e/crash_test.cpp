@@ -2,8 +2,10 @@
 // chat clients declare incidents and talk in their channels through the real local
 // plugin of a real haverid, which is killed with SIGKILL at random moments while
 // the traffic flows and restarted on the same SQLite file. The clients retry what
-// was cut off with the same client_message_id, as a platform retries. In the end
-// every acknowledged request is stored exactly once and the database is intact.
+// was cut off with the same client_message_id, as a platform retries, and deliver
+// their last acknowledged request once more (a platform that lost the answer: the
+// retry of a request that is certainly stored). In the end every acknowledged
+// request is stored exactly once and the database is intact.
 //
 // The kill moments come from a seeded RNG; the seed is printed and a failing run is
 // repeated with HAVERI_CRASH_SEED=<seed> (thread interleavings still differ).
@@ -12,7 +14,6 @@
 // the daemon to what a user sees, whatever the store's schema becomes. Only
 // PRAGMA integrity_check opens the file itself, after a clean stop.
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -536,8 +537,8 @@ TEST_F(CrashEndToEnd, KilledUnderTrafficLosesNothingAcknowledgedAndStoresRetries
     std::cout << "[ crash    ] daemon " << generation << ": " << stats.acknowledged
               << " acknowledged, " << stats.cut_off << " cut off mid-exchange, "
               << stats.refused_connections << " refused, " << stats.unavailable << " 503; "
-              << traffic.stats(generation + 1).replayed
-              << " acknowledged requests delivered again to the next one\n";
+              << "daemon " << generation + 1 << " got " << traffic.stats(generation + 1).replayed
+              << " acknowledged requests again\n";
     EXPECT_GT(stats.acknowledged, 0) << "daemon " << generation;
     EXPECT_GT(stats.cut_off + stats.refused_connections, 0)
         << "the kill of daemon " << generation << " broke no request";
