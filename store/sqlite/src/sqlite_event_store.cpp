@@ -1428,9 +1428,12 @@ VoidResult Session::unindex_message(IncidentId id, Sequence sequence) {
       return failure(what, rc);
     }
   }
-  for (const auto& [row, text] : rows) {
+  for (const auto& [id_of_row, text_of_row] : rows) {
+    // Copies: clang before 16 (and so clang-tidy) cannot capture structured bindings.
+    const std::int64_t row = id_of_row;
+    const std::string_view text = text_of_row;
     auto unindexed = change(Sql::delete_search_index_row, what,
-                            [&](Query& query) { query.bind(row).bind(std::string_view{text}); });
+                            [&](Query& query) { query.bind(row).bind(text); });
     if (!unindexed) {
       return unindexed.error();
     }

@@ -82,10 +82,27 @@ class SqliteEventStore final : public core::EventStore {
   core::VoidResult outbox_remove(std::span<const std::int64_t> ids) override;
   core::Result<std::vector<core::OutboxFailure>> outbox_failures(std::size_t limit) override;
 
+  // Full-text search (FTS5, unicode61 with diacritics removed: "kuhlhaus" finds
+  // "Kühlhaus"). Indexed: titles (the first and every title change), chat messages and
+  // the new text of their edits, notes, actions, and each summary's free text. A
+  // message deleted on the platform is not found any more (its event stays on the
+  // timeline). The query language (store/sqlite/src/search_query.hpp): words as typed
+  // ("pump-3 down" works), "phrases", prefix*, AND/OR/NOT, (), NEAR(); anything
+  // malformed, or longer than 500 bytes, is ErrorCode::invalid_argument with a message
+  // for the person who typed it. Operators apply to single texts: `pump NOT motor` leaves out texts
+  // that mention motor, not incidents. Scoped by organization in SQL (an empty one: all,
+  // for the admin API); one hit per incident, from its best-ranked text (bm25), best
+  // first, at most min(limit, 50).
   core::Result<std::vector<core::SearchHit>> search(std::string_view organization,
                                                     std::string_view query,
                                                     std::size_t limit) override;
+  // Deletes and rewrites the incidents (and channel index), follow_ups and search
+  // tables from the events, in one transaction (a savepoint inside a batch).
   core::VoidResult rebuild_projections() override;
+  // One JSON array per row, table name first: incidents and follow_ups by their keys,
+  // the search texts by (incident, sequence, field, text) without their row ids, and
+  // every word the search index holds, by text and position. Reads one snapshot.
+  // Meant for tests: it lists the whole database.
   core::Result<std::vector<std::string>> projection_rows() override;
 
   // Group commit: begin_batch is BEGIN IMMEDIATE, commit_batch COMMIT (the fsync, per
