@@ -454,9 +454,10 @@ InboundOutcome IncidentEngine::handle_edit(const InboundEvent& event,
   if (!author) {
     return InboundOutcome::retry_later;
   }
-  std::string text = event.type == InboundEvent::Type::message_deleted
-                         ? std::string("message deleted")
-                         : "message edited: " + cut_utf8(event.text, kMaxMessageBytes);
+  std::string text =
+      event.type == InboundEvent::Type::message_deleted
+          ? std::string(kMessageDeletedText)
+          : std::string(kMessageEditedPrefix) + cut_utf8(event.text, kMaxMessageBytes);
   AppendRequest request;
   request.incident = *id.value();
   request.expected_last_sequence = events.value().back().sequence;

@@ -72,8 +72,9 @@ TEST_F(SearchEndToEnd, RebuildProvesTheProjectionsEqualAReplayAndReadinessIsRepo
   EXPECT_EQ(client_->get("/readyz").status, 200);
   const std::string channel = declare("Oven 1 overheating sev1");
   ASSERT_EQ(say(channel, "bob", "/incident status investigating", "r-1").status, 200);
-  ASSERT_EQ(say(channel, "bob", "/incident followup check the thermostat", "r-2").status, 200);
-  await("/api/v1/incidents/1/events", has_events(4));
+  ASSERT_EQ(say(channel, "bob", "/incident followup replace the relay", "r-2").status, 200);
+  ASSERT_EQ(say(channel, "bob", "/incident action swapped the thermostat", "r-3").status, 200);
+  await("/api/v1/incidents/1/events", has_events(5));
 
   auto check = ctl({"rebuild", "--check"});
   EXPECT_EQ(check.exit_code, 0) << check.output;

@@ -624,9 +624,10 @@ TEST_F(IncidentLoop, RandomHistoriesRebuildToTheLiveState) {
     const std::string who = people[random() % people.size()];
     const int kind = static_cast<int>(random() % 10);
     if (kind == 0) {
-      ASSERT_NE(say(channel, who, "chatter " + std::to_string(step) + " about pump " +
-                                      std::to_string(random() % 50)),
-                InboundOutcome::retry_later);
+      ASSERT_NE(
+          say(channel, who,
+              "chatter " + std::to_string(step) + " about pump " + std::to_string(random() % 50)),
+          InboundOutcome::retry_later);
     } else if (kind == 1) {
       ASSERT_NE(submit(channel, who, "resolve:" + std::to_string(target.id),
                        {{"what_happened", "w"}, {"root_cause", "r"}, {"resolution", "s"}}),

@@ -1359,8 +1359,8 @@ VoidResult Session::rebuild_projections() {
 
 // What an edit or a deletion of a captured chat message looks like on the timeline
 // (docs/events.md, annotation; written by IncidentEngine::handle_edit).
-constexpr std::string_view kMessageEdited = "message edited: ";
-constexpr std::string_view kMessageDeleted = "message deleted";
+constexpr std::string_view kMessageEdited = core::kMessageEditedPrefix;
+constexpr std::string_view kMessageDeleted = core::kMessageDeletedText;
 
 // Every free-text part of a summary, one per line.
 std::string summary_text(const core::Summary& summary) {

@@ -141,10 +141,12 @@ class EventStore {
   virtual Result<std::vector<Member>> members(std::string_view organization) = 0;
 
   // Full-text search (titles, messages, notes, actions, summaries) over the
-  // organization's incidents, best match first, one hit per incident, at most
-  // `limit`. `query` is FTS5 syntax (words, "phrases", prefix*, AND/OR/NOT); a
-  // malformed one is ErrorCode::invalid_argument with a message for the person who
-  // typed it, never ErrorCode::storage.
+  // organization's incidents (every organization for an empty one: the admin API
+  // only), best match first, one hit per incident, at most `limit` (an
+  // implementation may cap it; SQLite at 50). An edited message is found by its
+  // new text as a "message"; a deleted one is no longer found. `query` is FTS5 syntax (words,
+  // "phrases", prefix*, AND/OR/NOT); a malformed one is ErrorCode::invalid_argument with a message
+  // for the person who typed it, never ErrorCode::storage.
   virtual Result<std::vector<SearchHit>> search(std::string_view organization,
                                                 std::string_view query, std::size_t limit) = 0;
 

@@ -110,6 +110,11 @@ struct Acknowledged {
 };
 
 // A note on the timeline (`/incident note …`); stored as "annotation".
+// The text of the annotation that records an edit of a captured chat message
+// (followed by the new text) or its deletion. Stored data: never change them.
+inline constexpr std::string_view kMessageEditedPrefix = "message edited: ";
+inline constexpr std::string_view kMessageDeletedText = "message deleted";
+
 struct Annotation {
   static constexpr EventType kType = EventType::annotation;
   std::string text;
