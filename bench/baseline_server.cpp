@@ -196,8 +196,8 @@ std::optional<std::string> string_at(const nlohmann::json& object, const char* k
 // Runs on: its strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, GroupCommitQueue& queue, const std::string& path)
-      : stream_(std::move(socket)), queue_(queue), path_(path) {}
+  Session(tcp::socket&& socket, GroupCommitQueue& queue, std::string path)
+      : stream_(std::move(socket)), queue_(queue), path_(std::move(path)) {}
 
   void run() {
     asio::dispatch(stream_.get_executor(),
@@ -306,7 +306,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   GroupCommitQueue& queue_;
-  const std::string& path_;
+  const std::string path_;  // the one target served
 };
 
 // Accepts connections on 127.0.0.1 and starts a Session for each.

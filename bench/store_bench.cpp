@@ -78,11 +78,11 @@ struct AppendFixture {
   std::vector<Sequence> last_sequence;
 };
 
-AppendFixture* fixture = nullptr;  // thread 0 owns it for the length of one run
+std::unique_ptr<AppendFixture> fixture;  // made and dropped by thread 0, once per run
 
 void BM_GroupCommitAppend(benchmark::State& state) {
   if (state.thread_index() == 0) {
-    fixture = new AppendFixture(static_cast<std::size_t>(state.threads()));
+    fixture = std::make_unique<AppendFixture>(static_cast<std::size_t>(state.threads()));
   }
   // Google Benchmark holds every thread at the start of the loop until all are there.
   const auto me = static_cast<std::size_t>(state.thread_index());
@@ -121,8 +121,7 @@ void BM_GroupCommitAppend(benchmark::State& state) {
           std::chrono::duration<double, std::milli>(stats.commit_time).count() /
           static_cast<double>(stats.batches);
     }
-    delete fixture;
-    fixture = nullptr;
+    fixture.reset();
   }
 }
 BENCHMARK(BM_GroupCommitAppend)
