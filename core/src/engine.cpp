@@ -80,6 +80,7 @@ IncidentEngine::IncidentEngine(EventStore& store, std::shared_ptr<const Director
       directory_(std::move(directory)),
       settings_(settings),
       clock_(clock),
+      outbox_settings_(outbox_settings),
       scheduler_(outbox_settings) {}
 
 VoidResult IncidentEngine::start() {
@@ -97,6 +98,7 @@ void IncidentEngine::set_directory(std::shared_ptr<const Directory> directory) {
 }
 
 void IncidentEngine::set_limits(const std::string& instance, InstanceLimits limits) {
+  limits_[instance] = limits;
   scheduler_.set_limits(instance, limits);
 }
 
@@ -593,7 +595,13 @@ void IncidentEngine::drop_held(std::size_t mark) {
 bool IncidentEngine::settle(bool committed) {
   std::vector<OutboxEntry> entries = std::move(held_);
   held_.clear();
-  if (!committed || entries.empty()) {
+  if (!committed) {
+    // Results recorded in the lost batch (done, retry, failed, a created channel)
+    // were applied in memory already; the store has them pending again.
+    resync_outbox_ = true;
+    return false;
+  }
+  if (entries.empty()) {
     return false;
   }
   schedule(std::move(entries));
@@ -673,8 +681,27 @@ std::optional<std::string> IncidentEngine::prepare(const OutboxEntry& entry, boo
   return operation.dump();
 }
 
+void IncidentEngine::resync_outbox() {
+  auto pending = store_.pending_outbox();
+  if (!pending) {
+    return;  // tried again on the next take_due
+  }
+  scheduler_ = OutboxScheduler(outbox_settings_);
+  for (const auto& [instance, limits] : limits_) {
+    scheduler_.set_limits(instance, limits);
+  }
+  superseded_.clear();
+  schedule(std::move(pending.value()));
+  remove_superseded();
+  resync_outbox_ = false;
+}
+
 std::vector<DueOperation> IncidentEngine::take_due(std::size_t max) {
   remove_superseded();
+  // Once nothing is out with a plugin, memory can be made to match the store again.
+  if (resync_outbox_ && in_flight_.empty()) {
+    resync_outbox();
+  }
   std::vector<DueOperation> due;
   for (OutboxEntry& entry : scheduler_.take_due(clock_.now(), max)) {
     bool drop = false;

@@ -22,6 +22,8 @@ namespace {
 
 // Longest sleep of the outbox timer: a safety net should a wake-up be missed.
 constexpr std::chrono::milliseconds kMaxOutboxSleep{30000};
+// How long work the store could not run waits before it is tried again.
+constexpr std::chrono::milliseconds kStoreRetryDelay{2000};
 // Bounds on what an inbound event may carry, beyond the HTTP body limit.
 constexpr std::size_t kMaxFiles = 20;
 constexpr std::size_t kMaxFormValues = 50;
@@ -208,7 +210,11 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       const char* what, Work&& work_in_batch, After&& after,
       core::GroupCommitWriter::Admission admission = core::GroupCommitWriter::Admission::always) {
     core::GroupCommitWriter::Job job;
-    job.run = [this, what, run = std::forward<Work>(work_in_batch)](core::EventStore&) mutable {
+    // Both run on the writer thread, so a plain shared flag will do.
+    auto ran = std::make_shared<bool>(false);
+    job.run = [this, what, ran,
+               run = std::forward<Work>(work_in_batch)](core::EventStore&) mutable {
+      *ran = true;
       const std::size_t mark = engine.held_mark();
       bool keep = false;
       contained(what, [&] { keep = run(); });
@@ -217,13 +223,15 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       }
       return keep;
     };
-    job.settled = [this, what,
+    job.settled = [this, what, ran,
                    then = std::forward<After>(after)](const core::VoidResult& durable) mutable {
-      const bool scheduled = engine.settle(durable.ok());
+      // A job that never ran (its batch could not begin, or its savepoint failed)
+      // held nothing, and its batch may well have committed the others' work.
+      const bool scheduled = *ran && engine.settle(durable.ok());
       if (!durable) {
         spdlog::error("store: {}: not stored: {}", what, durable.error().message);
       }
-      contained(what, [&] { then(durable); });
+      contained(what, [&] { then(durable, *ran); });
       if (scheduled) {
         pump_soon();
       }
@@ -231,7 +239,16 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     return writer.submit(std::move(job), admission);
   }
 
-  void on_inbound(const std::string& instance, nlohmann::json json,
+  // Completions for callers go to their executor when one was given.
+  void answer_on_executor(std::function<void()> answer) {
+    if (options.completions) {
+      options.completions(std::move(answer));
+    } else {
+      answer();
+    }
+  }
+
+  void on_inbound(const std::string& instance, const nlohmann::json& json,
                   std::function<void(core::InboundOutcome)> done) {
     auto platform = options.platforms.find(instance);
     std::string problem;
@@ -269,8 +286,11 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           }
           return *outcome != core::InboundOutcome::retry_later;
         },
-        [outcome, answer](const core::VoidResult& durable) {
-          (*answer)(durable ? *outcome : core::InboundOutcome::retry_later);
+        [this, outcome, answer](const core::VoidResult& durable, bool /*ran*/) {
+          answer_on_executor(
+              [answer, verdict = durable ? *outcome : core::InboundOutcome::retry_later] {
+                (*answer)(verdict);
+              });
         },
         core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
@@ -306,11 +326,15 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           return true;
         },
         // Sent whether or not the batch committed: the entries were durable before.
-        [this, due, next](const core::VoidResult&) {
+        [this, due, next](const core::VoidResult&, bool ran) {
+          pump_queued = false;
           for (core::DueOperation& operation : *due) {
             send_operation(std::move(operation));
           }
-          if (*next) {
+          if (!ran) {
+            // The store could not run it; try again shortly rather than never.
+            asio::post(context, [this] { arm_outbox_timer(clock.now() + kStoreRetryDelay); });
+          } else if (*next) {
             asio::post(context, [this, at = **next] { arm_outbox_timer(at); });
           }
         });
@@ -344,7 +368,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   void complete(std::int64_t id, nlohmann::json result) {
     auto queued = engine_job(
         "recording an operation result",
-        [this, id, result = std::move(result)] {
+        [this, id, result] {
           --in_flight;
           const std::string status = string_at(result, "status").value_or("?");
           if (status != "ok") {
@@ -354,12 +378,31 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           engine.complete(id, result.dump());
           return true;
         },
-        [this](const core::VoidResult&) { pump_soon(); });
+        [this, id, result](const core::VoidResult&, bool ran) {
+          if (!ran) {
+            // The result is not recorded yet; record it once the store can again.
+            retry_later(kStoreRetryDelay, [this, id, result] { complete(id, result); });
+            return;
+          }
+          pump_soon();
+        });
     if (!queued) {
       // Stopping: the entry stays in the persisted outbox and is sent again (same
       // operation key) after the restart.
       spdlog::warn("outbox #{}: result not recorded: {}", id, queued.error().message);
     }
+  }
+
+  // Runs `work` on the service thread after `delay`. Any thread.
+  void retry_later(std::chrono::milliseconds delay, std::function<void()> again) {
+    asio::post(context, [this, delay, again = std::move(again)]() mutable {
+      auto timer = std::make_shared<asio::steady_timer>(context, delay);
+      timer->async_wait([timer, again = std::move(again)](const boost::system::error_code& ec) {
+        if (!ec) {
+          contained("retrying store work", again);
+        }
+      });
+    });
   }
 
   // Service thread.
@@ -382,7 +425,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           *appended = engine.tick();
           return true;
         },
-        [appended](const core::VoidResult& durable) {
+        [appended](const core::VoidResult& durable, bool /*ran*/) {
           if (!*appended) {
             spdlog::error("store: looking for due nudges and reminders: {}",
                           appended->error().message);
@@ -414,7 +457,11 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     if (reader) {
       asio::post(context, [this, what, read_from = std::forward<Read>(read_from),
                            done = std::move(done)]() mutable {
-        contained(what, [&] { done(read_from(*reader)); });
+        auto result = std::make_shared<core::Result<T>>(
+            core::make_error(core::ErrorCode::storage, std::string(what) + " failed unexpectedly"));
+        contained(what, [&] { *result = read_from(*reader); });
+        answer_on_executor(
+            [done = std::move(done), result]() mutable { done(std::move(*result)); });
       });
       return;
     }
@@ -426,10 +473,15 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           *result = read_from(*store);
           return true;
         },
-        [result, answer](const core::VoidResult&) {
-          if (*result) {
-            (*answer)(std::move(**result));
-          }
+        [this, result, answer](const core::VoidResult& durable, bool /*ran*/) {
+          answer_on_executor([result, answer, durable] {
+            if (*result) {
+              (*answer)(std::move(**result));
+            } else {
+              (*answer)(durable ? core::make_error(core::ErrorCode::storage, "the read did not run")
+                                : durable.error());
+            }
+          });
         },
         core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
@@ -467,7 +519,7 @@ core::VoidResult IncidentService::start() {
         *outcome = impl->engine.start();
         return outcome->ok();
       },
-      [impl, outcome, loaded](const core::VoidResult& durable) {
+      [impl, outcome, loaded](const core::VoidResult& durable, bool /*ran*/) {
         if (*outcome && durable) {
           impl->started = true;
           impl->ready = true;
@@ -500,23 +552,34 @@ void IncidentService::stop() {
 }
 
 void IncidentService::set_limits(const std::string& instance, core::InstanceLimits limits) {
-  (void)impl_->engine_job(
+  Impl* impl = impl_.get();
+  (void)impl->engine_job(
       "setting limits",
-      [impl = impl_.get(), instance, limits] {
+      [impl, instance, limits] {
         impl->engine.set_limits(instance, limits);
         return true;
       },
-      [](const core::VoidResult&) {});
+      [this, instance, limits](const core::VoidResult&, bool ran) {
+        if (!ran) {
+          impl_->retry_later(kStoreRetryDelay,
+                             [this, instance, limits] { set_limits(instance, limits); });
+        }
+      });
 }
 
 void IncidentService::set_directory(std::shared_ptr<const core::Directory> directory) {
-  (void)impl_->engine_job(
+  Impl* impl = impl_.get();
+  (void)impl->engine_job(
       "replacing the directory",
-      [impl = impl_.get(), directory = std::move(directory)]() mutable {
-        impl->engine.set_directory(std::move(directory));
+      [impl, directory] {
+        impl->engine.set_directory(directory);
         return true;
       },
-      [](const core::VoidResult&) {});
+      [this, directory](const core::VoidResult&, bool ran) {
+        if (!ran) {
+          impl_->retry_later(kStoreRetryDelay, [this, directory] { set_directory(directory); });
+        }
+      });
 }
 
 void IncidentService::tick_now() {
@@ -610,10 +673,15 @@ void IncidentService::outbox_report(std::function<void(core::Result<OutboxReport
         }
         return true;
       },
-      [report, answer](const core::VoidResult&) {
-        if (*report) {
-          (*answer)(std::move(**report));
-        }
+      [impl, report, answer](const core::VoidResult& durable, bool /*ran*/) {
+        impl->answer_on_executor([report, answer, durable] {
+          if (*report) {
+            (*answer)(std::move(**report));
+          } else {
+            (*answer)(durable ? core::make_error(core::ErrorCode::storage, "the report did not run")
+                              : durable.error());
+          }
+        });
       },
       core::GroupCommitWriter::Admission::bounded);
   if (!queued) {
@@ -660,12 +728,16 @@ void IncidentService::rebuild(bool check_only,
         *report = result;
         return !check_only;
       },
-      [report, answer](const core::VoidResult& durable) {
-        if (!durable) {
-          (*answer)(durable.error());
-        } else if (*report) {
-          (*answer)(std::move(**report));
-        }
+      [impl, report, answer](const core::VoidResult& durable, bool /*ran*/) {
+        impl->answer_on_executor([report, answer, durable] {
+          if (!durable) {
+            (*answer)(durable.error());
+          } else if (*report) {
+            (*answer)(std::move(**report));
+          } else {
+            (*answer)(core::make_error(core::ErrorCode::storage, "the rebuild did not run"));
+          }
+        });
       },
       core::GroupCommitWriter::Admission::bounded);
   if (!queued) {

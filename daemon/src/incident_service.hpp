@@ -36,6 +36,9 @@ struct IncidentServiceOptions {
   std::chrono::milliseconds tick_interval{15000};
   // Outbox operations handed to plugins and not answered yet, across instances.
   std::size_t max_operations_in_flight = 64;
+  // Where answers to callers (inbound outcomes, reads) run; empty: on the writer
+  // or service thread that produced them. The daemon passes its io_context.
+  core::Executor completions;
   // Plugin instance name -> plugin name ("local"), to map installations.
   std::map<std::string, std::string> platforms;
 };
@@ -63,7 +66,8 @@ struct OutboxReport {
 // Runs on: public functions from any thread. The writer store and the engine are
 // touched by the writer thread only, so commands for all incidents are strictly
 // sequential; timers and reads on the reader store run on the service thread.
-// Callbacks run on one of those two threads; they must not block.
+// Answers to callers run on options.completions when given (else on one of those
+// two threads, or at once on the caller's thread when refused); they must not block.
 class IncidentService {
  public:
   IncidentService(std::unique_ptr<core::EventStore> store,

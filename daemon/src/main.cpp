@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
@@ -122,6 +123,10 @@ int run(const Options& options) {
   haveri::daemon::IncidentServiceOptions service_options;
   service_options.max_queued_inbound = config.plugins.max_queued_events;
   service_options.max_batch = config.storage.max_batch;
+  // Answers go back to the io threads: the writer goes on with the next batch.
+  service_options.completions = [&io](std::function<void()> answer) {
+    boost::asio::post(io, std::move(answer));
+  };
   for (const auto& instance : config.plugins.instances) {
     service_options.platforms[instance.name] = instance.plugin;
   }
@@ -146,6 +151,7 @@ int run(const Options& options) {
   }
   if (auto started = incidents->start(); !started) {
     spdlog::critical("store: cannot load the outbox: {}", started.error().message);
+    incidents->stop();  // before the plugins its queued work may still call
     plugins.shutdown();
     return kExitRuntimeError;
   }
@@ -159,6 +165,7 @@ int run(const Options& options) {
     server.start();
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {}: {}", config.server.address, e.what());
+    incidents->stop();  // before the plugins its queued work may still call
     plugins.shutdown();
     return kExitRuntimeError;
   }

@@ -373,6 +373,14 @@ haveri_status submit_inbound_from_plugin(haveri_host_instance* handle, std::uint
                   instance->name);
     return HAVERI_ERR_INVALID;
   }
+  // Refused here, so the plugin can fail the platform's request instead of the host
+  // acknowledging an event it could not store without risking a double on a retry.
+  if (const auto key = event.find("idempotency_key");
+      key == event.end() || !key->is_string() || key->get_ref<const std::string&>().empty()) {
+    spdlog::error("plugin {}: submitted a {} event without an idempotency_key; it is refused",
+                  instance->name, event["type"].get<std::string>());
+    return HAVERI_ERR_INVALID;
+  }
   auto impl = instance->host->shared_from_this();
   const bool accepted = impl->requests.with([&](auto& table) {
     auto it = table.find(request_id);

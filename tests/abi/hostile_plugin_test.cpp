@@ -71,6 +71,7 @@ TEST_F(HostilePlugin, InvalidResponsesAndEventsAreRefusedCallByCall) {
   EXPECT_EQ(report["header_injection"], HAVERI_ERR_INVALID);
   EXPECT_EQ(report["event_not_json"], HAVERI_ERR_INVALID);
   EXPECT_EQ(report["event_without_type"], HAVERI_ERR_INVALID);
+  EXPECT_EQ(report["event_without_key"], HAVERI_ERR_INVALID);
   EXPECT_EQ(submitted_, 0);
 }
 

@@ -483,7 +483,16 @@ core::Result<std::string> fts5_expression(std::string_view query) {
                           std::to_string(kMaxSearchQueryBytes) + " bytes and this one has " +
                           std::to_string(query.size()) + "; search for fewer words");
   }
-  return Translation(query).run();
+  // FTS5 reads its expression as a C string: a NUL would end it early. Control
+  // characters are never meant as search syntax, so they separate words.
+  std::string cleaned(query);
+  for (char& c : cleaned) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f) {
+      c = ' ';
+    }
+  }
+  return Translation(cleaned).run();
 }
 
 core::Error refused_search(std::string_view query, std::string_view problem) {

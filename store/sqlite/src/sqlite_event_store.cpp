@@ -222,8 +222,13 @@ class Transaction {
       return;  // rolled back by SQLite already
     }
     if (nested_) {
-      // ROLLBACK TO keeps the savepoint open; RELEASE ends it.
-      exec(db_, "ROLLBACK TO haveri_call");
+      // ROLLBACK TO keeps the savepoint open; RELEASE ends it. Should undoing fail,
+      // the whole batch goes: its writes must not be committed half-undone (the
+      // next call and commit_batch see it lost).
+      if (exec(db_, "ROLLBACK TO haveri_call") != SQLITE_OK) {
+        exec(db_, "ROLLBACK");
+        return;
+      }
       exec(db_, "RELEASE haveri_call");
     } else {
       exec(db_, "ROLLBACK");
@@ -1501,7 +1506,9 @@ Result<std::vector<core::SearchHit>> Session::search(std::string_view organizati
   // searcher's problem to rephrase, not a storage failure.
   const auto searched_failure = [&](int rc) -> Error {
     const std::string_view message = sqlite3_errmsg(db_);
-    if ((rc & 0xff) == SQLITE_ERROR && message.starts_with("fts5:")) {
+    // FTS5 names most syntax errors "fts5: …" but not all ("unterminated string"):
+    // any plain SQLITE_ERROR of a search over tables that exist is the query's fault.
+    if ((rc & 0xff) == SQLITE_ERROR && !message.starts_with("no such")) {
       return sqlite::refused_search(query, message);
     }
     return failure(what, rc);

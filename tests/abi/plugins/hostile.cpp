@@ -29,6 +29,8 @@ class Hostile {
       report["header_injection"] = host_.respond(id, 200, "text/plain\r\nX-Evil: 1", "x");
       report["event_not_json"] = host_.submit_inbound(id, "{not json");
       report["event_without_type"] = host_.submit_inbound(id, R"({"v":1})");
+      report["event_without_key"] = host_.submit_inbound(
+          id, R"({"v":1,"type":"message","channel":{"id":"c"},"user":{"id":"u"},"text":"x"})");
       host_.respond(id, 200, "application/json", report.dump());
     } else if (path == "/empty-204") {
       host_.respond(id, 204, "text/plain", "a body a 204 must not carry");
@@ -40,7 +42,7 @@ class Hostile {
       host_.respond(id, 200, "text/plain", "answered");
       last_report_["respond_again"] = host_.respond(id, 200, "text/plain", "twice");
       last_report_["submit_after_respond"] =
-          host_.submit_inbound(id, R"({"v":1,"type":"message"})");
+          host_.submit_inbound(id, R"({"v":1,"type":"message","idempotency_key":"k"})");
     } else if (path == "/report") {
       host_.respond(id, 200, "application/json", last_report_.dump());
     } else {

@@ -1782,6 +1782,18 @@ TEST_F(SearchTest, MalformedQueriesAreExplainedToThePersonWhoTypedThem) {
   EXPECT_THAT(invalid.error().message, HasSubstr("pump \xEF\xBF\xBD("));
 }
 
+// FTS5 reads its expression as a C string; a NUL inside a phrase once ended it
+// early and came back as a storage error (HTTP 500).
+TEST_F(SearchTest, ControlCharactersSeparateWordsAndNeverFailTheStore) {
+  for (const std::string& query :
+       {std::string("\"pump\0\"", 7), std::string("\"a\0b\"", 5), std::string("pump\0", 5),
+        std::string("pu\x01mp"), std::string("\x7f")}) {
+    auto result = store_->search("acme", query, 10);
+    EXPECT_TRUE(result.ok() || result.error().code == ErrorCode::invalid_argument)
+        << result.error().message;
+  }
+}
+
 // Whatever is typed, the answer is hits or an explanation: never a storage error.
 TEST_F(SearchTest, AnyQueryIsAnsweredOrExplained) {
   const std::vector<std::string> pieces = {"pump",
@@ -1820,7 +1832,10 @@ TEST_F(SearchTest, AnyQueryIsAnsweredOrExplained) {
                                            "''",
                                            "%",
                                            "_",
-                                           "NEAR(pump jam, 2)"};
+                                           "NEAR(pump jam, 2)",
+                                           std::string(1, '\0'),
+                                           "\x01",
+                                           "\x7f"};
   std::mt19937 random(20261124);
   std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
   std::uniform_int_distribution<int> length(1, 12);

@@ -104,6 +104,9 @@ class IncidentEngine {
   // was undone). settle(true) schedules every held entry, settle(false) forgets
   // them; returns whether anything new was scheduled. Entries an outbox update
   // supersedes are deleted from the store by the next call that runs in a batch.
+  // After settle(false) the outbox in memory is reloaded from the store (once no
+  // operation is in flight): results recorded in the lost batch are owed again,
+  // and their operations are sent again with the same operation key.
   std::size_t held_mark() const noexcept;
   void drop_held(std::size_t mark);
   bool settle(bool committed);
@@ -129,6 +132,7 @@ class IncidentEngine {
   std::vector<OutboxEntry> outbox_of(const Incident& after, const std::vector<Event>& committed,
                                      const std::string& key_prefix);
   void queue(std::vector<OutboxEntry> entries);
+  void resync_outbox();
   void schedule(std::vector<OutboxEntry> entries);
   void remove_superseded();
   // The operation as the plugin gets it; nullopt with `drop` (target gone) or
@@ -145,7 +149,10 @@ class IncidentEngine {
   std::shared_ptr<const Directory> directory_;
   IncidentSettings settings_;
   const WallClock& clock_;
+  OutboxSettings outbox_settings_;
+  std::map<std::string, InstanceLimits> limits_;
   OutboxScheduler scheduler_;
+  bool resync_outbox_ = false;
   std::map<std::int64_t, OutboxEntry> in_flight_;
   bool hold_outbox_ = false;
   std::vector<OutboxEntry> held_;         // committed in a batch not yet durable

@@ -109,12 +109,12 @@ struct Acknowledged {
   bool operator==(const Acknowledged&) const = default;
 };
 
-// A note on the timeline (`/incident note …`); stored as "annotation".
 // The text of the annotation that records an edit of a captured chat message
 // (followed by the new text) or its deletion. Stored data: never change them.
 inline constexpr std::string_view kMessageEditedPrefix = "message edited: ";
 inline constexpr std::string_view kMessageDeletedText = "message deleted";
 
+// A note on the timeline (`/incident note …`); stored as "annotation".
 struct Annotation {
   static constexpr EventType kType = EventType::annotation;
   std::string text;
