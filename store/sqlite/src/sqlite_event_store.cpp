@@ -450,8 +450,9 @@ class Session {
   VoidResult outbox_remove(std::span<const std::int64_t> ids);
   Result<std::vector<OutboxFailure>> outbox_failures(std::size_t limit);
 
+  // Cut off with ErrorCode::invalid_argument ("matches too much") after `budget`.
   Result<std::vector<core::SearchHit>> search(std::string_view organization, std::string_view query,
-                                              std::size_t limit);
+                                              std::size_t limit, std::chrono::milliseconds budget);
 
   // Rewrites every projection (incident list and channel index, follow-ups, search
   // index) from the events. refold_projections() runs inside the caller's
@@ -1487,8 +1488,35 @@ VoidResult Session::index_events(std::string_view organization, IncidentId id,
   return core::Done{};
 }
 
+// Interrupts the connection's statements once `budget` has passed, while it lives.
+class SearchDeadline {
+ public:
+  SearchDeadline(sqlite3* db, std::chrono::milliseconds budget)
+      : db_(db), until_(std::chrono::steady_clock::now() + budget) {
+    // Every 100 virtual machine instructions: well under a microsecond apart.
+    sqlite3_progress_handler(db_, 100, &SearchDeadline::check, this);
+  }
+  ~SearchDeadline() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  SearchDeadline(const SearchDeadline&) = delete;
+  SearchDeadline& operator=(const SearchDeadline&) = delete;
+
+  bool passed() const { return passed_; }
+
+ private:
+  static int check(void* self) {
+    auto* deadline = static_cast<SearchDeadline*>(self);
+    deadline->passed_ = std::chrono::steady_clock::now() > deadline->until_;
+    return deadline->passed_ ? 1 : 0;
+  }
+
+  sqlite3* db_;
+  std::chrono::steady_clock::time_point until_;
+  bool passed_ = false;
+};
+
 Result<std::vector<core::SearchHit>> Session::search(std::string_view organization,
-                                                     std::string_view query, std::size_t limit) {
+                                                     std::string_view query, std::size_t limit,
+                                                     std::chrono::milliseconds budget) {
   auto expression = sqlite::fts5_expression(query);
   if (!expression) {
     return expression.error();
@@ -1502,9 +1530,16 @@ Result<std::vector<core::SearchHit>> Session::search(std::string_view organizati
   const std::string what = organization.empty()
                                ? std::string{"searching every organization"}
                                : "searching the incidents of " + in_quotes(organization);
+  // A search runs where chat commands run (the writer, ahead of other requests),
+  // so one that matches too much is cut off rather than allowed to hold it up.
+  SearchDeadline deadline(db_, budget);
   // SQLite refusing an expression fts5_expression() let through is still the
   // searcher's problem to rephrase, not a storage failure.
   const auto searched_failure = [&](int rc) -> Error {
+    if ((rc & 0xff) == SQLITE_INTERRUPT && deadline.passed()) {
+      return sqlite::refused_search(
+          query, "it matches too much to answer quickly; use longer or rarer words");
+    }
     const std::string_view message = sqlite3_errmsg(db_);
     // FTS5 names most syntax errors "fts5: …" but not all ("unterminated string"):
     // any plain SQLITE_ERROR of a search over tables that exist is the query's fault.
@@ -1888,7 +1923,8 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
 // stands in a group commit batch.
 struct SqliteEventStore::ConnectionState {
   StatementCache cache;
-  bool reader = false;       // SqliteOptions::reader: query_only, writes refused
+  bool reader = false;  // SqliteOptions::reader: query_only, writes refused
+  std::chrono::milliseconds search_budget{1500};  // SqliteOptions::search_time_budget
   bool batch_open = false;   // begin_batch() … commit_batch() / rollback_batch()
   int jobs_open = 0;         // begin_job() savepoints not ended yet
   std::string batch_broken;  // why the open batch must not commit; empty if it may
@@ -1931,6 +1967,7 @@ core::Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(
         }
         std::unique_ptr<SqliteEventStore> store(new SqliteEventStore(db->release(), options.path));
         store->state_->reader = options.reader;
+        store->state_->search_budget = options.search_time_budget;
         return store;
       });
 }
@@ -2075,8 +2112,9 @@ core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures
 core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view organization,
                                                                     std::string_view query,
                                                                     std::size_t limit) {
-  return run("searching", Access::read,
-             [&](Session& session) { return session.search(organization, query, limit); });
+  return run("searching", Access::read, [&](Session& session) {
+    return session.search(organization, query, limit, state_->search_budget);
+  });
 }
 
 core::VoidResult SqliteEventStore::rebuild_projections() {
