@@ -251,6 +251,7 @@ enum class Sql : std::size_t {
   select_events,
   select_all_states,
   select_organization_states,
+  select_timed_states,
   find_by_channel,
   select_incident_ids,
   delete_follow_ups,
@@ -310,6 +311,11 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText
     "SELECT id, state FROM incidents ORDER BY id DESC",
     // select_organization_states
     "SELECT id, state FROM incidents WHERE organization = ? ORDER BY id DESC",
+    // select_timed_states: not closed, or with a follow-up not done (the CLOSED and
+    // DONE texts)
+    "SELECT id, state FROM incidents AS i WHERE i.status <> ? OR EXISTS "
+    "(SELECT 1 FROM follow_ups AS f WHERE f.incident_id = i.id AND f.status <> ?) "
+    "ORDER BY id DESC",
     // find_by_channel
     "SELECT id FROM incidents WHERE channel_instance = ? AND channel_id = ? AND organization = ?",
     // select_incident_ids: every incident with events, projected or not
@@ -427,6 +433,7 @@ class Session {
   Result<std::vector<Event>> events(IncidentId id);
   Result<std::optional<Incident>> incident(IncidentId id);
   Result<std::vector<Incident>> incidents(std::string_view organization);
+  Result<std::vector<Incident>> incidents_with_timed_work();
   Result<std::optional<IncidentId>> incident_by_channel(std::string_view organization,
                                                         std::string_view instance,
                                                         std::string_view channel_id);
@@ -524,6 +531,9 @@ class Session {
   Result<Member> read_member(const Query& query, std::string_view organization) const;
   Result<std::optional<Incident>> load_state(IncidentId id);
   Result<IncidentId> next_incident_id();
+  // Incident states a `which` statement selects as (id, state) rows.
+  template <class Bind>
+  Result<std::vector<Incident>> states(Sql which, const std::string& what, Bind&& bind);
   VoidResult insert_event(const Event& event);
   VoidResult upsert_projection(IncidentId id, const Incident& state);
   VoidResult replace_follow_ups(IncidentId id, const Incident& state);
@@ -973,19 +983,33 @@ Result<std::optional<Incident>> Session::incident(IncidentId id) {
 }
 
 Result<std::vector<Incident>> Session::incidents(std::string_view organization) {
-  int rc = SQLITE_OK;
   const std::string what = organization.empty()
                                ? std::string{"reading the incident list"}
                                : "reading the incident list of " + in_quotes(organization);
-  auto* stmt = statement(
-      organization.empty() ? Sql::select_all_states : Sql::select_organization_states, rc);
+  return states(organization.empty() ? Sql::select_all_states : Sql::select_organization_states,
+                what, [&](Query& query) {
+                  if (!organization.empty()) {
+                    query.bind(organization);
+                  }
+                });
+}
+
+Result<std::vector<Incident>> Session::incidents_with_timed_work() {
+  const std::string_view closed = core::to_string(core::Status::closed);
+  const std::string_view done = core::to_string(core::FollowUpStatus::done);
+  return states(Sql::select_timed_states, "reading the incidents time can act on",
+                [&](Query& query) { query.bind(closed).bind(done); });
+}
+
+template <class Bind>
+Result<std::vector<Incident>> Session::states(Sql which, const std::string& what, Bind&& bind) {
+  int rc = SQLITE_OK;
+  auto* stmt = statement(which, rc);
   if (stmt == nullptr) {
     return failure(what, rc);
   }
   Query query(stmt);
-  if (!organization.empty()) {
-    query.bind(organization);
-  }
+  bind(query);
   std::vector<Incident> incidents;
   while ((rc = query.step()) == SQLITE_ROW) {
     auto state = decode_state(query.int64(0), query.text(1));
@@ -2026,6 +2050,11 @@ core::Result<std::vector<core::Incident>> SqliteEventStore::incidents(
     std::string_view organization) {
   return run("reading the incident list", Access::read,
              [&](Session& session) { return session.incidents(organization); });
+}
+
+core::Result<std::vector<core::Incident>> SqliteEventStore::incidents_with_timed_work() {
+  return run("reading the incidents time can act on", Access::read,
+             [&](Session& session) { return session.incidents_with_timed_work(); });
 }
 
 core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {

@@ -99,6 +99,9 @@ class FlakyStore final : public haveri::core::EventStore {
   R<std::vector<haveri::core::Incident>> incidents(std::string_view o) override {
     return inner_->incidents(o);
   }
+  R<std::vector<haveri::core::Incident>> incidents_with_timed_work() override {
+    return inner_->incidents_with_timed_work();
+  }
   R<bool> has_receipt(std::string_view k) override { return inner_->has_receipt(k); }
   R<std::optional<Id>> incident_by_channel(std::string_view o, std::string_view i,
                                            std::string_view c) override {

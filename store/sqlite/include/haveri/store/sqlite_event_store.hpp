@@ -56,6 +56,7 @@ class SqliteEventStore final : public core::EventStore {
   core::Result<std::vector<core::Event>> events(core::IncidentId incident) override;
   core::Result<std::optional<core::Incident>> incident(core::IncidentId incident) override;
   core::Result<std::vector<core::Incident>> incidents(std::string_view organization) override;
+  core::Result<std::vector<core::Incident>> incidents_with_timed_work() override;
   core::Result<bool> has_receipt(std::string_view idempotency_key) override;
   core::Result<std::optional<core::IncidentId>> incident_by_channel(
       std::string_view organization, std::string_view instance,
