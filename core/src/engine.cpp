@@ -610,7 +610,7 @@ bool IncidentEngine::settle(bool committed) {
 
 Result<std::size_t> IncidentEngine::tick() {
   remove_superseded();
-  auto incidents = store_.incidents("");
+  auto incidents = store_.incidents_with_timed_work();
   if (!incidents) {
     return incidents.error();
   }

@@ -38,7 +38,7 @@ VoidResult GroupCommitWriter::submit(Job job, Admission admission) {
   return Done{};
 }
 
-void GroupCommitWriter::append(AppendRequest request, Executor executor,
+void GroupCommitWriter::append(AppendRequest request, const Executor& executor,
                                std::function<void(Result<AppendOutcome>)> done) {
   // Shared between run and settled, which both run on the writer thread.
   auto outcome = std::make_shared<std::optional<Result<AppendOutcome>>>();

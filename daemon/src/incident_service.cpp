@@ -348,9 +348,9 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     nlohmann::json operation = nlohmann::json::parse(due.operation, nullptr, false);
     std::weak_ptr<Impl> weak = weak_from_this();
     const std::int64_t id = due.outbox_id;
-    auto on_result = [weak, id](nlohmann::json result) {
+    auto on_result = [weak, id](const nlohmann::json& result) {
       if (auto self = weak.lock()) {
-        self->complete(id, std::move(result));
+        self->complete(id, result);
       }
     };
     try {
@@ -365,7 +365,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   }
 
   // A plugin's result for an operation. Any thread.
-  void complete(std::int64_t id, nlohmann::json result) {
+  void complete(std::int64_t id, const nlohmann::json& result) {
     auto queued = engine_job(
         "recording an operation result",
         [this, id, result] {
@@ -571,11 +571,11 @@ void IncidentService::set_directory(std::shared_ptr<const core::Directory> direc
   Impl* impl = impl_.get();
   (void)impl->engine_job(
       "replacing the directory",
-      [impl, directory] {
-        impl->engine.set_directory(directory);
+      [impl, replacement = directory] {
+        impl->engine.set_directory(replacement);
         return true;
       },
-      [this, directory](const core::VoidResult&, bool ran) {
+      [this, directory = std::move(directory)](const core::VoidResult&, bool ran) {
         if (!ran) {
           impl_->retry_later(kStoreRetryDelay, [this, directory] { set_directory(directory); });
         }
@@ -586,7 +586,7 @@ void IncidentService::tick_now() {
   impl_->tick();
 }
 
-void IncidentService::handle_inbound(const std::string& instance, nlohmann::json event,
+void IncidentService::handle_inbound(const std::string& instance, const nlohmann::json& event,
                                      std::function<void(core::InboundOutcome)> done) {
   // Exactly one answer, even when handling throws halfway.
   auto answered = std::make_shared<std::atomic<bool>>(false);
@@ -596,7 +596,7 @@ void IncidentService::handle_inbound(const std::string& instance, nlohmann::json
     }
   };
   if (!contained("handling an inbound event",
-                 [&] { impl_->on_inbound(instance, std::move(event), answer_once); })) {
+                 [&] { impl_->on_inbound(instance, event, answer_once); })) {
     answer_once(core::InboundOutcome::retry_later);
   }
 }

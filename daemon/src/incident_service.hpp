@@ -92,7 +92,7 @@ class IncidentService {
   void set_directory(std::shared_ptr<const core::Directory> directory);
 
   // A neutral inbound event from plugin instance `instance` (docs/plugin-abi.md).
-  void handle_inbound(const std::string& instance, nlohmann::json event,
+  void handle_inbound(const std::string& instance, const nlohmann::json& event,
                       std::function<void(core::InboundOutcome)> done);
 
   // Read side for the API, on the reader store when there is one (it never waits

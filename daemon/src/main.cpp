@@ -70,22 +70,21 @@ int run(const Options& options) {
   haveri::daemon::PluginHost plugins(
       io,
       {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
-      // NOLINTNEXTLINE(performance-unnecessary-value-param): moved into the service
+      // NOLINTNEXTLINE(performance-unnecessary-value-param): the host's callback type
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
-        incidents->handle_inbound(instance, std::move(event),
-                                  [done](haveri::core::InboundOutcome outcome) {
-                                    switch (outcome) {
-                                      case haveri::core::InboundOutcome::committed:
-                                        done(haveri::daemon::InboundVerdict::committed);
-                                        break;
-                                      case haveri::core::InboundOutcome::retry_later:
-                                        done(haveri::daemon::InboundVerdict::retry_later);
-                                        break;
-                                      case haveri::core::InboundOutcome::refused:
-                                        done(haveri::daemon::InboundVerdict::refused);
-                                        break;
-                                    }
-                                  });
+        incidents->handle_inbound(instance, event, [done](haveri::core::InboundOutcome outcome) {
+          switch (outcome) {
+            case haveri::core::InboundOutcome::committed:
+              done(haveri::daemon::InboundVerdict::committed);
+              break;
+            case haveri::core::InboundOutcome::retry_later:
+              done(haveri::daemon::InboundVerdict::retry_later);
+              break;
+            case haveri::core::InboundOutcome::refused:
+              done(haveri::daemon::InboundVerdict::refused);
+              break;
+          }
+        });
       });
   try {
     plugins.start(config.plugins.instances);

@@ -251,6 +251,7 @@ enum class Sql : std::size_t {
   select_events,
   select_all_states,
   select_organization_states,
+  select_timed_states,
   find_by_channel,
   select_incident_ids,
   delete_follow_ups,
@@ -310,6 +311,11 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> kSqlText
     "SELECT id, state FROM incidents ORDER BY id DESC",
     // select_organization_states
     "SELECT id, state FROM incidents WHERE organization = ? ORDER BY id DESC",
+    // select_timed_states: not closed, or with a follow-up not done (the CLOSED and
+    // DONE texts)
+    "SELECT id, state FROM incidents AS i WHERE i.status <> ? OR EXISTS "
+    "(SELECT 1 FROM follow_ups AS f WHERE f.incident_id = i.id AND f.status <> ?) "
+    "ORDER BY id DESC",
     // find_by_channel
     "SELECT id FROM incidents WHERE channel_instance = ? AND channel_id = ? AND organization = ?",
     // select_incident_ids: every incident with events, projected or not
@@ -427,6 +433,7 @@ class Session {
   Result<std::vector<Event>> events(IncidentId id);
   Result<std::optional<Incident>> incident(IncidentId id);
   Result<std::vector<Incident>> incidents(std::string_view organization);
+  Result<std::vector<Incident>> incidents_with_timed_work();
   Result<std::optional<IncidentId>> incident_by_channel(std::string_view organization,
                                                         std::string_view instance,
                                                         std::string_view channel_id);
@@ -450,8 +457,9 @@ class Session {
   VoidResult outbox_remove(std::span<const std::int64_t> ids);
   Result<std::vector<OutboxFailure>> outbox_failures(std::size_t limit);
 
+  // Cut off with ErrorCode::invalid_argument ("matches too much") after `budget`.
   Result<std::vector<core::SearchHit>> search(std::string_view organization, std::string_view query,
-                                              std::size_t limit);
+                                              std::size_t limit, std::chrono::milliseconds budget);
 
   // Rewrites every projection (incident list and channel index, follow-ups, search
   // index) from the events. refold_projections() runs inside the caller's
@@ -523,6 +531,9 @@ class Session {
   Result<Member> read_member(const Query& query, std::string_view organization) const;
   Result<std::optional<Incident>> load_state(IncidentId id);
   Result<IncidentId> next_incident_id();
+  // Incident states a `which` statement selects as (id, state) rows.
+  template <class Bind>
+  Result<std::vector<Incident>> states(Sql which, const std::string& what, Bind&& bind);
   VoidResult insert_event(const Event& event);
   VoidResult upsert_projection(IncidentId id, const Incident& state);
   VoidResult replace_follow_ups(IncidentId id, const Incident& state);
@@ -972,19 +983,33 @@ Result<std::optional<Incident>> Session::incident(IncidentId id) {
 }
 
 Result<std::vector<Incident>> Session::incidents(std::string_view organization) {
-  int rc = SQLITE_OK;
   const std::string what = organization.empty()
                                ? std::string{"reading the incident list"}
                                : "reading the incident list of " + in_quotes(organization);
-  auto* stmt = statement(
-      organization.empty() ? Sql::select_all_states : Sql::select_organization_states, rc);
+  return states(organization.empty() ? Sql::select_all_states : Sql::select_organization_states,
+                what, [&](Query& query) {
+                  if (!organization.empty()) {
+                    query.bind(organization);
+                  }
+                });
+}
+
+Result<std::vector<Incident>> Session::incidents_with_timed_work() {
+  const std::string_view closed = core::to_string(core::Status::closed);
+  const std::string_view done = core::to_string(core::FollowUpStatus::done);
+  return states(Sql::select_timed_states, "reading the incidents time can act on",
+                [&](Query& query) { query.bind(closed).bind(done); });
+}
+
+template <class Bind>
+Result<std::vector<Incident>> Session::states(Sql which, const std::string& what, Bind&& bind) {
+  int rc = SQLITE_OK;
+  auto* stmt = statement(which, rc);
   if (stmt == nullptr) {
     return failure(what, rc);
   }
   Query query(stmt);
-  if (!organization.empty()) {
-    query.bind(organization);
-  }
+  bind(query);
   std::vector<Incident> incidents;
   while ((rc = query.step()) == SQLITE_ROW) {
     auto state = decode_state(query.int64(0), query.text(1));
@@ -1487,8 +1512,35 @@ VoidResult Session::index_events(std::string_view organization, IncidentId id,
   return core::Done{};
 }
 
+// Interrupts the connection's statements once `budget` has passed, while it lives.
+class SearchDeadline {
+ public:
+  SearchDeadline(sqlite3* db, std::chrono::milliseconds budget)
+      : db_(db), until_(std::chrono::steady_clock::now() + budget) {
+    // Every 100 virtual machine instructions: well under a microsecond apart.
+    sqlite3_progress_handler(db_, 100, &SearchDeadline::check, this);
+  }
+  ~SearchDeadline() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  SearchDeadline(const SearchDeadline&) = delete;
+  SearchDeadline& operator=(const SearchDeadline&) = delete;
+
+  bool passed() const { return passed_; }
+
+ private:
+  static int check(void* self) {
+    auto* deadline = static_cast<SearchDeadline*>(self);
+    deadline->passed_ = std::chrono::steady_clock::now() > deadline->until_;
+    return deadline->passed_ ? 1 : 0;
+  }
+
+  sqlite3* db_;
+  std::chrono::steady_clock::time_point until_;
+  bool passed_ = false;
+};
+
 Result<std::vector<core::SearchHit>> Session::search(std::string_view organization,
-                                                     std::string_view query, std::size_t limit) {
+                                                     std::string_view query, std::size_t limit,
+                                                     std::chrono::milliseconds budget) {
   auto expression = sqlite::fts5_expression(query);
   if (!expression) {
     return expression.error();
@@ -1502,9 +1554,16 @@ Result<std::vector<core::SearchHit>> Session::search(std::string_view organizati
   const std::string what = organization.empty()
                                ? std::string{"searching every organization"}
                                : "searching the incidents of " + in_quotes(organization);
+  // A search runs where chat commands run (the writer, ahead of other requests),
+  // so one that matches too much is cut off rather than allowed to hold it up.
+  SearchDeadline deadline(db_, budget);
   // SQLite refusing an expression fts5_expression() let through is still the
   // searcher's problem to rephrase, not a storage failure.
   const auto searched_failure = [&](int rc) -> Error {
+    if ((rc & 0xff) == SQLITE_INTERRUPT && deadline.passed()) {
+      return sqlite::refused_search(
+          query, "it matches too much to answer quickly; use longer or rarer words");
+    }
     const std::string_view message = sqlite3_errmsg(db_);
     // FTS5 names most syntax errors "fts5: …" but not all ("unterminated string"):
     // any plain SQLITE_ERROR of a search over tables that exist is the query's fault.
@@ -1888,7 +1947,8 @@ Result<Connection> open_connection(const SqliteOptions& options, std::string_vie
 // stands in a group commit batch.
 struct SqliteEventStore::ConnectionState {
   StatementCache cache;
-  bool reader = false;       // SqliteOptions::reader: query_only, writes refused
+  bool reader = false;  // SqliteOptions::reader: query_only, writes refused
+  std::chrono::milliseconds search_budget{1500};  // SqliteOptions::search_time_budget
   bool batch_open = false;   // begin_batch() … commit_batch() / rollback_batch()
   int jobs_open = 0;         // begin_job() savepoints not ended yet
   std::string batch_broken;  // why the open batch must not commit; empty if it may
@@ -1931,6 +1991,7 @@ core::Result<std::unique_ptr<SqliteEventStore>> SqliteEventStore::open(
         }
         std::unique_ptr<SqliteEventStore> store(new SqliteEventStore(db->release(), options.path));
         store->state_->reader = options.reader;
+        store->state_->search_budget = options.search_time_budget;
         return store;
       });
 }
@@ -1989,6 +2050,11 @@ core::Result<std::vector<core::Incident>> SqliteEventStore::incidents(
     std::string_view organization) {
   return run("reading the incident list", Access::read,
              [&](Session& session) { return session.incidents(organization); });
+}
+
+core::Result<std::vector<core::Incident>> SqliteEventStore::incidents_with_timed_work() {
+  return run("reading the incidents time can act on", Access::read,
+             [&](Session& session) { return session.incidents_with_timed_work(); });
 }
 
 core::Result<bool> SqliteEventStore::has_receipt(std::string_view idempotency_key) {
@@ -2075,8 +2141,9 @@ core::Result<std::vector<core::OutboxFailure>> SqliteEventStore::outbox_failures
 core::Result<std::vector<core::SearchHit>> SqliteEventStore::search(std::string_view organization,
                                                                     std::string_view query,
                                                                     std::size_t limit) {
-  return run("searching", Access::read,
-             [&](Session& session) { return session.search(organization, query, limit); });
+  return run("searching", Access::read, [&](Session& session) {
+    return session.search(organization, query, limit, state_->search_budget);
+  });
 }
 
 core::VoidResult SqliteEventStore::rebuild_projections() {

@@ -65,6 +65,7 @@ class RecordingStore final : public EventStore {
   Result<std::vector<Event>> events(IncidentId) override { return unused(); }
   Result<std::optional<Incident>> incident(IncidentId) override { return unused(); }
   Result<std::vector<Incident>> incidents(std::string_view) override { return unused(); }
+  Result<std::vector<Incident>> incidents_with_timed_work() override { return unused(); }
   Result<bool> has_receipt(std::string_view) override { return unused(); }
   Result<std::optional<IncidentId>> incident_by_channel(std::string_view, std::string_view,
                                                         std::string_view) override {

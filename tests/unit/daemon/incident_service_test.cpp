@@ -2,6 +2,7 @@
 // operation sender standing in for the plugin host.
 #include "incident_service.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -72,6 +73,89 @@ class RecordingSender {
   };
 };
 
+// The real SQLite store, whose next commits can be made to fail (as a full disk
+// would): nothing of such a batch is kept.
+class FlakyStore final : public haveri::core::EventStore {
+ public:
+  explicit FlakyStore(std::unique_ptr<haveri::core::EventStore> inner) : inner_(std::move(inner)) {}
+  std::atomic<int> failing_commits{0};
+
+  haveri::core::VoidResult commit_batch() override {
+    if (failing_commits > 0) {
+      --failing_commits;
+      return haveri::core::make_error(haveri::core::ErrorCode::storage, "disk full (test)");
+    }
+    return inner_->commit_batch();
+  }
+
+  using Id = haveri::core::IncidentId;
+  template <class T>
+  using R = haveri::core::Result<T>;
+  R<haveri::core::AppendOutcome> append(const haveri::core::AppendRequest& r) override {
+    return inner_->append(r);
+  }
+  R<std::vector<haveri::core::Event>> events(Id id) override { return inner_->events(id); }
+  R<std::optional<haveri::core::Incident>> incident(Id id) override { return inner_->incident(id); }
+  R<std::vector<haveri::core::Incident>> incidents(std::string_view o) override {
+    return inner_->incidents(o);
+  }
+  R<std::vector<haveri::core::Incident>> incidents_with_timed_work() override {
+    return inner_->incidents_with_timed_work();
+  }
+  R<bool> has_receipt(std::string_view k) override { return inner_->has_receipt(k); }
+  R<std::optional<Id>> incident_by_channel(std::string_view o, std::string_view i,
+                                           std::string_view c) override {
+    return inner_->incident_by_channel(o, i, c);
+  }
+  R<std::vector<haveri::core::FollowUpListing>> follow_ups(std::string_view o,
+                                                           std::optional<std::string_view> a,
+                                                           bool d) override {
+    return inner_->follow_ups(o, a, d);
+  }
+  R<std::optional<haveri::core::Member>> member_by_identity(std::string_view o, std::string_view p,
+                                                            std::string_view u) override {
+    return inner_->member_by_identity(o, p, u);
+  }
+  R<bool> record_member(std::string_view o, const haveri::core::Member& m,
+                        haveri::core::TimePoint t) override {
+    return inner_->record_member(o, m, t);
+  }
+  R<std::vector<haveri::core::Member>> members(std::string_view o) override {
+    return inner_->members(o);
+  }
+  R<std::vector<haveri::core::SearchHit>> search(std::string_view o, std::string_view q,
+                                                 std::size_t l) override {
+    return inner_->search(o, q, l);
+  }
+  haveri::core::VoidResult rebuild_projections() override { return inner_->rebuild_projections(); }
+  R<std::vector<std::string>> projection_rows() override { return inner_->projection_rows(); }
+  haveri::core::VoidResult begin_batch() override { return inner_->begin_batch(); }
+  void rollback_batch() noexcept override { inner_->rollback_batch(); }
+  haveri::core::VoidResult begin_job() override { return inner_->begin_job(); }
+  haveri::core::VoidResult end_job(bool keep) override { return inner_->end_job(keep); }
+  R<std::vector<haveri::core::OutboxEntry>> pending_outbox() override {
+    return inner_->pending_outbox();
+  }
+  haveri::core::VoidResult outbox_done(std::int64_t id) override { return inner_->outbox_done(id); }
+  haveri::core::VoidResult outbox_retry(std::int64_t id, int a, haveri::core::TimePoint n,
+                                        std::string_view e) override {
+    return inner_->outbox_retry(id, a, n, e);
+  }
+  haveri::core::VoidResult outbox_failed(std::int64_t id, int a, std::string_view e,
+                                         haveri::core::TimePoint t) override {
+    return inner_->outbox_failed(id, a, e, t);
+  }
+  haveri::core::VoidResult outbox_remove(std::span<const std::int64_t> ids) override {
+    return inner_->outbox_remove(ids);
+  }
+  R<std::vector<haveri::core::OutboxFailure>> outbox_failures(std::size_t l) override {
+    return inner_->outbox_failures(l);
+  }
+
+ private:
+  std::unique_ptr<haveri::core::EventStore> inner_;
+};
+
 class IncidentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
@@ -86,8 +170,10 @@ class IncidentServiceTest : public ::testing::Test {
     options.max_queued_inbound = max_queued;
     options.tick_interval = std::chrono::hours(1);
     options.platforms = {{"local", "local"}};
+    auto flaky = std::make_unique<FlakyStore>(std::move(store.value()));
+    flaky_ = flaky.get();
     service_ = std::make_unique<IncidentService>(
-        std::move(store.value()),
+        std::move(flaky),
         std::make_shared<const haveri::core::Directory>(haveri::core::default_directory({"local"})),
         haveri::core::IncidentSettings{}, outbox, clock_, sender_.sender(), options);
     service_->set_limits("local",
@@ -144,6 +230,7 @@ class IncidentServiceTest : public ::testing::Test {
   FakeClock clock_;
   RecordingSender sender_;
   std::unique_ptr<IncidentService> service_;
+  FlakyStore* flaky_ = nullptr;  // owned by service_
 };
 
 TEST_F(IncidentServiceTest, DeclareCreatesTheChannelLinksItAndPostsTheCard) {
@@ -318,6 +405,52 @@ TEST_F(IncidentServiceTest, AnEventWithoutAnIdempotencyKeyIsDroppedNotStored) {
   // The same event with a key declares.
   EXPECT_TRUE(submit(chat("command", "general", "declare Press 2 smoking sev1", "k-1")));
   EXPECT_FALSE(timeline(1).empty());
+}
+
+TEST_F(IncidentServiceTest, ARequestWhoseBatchCannotCommitIsRetriedAndStoredOnce) {
+  flaky_->failing_commits = 1;
+  EXPECT_EQ(outcome_of(chat("command", "general", "declare Kiln 2 cold sev2", "k-1")),
+            InboundOutcome::retry_later);
+  EXPECT_TRUE(timeline(1).empty());
+  // The platform's retry lands, once, and the chat hears of it.
+  EXPECT_TRUE(submit(chat("command", "general", "declare Kiln 2 cold sev2", "k-1")));
+  EXPECT_EQ(of_type(sender_.await(1), "create_channel").size(), 1U);
+  EXPECT_EQ(timeline(1).front().type(), haveri::core::EventType::declared);
+  EXPECT_TRUE(timeline(2).empty());
+}
+
+TEST_F(IncidentServiceTest, AResultLostWithItsBatchIsOwedAgainAndSentWithTheSameKey) {
+  // The batch that records the channel's creation fails: the store still owes the
+  // operation, so it is sent again (same operation key) and then recorded.
+  sender_.set_script([this, failed = false](const nlohmann::json& operation) mutable {
+    if (operation.value("type", "") == "create_channel") {
+      if (!failed) {
+        failed = true;
+        flaky_->failing_commits = 1;
+      }
+      return nlohmann::json{{"v", 1},
+                            {"status", "ok"},
+                            {"channel", {{"id", operation["name"]}, {"name", operation["name"]}}}};
+    }
+    return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", "1"}};
+  });
+  EXPECT_TRUE(submit(chat("command", "general", "declare Press 9 stuck sev3", "k-1")));
+  std::vector<nlohmann::json> creates;
+  for (int i = 0; i < 100 && creates.size() < 2; ++i) {
+    creates = of_type(sender_.await(1000, std::chrono::milliseconds(50)), "create_channel");
+  }
+  ASSERT_EQ(creates.size(), 2U);
+  EXPECT_EQ(creates[0]["operation_key"], creates[1]["operation_key"]);
+  bool linked = false;
+  for (int i = 0; i < 100 && !linked; ++i) {
+    for (const auto& event : timeline(1)) {
+      linked = linked || event.type() == haveri::core::EventType::channel_linked;
+    }
+    if (!linked) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+  EXPECT_TRUE(linked);
 }
 
 }  // namespace

@@ -1902,6 +1902,21 @@ TEST_F(SearchTest, ReaderSearchesWhatIsCommitted) {
   EXPECT_EQ(must(reader->projection_rows()), must(store_->projection_rows()));
 }
 
+// A search that runs past its time budget is cut off and explained, and the
+// connection goes on working (chat searches run on the writer, ahead of others).
+TEST_F(SearchTest, ASearchPastItsTimeBudgetIsCutOffAndExplained) {
+  SqliteOptions options{db_path(), "full"};
+  options.reader = true;
+  options.search_time_budget = std::chrono::milliseconds(0);
+  auto hurried = must(SqliteEventStore::open(options));
+  auto cut = hurried->search("acme", "pump OR printer OR jam OR motor*", 10);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().code, ErrorCode::invalid_argument);
+  EXPECT_THAT(cut.error().message, HasSubstr("matches too much to answer quickly"));
+  EXPECT_FALSE(must(hurried->incidents("acme")).empty());  // not interrupted any more
+  EXPECT_THAT(found("acme", "printer"), ElementsAre(2));   // the default budget suffices
+}
+
 TEST_F(SearchTest, DroppedJobLeavesNothingInTheIndex) {
   must(store_->begin_batch());
   must(store_->begin_job());

@@ -116,6 +116,11 @@ class EventStore {
   // every organization (the operator's admin API only).
   virtual Result<std::vector<Incident>> incidents(std::string_view organization) = 0;
 
+  // Every incident, of any organization, that time can still act on: not CLOSED, or
+  // with a follow-up not DONE (nudges, SLA breaches, reminders). Newest first. The
+  // periodic tick reads only these, so closed history does not slow it down.
+  virtual Result<std::vector<Incident>> incidents_with_timed_work() = 0;
+
   // Whether an append with this idempotency key was already committed.
   virtual Result<bool> has_receipt(std::string_view idempotency_key) = 0;
 

@@ -81,7 +81,7 @@ class GroupCommitWriter {
   // durable, or with its error (the store's, ErrorCode::unavailable when the queue
   // is full or the writer stopped, ErrorCode::storage when the batch could not be
   // committed — then nothing of it is stored).
-  void append(AppendRequest request, Executor executor,
+  void append(AppendRequest request, const Executor& executor,
               std::function<void(Result<AppendOutcome>)> done);
 
   // Runs every job already queued, then stops the thread. Idempotent.

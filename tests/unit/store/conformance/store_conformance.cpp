@@ -974,6 +974,9 @@ class CommitFailingStore final : public EventStore {
   Result<std::optional<Incident>> incident(IncidentId incident) override {
     return real_.incident(incident);
   }
+  Result<std::vector<Incident>> incidents_with_timed_work() override {
+    return real_.incidents_with_timed_work();
+  }
   Result<std::vector<Incident>> incidents(std::string_view organization) override {
     return real_.incidents(organization);
   }
@@ -1565,6 +1568,35 @@ TEST_P(StoreConformance, FollowUpsAgreeWithTheFold) {
   EXPECT_THAT(must(store->follow_ups("acme", "dave", true)), IsEmpty());
   EXPECT_THAT(must(store->follow_ups("acme", "", true)), IsEmpty());
   expect_projections_equal_the_fold(*store, ids);
+}
+
+TEST_P(StoreConformance, TimedWorkSkipsClosedIncidentsWithNothingLeftToFollowUp) {
+  auto store = open_store();
+  const auto close = [&](IncidentId id, Sequence after) {
+    must(store->append(append_to(id, after,
+                                 {status_change(Status::declared, Status::resolved, 10),
+                                  event_of(core::Closed{Status::resolved}, 11, kBen)})));
+  };
+  const IncidentId open = must(store->append(declare("Line 3 down"))).incident;
+  const IncidentId closed = must(store->append(declare("Oven 2 too hot"))).incident;
+  const IncidentId owed = must(store->append(declare("Press 4 leaking", "globex"))).incident;
+  close(closed, 1);
+  must(store->append(
+      append_to(owed, 1, {follow_up(follow_up_created(1, "replace the seal", kBen), 5)})));
+  close(owed, 2);
+  std::vector<IncidentId> ids;
+  for (const Incident& incident : must(store->incidents_with_timed_work())) {
+    ids.push_back(incident.id);
+    EXPECT_EQ(incident, core::fold(must(store->events(incident.id))));
+  }
+  EXPECT_THAT(ids, ::testing::ElementsAre(owed, open));  // every organization, newest first
+  must(store->append(
+      append_to(owed, 4, {follow_up(follow_up_status(1, FollowUpStatus::done), 20)})));
+  ids.clear();
+  for (const Incident& incident : must(store->incidents_with_timed_work())) {
+    ids.push_back(incident.id);
+  }
+  EXPECT_THAT(ids, ::testing::ElementsAre(open));
 }
 
 TEST_P(StoreConformance, ChannelLookupAgreesWithTheFold) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -28,6 +29,9 @@ struct SqliteOptions {
   // every writing call (append, record_member, the outbox_* changes, batches,
   // rebuild_projections) is ErrorCode::refused. `synchronous` does not apply to it.
   bool reader = false;
+  // How long one search may run before it is cut off and answered "matches too
+  // much": chat searches run on the writer, ahead of everyone else's requests.
+  std::chrono::milliseconds search_time_budget{1500};
 };
 
 // The embedded EventStore: one SQLite file in WAL mode, migrated on open. A migration
@@ -52,6 +56,7 @@ class SqliteEventStore final : public core::EventStore {
   core::Result<std::vector<core::Event>> events(core::IncidentId incident) override;
   core::Result<std::optional<core::Incident>> incident(core::IncidentId incident) override;
   core::Result<std::vector<core::Incident>> incidents(std::string_view organization) override;
+  core::Result<std::vector<core::Incident>> incidents_with_timed_work() override;
   core::Result<bool> has_receipt(std::string_view idempotency_key) override;
   core::Result<std::optional<core::IncidentId>> incident_by_channel(
       std::string_view organization, std::string_view instance,
