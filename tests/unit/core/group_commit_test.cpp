@@ -110,8 +110,11 @@ class Gate {
   GroupCommitWriter::Job job() {
     GroupCommitWriter::Job job;
     job.run = [this](EventStore&) {
+      // Taken before saying "entered": once released, the test (and the gate) may end
+      // while this job is still returning.
+      std::future<void> released = release_.get_future();
       entered_.set_value();
-      release_.get_future().wait();
+      released.wait();
       return true;
     };
     return job;
