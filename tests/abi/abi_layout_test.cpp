@@ -10,23 +10,33 @@
 
 #include "support/daemon_process.hpp"
 
-static_assert(sizeof(haveri_host_api) == 40, "ABI 1.0 host table size is frozen");
 static_assert(offsetof(haveri_host_api, complete_operation) == 32, "last ABI 1.0 host member");
+static_assert(offsetof(haveri_host_api, http_request) == 40,
+              "ABI 1.2 appends the host's services right after the 1.0 host table");
+static_assert(offsetof(haveri_host_api, begin_inbound) == 88, "last ABI 1.2 host member");
+static_assert(sizeof(haveri_host_api) == 96, "ABI 1.2 host table size is frozen");
 static_assert(offsetof(haveri_plugin_api, perform_operation) == 48, "last ABI 1.0 member");
 static_assert(offsetof(haveri_plugin_api, describe_instance) == 56,
               "ABI 1.1 appends describe_instance right after the 1.0 table");
-static_assert(sizeof(haveri_plugin_api) == 64, "ABI 1.1 plugin table size is frozen");
-static_assert(HAVERI_ABI_VERSION_MINOR == 1, "this is ABI 1.1");
+static_assert(offsetof(haveri_plugin_api, on_http_response) == 64,
+              "ABI 1.2 appends the service callbacks right after the 1.1 table");
+static_assert(offsetof(haveri_plugin_api, on_inbound_settled) == 88, "last ABI 1.2 member");
+static_assert(sizeof(haveri_plugin_api) == 96, "ABI 1.2 plugin table size is frozen");
+static_assert(HAVERI_ABI_VERSION_MINOR == 2, "this is ABI 1.2");
 
 TEST(AbiLayout, TableHasSeesOnlyMembersTheSizeCovers) {
   haveri_plugin_api table{};
   table.struct_size = static_cast<std::uint32_t>(offsetof(haveri_plugin_api, describe_instance));
   EXPECT_TRUE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, perform_operation));
   EXPECT_FALSE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
-  table.struct_size = sizeof(haveri_plugin_api) - 1;  // half a pointer is not a member
+  // half a pointer is not a member
+  table.struct_size = static_cast<std::uint32_t>(offsetof(haveri_plugin_api, on_http_response) - 1);
   EXPECT_FALSE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
-  table.struct_size = sizeof(haveri_plugin_api);
+  table.struct_size = static_cast<std::uint32_t>(offsetof(haveri_plugin_api, on_http_response));
   EXPECT_TRUE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, describe_instance));
+  EXPECT_FALSE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, on_http_response));
+  table.struct_size = sizeof(haveri_plugin_api);
+  EXPECT_TRUE(HAVERI_TABLE_HAS(haveri_plugin_api, &table, on_inbound_settled));
 }
 
 TEST(AbiLayout, LocalPluginReportsThisAbiAndAFullTable) {

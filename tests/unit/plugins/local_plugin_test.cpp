@@ -1,6 +1,7 @@
 // Drives the real libhaveri_local.so through its C ABI, the way haverid does: dlopen,
 // haveri_plugin_entry, instance_create with a host table — here a fake host that
 // records every submit_inbound / respond / complete_operation call.
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <string>
@@ -95,9 +96,20 @@ haveri_status host_complete_operation(haveri_host_instance* host, std::uint64_t 
   return HAVERI_OK;
 }
 
+// A host of ABI 1.1: the local plugin needs none of the 1.2 services.
 constexpr haveri_host_api kHostApi = {
-    sizeof(haveri_host_api),  &host_log, &host_submit_inbound, &host_respond,
+    static_cast<std::uint32_t>(offsetof(haveri_host_api, http_request)),
+    &host_log,
+    &host_submit_inbound,
+    &host_respond,
     &host_complete_operation,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 // The plugin library, loaded once for the whole suite (as the host does).

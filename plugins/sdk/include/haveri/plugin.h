@@ -46,7 +46,7 @@ extern "C" {
 #ifndef HAVERI_ABI_VERSION_MAJOR
 #define HAVERI_ABI_VERSION_MAJOR 1
 #endif
-#define HAVERI_ABI_VERSION_MINOR 1
+#define HAVERI_ABI_VERSION_MINOR 2
 
 /* Whether a table read from the other side holds `member`: true when its
  * `struct_size` covers the member. Check before touching any member added after
@@ -163,7 +163,125 @@ typedef struct haveri_host_api {
    */
   haveri_status (*complete_operation)(haveri_host_instance* host, uint64_t operation_id,
                                       haveri_str result_json);
+
+  /* ---- ABI 1.2: the host's network and timers, offered to plugins ----
+   *
+   * A plugin that calls platform APIs does it through the host, so that TLS,
+   * proxies, timeouts and metrics live in one place. The answers come back
+   * through the plugin's on_* members (haveri_plugin_api, ABI 1.2), called on the
+   * instance's serialised context like every other call into it. A host function
+   * here returns HAVERI_ERR_UNSUPPORTED when the plugin's table lacks the member
+   * that would receive the answer. Ids (`call_id`, `socket_id`, `timer_id`) are
+   * chosen by the plugin and are its own per instance. Check
+   * HAVERI_TABLE_HAS(haveri_host_api, host, http_request) before using these: a
+   * 1.1 host does not have them. */
+
+  /*
+   * Function: http_request
+   *   Sends one HTTP(S) request. The answer (or the failure) arrives once, later,
+   *   through plugin->on_http_response with the same `call_id` — never before this
+   *   function returned.
+   * Parameters:
+   *   call_id      - the plugin's id for this call; must not be in flight already.
+   *   request_json - {"v":1, "method":"POST", "url":"https://slack.com/api/x",
+   *                   "headers":{"authorization":"Bearer …","content-type":"…"},
+   *                   "timeout_ms":10000, "proxy":"http://proxy.example:3128"};
+   *                   `method` and `url` (http or https) required; `timeout_ms`
+   *                   1..120000 (default 10000) covers the whole exchange;
+   *                   `proxy` optional. Header values are never logged.
+   *   body         - the request body (may be empty); copied.
+   * Return value:
+   *   HAVERI_OK (an answer will come), HAVERI_ERR_INVALID (malformed request_json,
+   *   a call_id in flight), HAVERI_ERR_UNSUPPORTED (no on_http_response).
+   * The answer: response_json {"v":1,"status":200,"headers":{"retry-after":"30"}}
+   *   with lower-case header names and the body; or, when no HTTP answer came,
+   *   {"v":1,"status":0,"error":"timed out after 10000 ms"} and an empty body
+   *   (a response body over the host's limit is such an error too).
+   */
+  haveri_status (*http_request)(haveri_host_instance* host, uint64_t call_id,
+                                haveri_str request_json, haveri_str body);
+
+  /*
+   * Function: websocket_open
+   *   Opens a WebSocket client connection (ws:// or wss://, with the system's
+   *   trusted CAs and SNI). Its life is reported through
+   *   plugin->on_websocket_event: HAVERI_WS_OPENED once connected, then
+   *   HAVERI_WS_MESSAGE for each text message, and exactly one HAVERI_WS_CLOSED
+   *   (also when it never opened), after which `socket_id` is free again.
+   * Parameters:
+   *   socket_id    - the plugin's id for this connection; must not be open.
+   *   request_json - {"v":1,"url":"wss://…","headers":{…},"timeout_ms":10000,
+   *                   "proxy":"http://proxy.example:3128"}; `url` required;
+   *                   `timeout_ms` bounds connecting and the handshake.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_INVALID, HAVERI_ERR_UNSUPPORTED (no on_websocket_event).
+   */
+  haveri_status (*websocket_open)(haveri_host_instance* host, uint64_t socket_id,
+                                  haveri_str request_json);
+
+  /*
+   * Function: websocket_send
+   *   Queues one text message on an open connection; messages are sent in order.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_GONE (not open, or closing), HAVERI_ERR_INVALID (too
+   *   large for the host's limit).
+   */
+  haveri_status (*websocket_send)(haveri_host_instance* host, uint64_t socket_id, haveri_str text);
+
+  /*
+   * Function: websocket_close
+   *   Closes a connection (a close frame, then the socket). HAVERI_WS_CLOSED
+   *   still follows. HAVERI_ERR_GONE when it is not open or already closing.
+   */
+  haveri_status (*websocket_close)(haveri_host_instance* host, uint64_t socket_id);
+
+  /*
+   * Function: set_timer
+   *   Calls plugin->on_timer(instance, timer_id) once, `delay_ms` (0..86400000)
+   *   from now. Setting a timer whose id is pending moves it.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_INVALID (delay out of range), HAVERI_ERR_UNSUPPORTED.
+   */
+  haveri_status (*set_timer)(haveri_host_instance* host, uint64_t timer_id, uint64_t delay_ms);
+
+  /*
+   * Function: cancel_timer
+   *   Cancels a pending timer: on_timer will not be called for it (unless it was
+   *   already running). HAVERI_ERR_GONE when none is pending with that id.
+   */
+  haveri_status (*cancel_timer)(haveri_host_instance* host, uint64_t timer_id);
+
+  /*
+   * Function: begin_inbound
+   *   Starts an inbound delivery that did not arrive as an HTTP request to
+   *   /hooks (a message on a WebSocket the plugin opened). Use the id it gives
+   *   like a request_id: submit_inbound(id, event) for each event it carries,
+   *   then respond(id, status, …) once. Instead of answering HTTP, the host then
+   *   calls plugin->on_inbound_settled(instance, id, status) once: the status the
+   *   plugin gave when every event is durable, 503 when one could not be stored
+   *   (deliver it again later), 403 when its installation belongs to no
+   *   organization, 504 when the plugin did not respond in time. Content type
+   *   and body given to respond are ignored.
+   * Parameters:
+   *   out_inbound_id - receives the id.
+   * Return value:
+   *   HAVERI_OK, HAVERI_ERR_UNSUPPORTED (no on_inbound_settled).
+   */
+  haveri_status (*begin_inbound)(haveri_host_instance* host, uint64_t* out_inbound_id);
+
+  /* New members are added here, at the end, in a later minor version. */
 } haveri_host_api;
+
+/* What plugin->on_websocket_event reports (ABI 1.2). */
+typedef enum haveri_websocket_event {
+  /* Connected and upgraded; `data` is empty. */
+  HAVERI_WS_OPENED = 0,
+  /* One text message; `data` is its payload. */
+  HAVERI_WS_MESSAGE = 1,
+  /* Gone, for good: `data` is {"code":1000,"reason":"…"} for a close frame, or
+   * {"code":0,"error":"…"} when it failed or was cut off. The last event. */
+  HAVERI_WS_CLOSED = 2
+} haveri_websocket_event;
 
 /*
  * What a plugin offers the host. Returned by the entry function; static storage
@@ -259,6 +377,29 @@ typedef struct haveri_plugin_api {
    *   not such JSON, and each value outside its range; the instance still runs.
    */
   haveri_str (*describe_instance)(haveri_plugin_instance* instance);
+
+  /* ---- ABI 1.2 ----
+   * The answers to the host's network and timer services (haveri_host_api, ABI
+   * 1.2). Each is optional (NULL: the plugin does not use that service) and is
+   * called on the instance's serialised context, never concurrently with any other
+   * call into the instance, and never after instance_destroy began. Every
+   * argument is borrowed for the call. */
+
+  /* The answer to host->http_request `call_id` (see there). */
+  void (*on_http_response)(haveri_plugin_instance* instance, uint64_t call_id,
+                           haveri_str response_json, haveri_str body);
+
+  /* Something happened on WebSocket `socket_id`: a haveri_websocket_event. */
+  void (*on_websocket_event)(haveri_plugin_instance* instance, uint64_t socket_id, int event,
+                             haveri_str data);
+
+  /* Timer `timer_id` set with host->set_timer fell due. */
+  void (*on_timer)(haveri_plugin_instance* instance, uint64_t timer_id);
+
+  /* Inbound delivery `inbound_id` from host->begin_inbound is settled: `status`
+   * as described there (the plugin's own status: every event is durable). */
+  void (*on_inbound_settled)(haveri_plugin_instance* instance, uint64_t inbound_id,
+                             uint16_t status);
 
   /* New members are added here, at the end, in a later minor version. */
 } haveri_plugin_api;

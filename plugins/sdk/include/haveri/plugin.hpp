@@ -12,6 +12,17 @@
 //
 //   std::string describe();   // {"v":1,"limits":{...}} — see describe_instance in plugin.h
 //
+// and, optionally (ABI 1.2: answers to the host's network and timer services),
+//
+//   void on_http_response(std::uint64_t call_id, std::string_view response_json,
+//                         std::string_view body);
+//   void on_websocket_event(std::uint64_t socket_id, int event, std::string_view data);
+//   void on_timer(std::uint64_t timer_id);
+//   void on_inbound_settled(std::uint64_t inbound_id, std::uint16_t status);
+//
+// Each member the class lacks is a NULL entry in the table. An exception from one is
+// logged and swallowed (these return nothing to the host).
+//
 // and exports the table with HAVERI_DEFINE_PLUGIN(T, "name", "version"). Every call
 // into the class is wrapped so that no exception ever crosses the ABI: an exception
 // is logged through the host and turned into HAVERI_ERR_INTERNAL (for describe: an
@@ -61,6 +72,42 @@ class Host {
     return api_->complete_operation(instance_, operation_id, borrow(result_json));
   }
 
+  // ABI 1.2. Whether the host offers its network and timer services at all (a 1.1
+  // host does not); the functions below return HAVERI_ERR_UNSUPPORTED otherwise.
+  bool offers_services() const noexcept {
+    return HAVERI_TABLE_HAS(haveri_host_api, api_, begin_inbound);
+  }
+  haveri_status http_request(std::uint64_t call_id, std::string_view request_json,
+                             std::string_view body) const {
+    return offers_services()
+               ? api_->http_request(instance_, call_id, borrow(request_json), borrow(body))
+               : HAVERI_ERR_UNSUPPORTED;
+  }
+  haveri_status websocket_open(std::uint64_t socket_id, std::string_view request_json) const {
+    return offers_services() ? api_->websocket_open(instance_, socket_id, borrow(request_json))
+                             : HAVERI_ERR_UNSUPPORTED;
+  }
+  haveri_status websocket_send(std::uint64_t socket_id, std::string_view text) const {
+    return offers_services() ? api_->websocket_send(instance_, socket_id, borrow(text))
+                             : HAVERI_ERR_UNSUPPORTED;
+  }
+  haveri_status websocket_close(std::uint64_t socket_id) const {
+    return offers_services() ? api_->websocket_close(instance_, socket_id)
+                             : HAVERI_ERR_UNSUPPORTED;
+  }
+  haveri_status set_timer(std::uint64_t timer_id, std::uint64_t delay_ms) const {
+    return offers_services() ? api_->set_timer(instance_, timer_id, delay_ms)
+                             : HAVERI_ERR_UNSUPPORTED;
+  }
+  haveri_status cancel_timer(std::uint64_t timer_id) const {
+    return offers_services() ? api_->cancel_timer(instance_, timer_id) : HAVERI_ERR_UNSUPPORTED;
+  }
+  // On HAVERI_OK, `inbound_id` holds the new delivery's id.
+  haveri_status begin_inbound(std::uint64_t& inbound_id) const {
+    return offers_services() ? api_->begin_inbound(instance_, &inbound_id)
+                             : HAVERI_ERR_UNSUPPORTED;
+  }
+
  private:
   const haveri_host_api* api_;
   haveri_host_instance* instance_;
@@ -92,6 +139,30 @@ struct DescribesInstance : std::false_type {};
 template <class T>
 struct DescribesInstance<T, std::void_t<decltype(std::string(std::declval<T&>().describe()))>>
     : std::true_type {};
+
+// ABI 1.2 callbacks a plugin class may have (see the top of this file).
+template <class T, class = void>
+struct ReceivesHttpResponses : std::false_type {};
+template <class T>
+struct ReceivesHttpResponses<T, std::void_t<decltype(std::declval<T&>().on_http_response(
+                                    std::uint64_t{}, std::string_view{}, std::string_view{}))>>
+    : std::true_type {};
+template <class T, class = void>
+struct ReceivesWebSocketEvents : std::false_type {};
+template <class T>
+struct ReceivesWebSocketEvents<T, std::void_t<decltype(std::declval<T&>().on_websocket_event(
+                                      std::uint64_t{}, int{}, std::string_view{}))>>
+    : std::true_type {};
+template <class T, class = void>
+struct ReceivesTimers : std::false_type {};
+template <class T>
+struct ReceivesTimers<T, std::void_t<decltype(std::declval<T&>().on_timer(std::uint64_t{}))>>
+    : std::true_type {};
+template <class T, class = void>
+struct ReceivesInboundSettlements : std::false_type {};
+template <class T>
+struct ReceivesInboundSettlements<T, std::void_t<decltype(std::declval<T&>().on_inbound_settled(
+                                         std::uint64_t{}, std::uint16_t{}))>> : std::true_type {};
 
 // Generates the C function table for plugin class T.
 template <class T>
@@ -173,6 +244,67 @@ struct PluginTable {
     return borrow(box->description);
   }
 
+  using HttpResponseFn = void (*)(haveri_plugin_instance*, std::uint64_t, haveri_str, haveri_str);
+  using WebSocketEventFn = void (*)(haveri_plugin_instance*, std::uint64_t, int, haveri_str);
+  using TimerFn = void (*)(haveri_plugin_instance*, std::uint64_t);
+  using InboundSettledFn = void (*)(haveri_plugin_instance*, std::uint64_t, std::uint16_t);
+
+  static void on_http_response(haveri_plugin_instance* instance, std::uint64_t call_id,
+                               haveri_str response_json, haveri_str body) noexcept {
+    if (Box* box = reinterpret_cast<Box*>(instance); box != nullptr) {
+      guarded(box->host, "on_http_response", [&] {
+        box->plugin->on_http_response(call_id, view(response_json), view(body));
+      });
+    }
+  }
+  static void on_websocket_event(haveri_plugin_instance* instance, std::uint64_t socket_id,
+                                 int event, haveri_str data) noexcept {
+    if (Box* box = reinterpret_cast<Box*>(instance); box != nullptr) {
+      guarded(box->host, "on_websocket_event",
+              [&] { box->plugin->on_websocket_event(socket_id, event, view(data)); });
+    }
+  }
+  static void on_timer(haveri_plugin_instance* instance, std::uint64_t timer_id) noexcept {
+    if (Box* box = reinterpret_cast<Box*>(instance); box != nullptr) {
+      guarded(box->host, "on_timer", [&] { box->plugin->on_timer(timer_id); });
+    }
+  }
+  static void on_inbound_settled(haveri_plugin_instance* instance, std::uint64_t inbound_id,
+                                 std::uint16_t status) noexcept {
+    if (Box* box = reinterpret_cast<Box*>(instance); box != nullptr) {
+      guarded(box->host, "on_inbound_settled",
+              [&] { box->plugin->on_inbound_settled(inbound_id, status); });
+    }
+  }
+  static constexpr HttpResponseFn http_response_entry() noexcept {
+    if constexpr (ReceivesHttpResponses<T>::value) {
+      return &on_http_response;
+    } else {
+      return nullptr;
+    }
+  }
+  static constexpr WebSocketEventFn websocket_event_entry() noexcept {
+    if constexpr (ReceivesWebSocketEvents<T>::value) {
+      return &on_websocket_event;
+    } else {
+      return nullptr;
+    }
+  }
+  static constexpr TimerFn timer_entry() noexcept {
+    if constexpr (ReceivesTimers<T>::value) {
+      return &on_timer;
+    } else {
+      return nullptr;
+    }
+  }
+  static constexpr InboundSettledFn inbound_settled_entry() noexcept {
+    if constexpr (ReceivesInboundSettlements<T>::value) {
+      return &on_inbound_settled;
+    } else {
+      return nullptr;
+    }
+  }
+
   // The table's describe_instance member: NULL for a class without describe().
   static constexpr DescribeFn describe_entry() noexcept {
     if constexpr (DescribesInstance<T>::value) {
@@ -200,6 +332,10 @@ struct PluginTable {
         &::haveri::sdk::PluginTable<T>::handle_request,                         \
         &::haveri::sdk::PluginTable<T>::perform_operation,                      \
         ::haveri::sdk::PluginTable<T>::describe_entry(),                        \
+        ::haveri::sdk::PluginTable<T>::http_response_entry(),                   \
+        ::haveri::sdk::PluginTable<T>::websocket_event_entry(),                 \
+        ::haveri::sdk::PluginTable<T>::timer_entry(),                           \
+        ::haveri::sdk::PluginTable<T>::inbound_settled_entry(),                 \
     };                                                                          \
     return &api;                                                                \
   }
