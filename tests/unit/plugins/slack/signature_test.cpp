@@ -1,0 +1,1 @@
+// Written with the Slack adapter issue.
