@@ -1,6 +1,7 @@
 #include "block_kit.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 #include <string>
 #include <utility>
@@ -435,10 +436,21 @@ std::string input_kind(const json& input) {
   return "text";
 }
 
+// A positive integer, or 0: JSON built in C++ holds 80 as a signed number, parsed JSON
+// as an unsigned one.
+std::size_t positive_integer(const json& number) {
+  if (number.is_number_unsigned()) {
+    return number.get<std::size_t>();
+  }
+  if (number.is_number_integer() && number.get<std::int64_t>() > 0) {
+    return static_cast<std::size_t>(number.get<std::int64_t>());
+  }
+  return 0;
+}
+
 // The neutral max_length in code points; 0 for none.
 std::size_t neutral_max_length(const json& input) {
-  const json& max = member(input, "max_length");
-  return max.is_number_unsigned() ? max.get<std::size_t>() : 0;
+  return positive_integer(member(input, "max_length"));
 }
 
 void add_placeholder(json& element, const json& input) {
@@ -602,11 +614,10 @@ bool is_option_of(const json& element, const std::string& answer) {
 std::string answer_problem(const json& element, const std::string& type,
                            const std::string& answer) {
   if (type == "plain_text_input") {
-    const json& max = member(element, "max_length");
-    if (max.is_number_unsigned() && max.get<std::size_t>() > 0 &&
-        code_points(answer) > max.get<std::size_t>()) {
-      return "Please use at most " + std::to_string(max.get<std::size_t>()) +
-             " characters (this has " + std::to_string(code_points(answer)) + ").";
+    if (const std::size_t max = positive_integer(member(element, "max_length"));
+        max > 0 && code_points(answer) > max) {
+      return "Please use at most " + std::to_string(max) + " characters (this has " +
+             std::to_string(code_points(answer)) + ").";
     }
   } else if (type == "number_input") {
     const json& fraction = member(element, "is_decimal_allowed");
@@ -739,7 +750,8 @@ json render_message(const json& message, std::string_view form_handle) {
 
   std::string fallback = fallback_text(message, context);
   if (blocks.empty()) {
-    blocks.push_back({{"type", "section"}, {"text", mrkdwn_text(fallback)}});
+    blocks.push_back(
+        {{"type", "section"}, {"text", mrkdwn_text(cut_escaped(fallback, Limits::kSectionText))}});
   }
   return {{"text", std::move(fallback)}, {"blocks", std::move(blocks)}};
 }
