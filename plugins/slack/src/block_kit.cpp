@@ -575,9 +575,8 @@ json input_block(const json& input, const std::string& name) {
 // ---------------------------------------------------------------------------------
 // Submissions
 
-std::string answer_of(const json& state, const std::string& element_type) {
-  const std::string type =
-      member(state, "type").is_string() ? string_member(state, "type") : element_type;
+// `type`: the element type the state names, else the view's element's.
+std::string answer_of(const json& state, const std::string& type) {
   if (type == "static_select") {
     return string_member(member(state, "selected_option"), "value");
   }
@@ -819,9 +818,11 @@ ViewAnswers read_view_submission(const json& view) {
       continue;
     }
     const json& element = member(block, "element");
-    const std::string type = string_member(element, "type");
-    std::string action_id = string_member(element, "action_id");
-    const json& state = state_of(values, block_id, action_id);
+    const json& state = state_of(values, block_id, string_member(element, "action_id"));
+    std::string type = string_member(state, "type");
+    if (type.empty()) {
+      type = string_member(element, "type");
+    }
     const std::string answer = valid_utf8(answer_of(state, type));
     const json& optional = member(block, "optional");
     if (answer.empty()) {
@@ -830,10 +831,7 @@ ViewAnswers read_view_submission(const json& view) {
       }
       continue;
     }
-    const std::string state_type = string_member(state, "type");
-    if (std::string problem =
-            answer_problem(element, state_type.empty() ? type : state_type, answer);
-        !problem.empty()) {
+    if (std::string problem = answer_problem(element, type, answer); !problem.empty()) {
       answers.errors[block_id] = std::move(problem);
     }
     answers.values[block_id] = answer;
