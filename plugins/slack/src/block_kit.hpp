@@ -12,8 +12,10 @@
 
 namespace haveri::slack {
 
-// Slack's limits (https://api.slack.com/reference/block-kit/blocks,
-// …/block-elements, …/composition-objects, …/surfaces/views; chat.postMessage).
+// Slack's limits, each checked against docs.slack.dev/reference: block-kit/blocks/*
+// (header, section, actions, context, input), block-kit/block-elements/* (button,
+// plain-text-input, number-input, select menus), block-kit/composition-objects/* (text:
+// 1..3000 characters; option), views/modal-views, methods/chat.postMessage.
 struct BlockKitLimits {
   static constexpr std::size_t kMessageBlocks = 50;
   static constexpr std::size_t kModalBlocks = 100;
@@ -27,7 +29,13 @@ struct BlockKitLimits {
   static constexpr std::size_t kButtonValue = 2000;
   static constexpr std::size_t kActionId = 255;
   static constexpr std::size_t kBlockId = 255;
-  static constexpr std::size_t kFallbackText = 4000;  // the top-level "text" we send
+  // The top-level "text" we send. Slack truncates at 40,000 and splits messages over
+  // 4,000 (changelog 2018-04-truncating-really-long-messages); a notification needs less.
+  static constexpr std::size_t kFallbackText = 4000;
+  // All text of one message's blocks together. Not in the reference: chat.postMessage
+  // answers msg_blocks_too_long from about 12,000-13,000 characters of block text however
+  // they are split (slackapi/bolt-js#2509, #2867), so we stay under the lower figure.
+  static constexpr std::size_t kMessageTextTotal = 12000;
   static constexpr std::size_t kModalTitle = 24;
   static constexpr std::size_t kModalButton = 24;
   static constexpr std::size_t kPrivateMetadata = 3000;
@@ -40,7 +48,8 @@ struct BlockKitLimits {
 };
 
 // Every limit above counts characters (Unicode code points); cutting never splits a
-// UTF-8 sequence and ends with "…" when anything was cut.
+// UTF-8 sequence and ends with "…" when anything was cut. Invalid UTF-8 in `text` comes
+// out as U+FFFD, so the result is always valid UTF-8. Never throws but std::bad_alloc.
 std::string cut_to(std::string_view text, std::size_t max_code_points);
 
 // action_id of buttons that run a Haveri command (their value is the command text)
@@ -54,13 +63,19 @@ inline constexpr std::string_view kFormCallbackId = "haveri_form";
 // {"text": <plain fallback for notifications>, "blocks": [...]}. title -> header
 // block; text -> section (mrkdwn; the neutral *bold* / _italic_ / `code` subset
 // passes through, "<", ">" and "&" are escaped so nobody can inject mentions or
-// links); fields -> section fields ("*Label*\nvalue", 10 per section, further
-// sections as needed); actions -> actions blocks of buttons (action_id
-// kCommandActionPrefix + n, value = command, style primary/danger kept); context ->
-// context block. When the message carries a form and `form_handle` is not empty, a
-// primary button (action_id kOpenFormActionId, value form_handle, text the form's
-// submit label or title) opens it. At most kMessageBlocks blocks: when more would be
-// needed, the last one says "… (n more)" instead.
+// links); fields -> section fields ("*Label*\nvalue", an empty value shown as "—",
+// 10 per section, further sections as needed); actions -> actions blocks of buttons
+// (action_id kCommandActionPrefix + n, n the action's index in `actions`, value =
+// command, style primary/danger kept); context -> context block. When the message
+// carries a form and `form_handle` is not empty, a primary button (action_id
+// kOpenFormActionId, value form_handle, text the form's submit label or title) opens it.
+// A button whose value would not fit kButtonValue (or is not UTF-8) is left out, never
+// sent with a cut value that would run another command. What does not fit —
+// kMessageBlocks, kMessageTextTotal — is left out too, and the last block (context)
+// says so: "(3 fields and 40 actions not shown)". The fallback "text" is title, then
+// text, without markup but with "&", "<", ">" escaped (Slack parses that field too).
+// A message that is not an object, or members of the wrong type, render as far as they
+// make sense. Never throws but std::bad_alloc.
 nlohmann::json render_message(const nlohmann::json& message, std::string_view form_handle = {});
 
 // A neutral form as a modal view for views.open: {"type":"modal","callback_id":
@@ -70,8 +85,15 @@ nlohmann::json render_message(const nlohmann::json& message, std::string_view fo
 // multiline, number -> number_input (is_decimal_allowed), select -> static_select
 // (options; an initial option when `initial` names one), date -> datepicker, user ->
 // users_select; label, placeholder, initial value, optional = !required, max_length
-// (capped at kInputMaxLength) carried over. `private_metadata` is passed through
-// (the caller keeps it within kPrivateMetadata).
+// (capped at kInputMaxLength) carried over. An input without a usable name (empty,
+// repeated, longer than kBlockId) cannot be answered and is left out; so are select
+// options whose value would not fit kOptionValue, and options past kSelectOptions (the
+// input's hint says how many). A select left without options becomes a text input;
+// an initial value Slack would refuse (not a listed option, not YYYY-MM-DD, not a user
+// id, not a number, longer than max_length) is dropped. Inputs past kModalBlocks are
+// left out and the last block says how many. `private_metadata` is passed through (the
+// caller keeps it within kPrivateMetadata; longer or not UTF-8, it is left out).
+// Never throws but std::bad_alloc.
 nlohmann::json render_modal(const nlohmann::json& form, std::string_view private_metadata);
 
 // The answers of a submitted modal (the `view` of a view_submission payload):
@@ -80,7 +102,10 @@ nlohmann::json render_modal(const nlohmann::json& form, std::string_view private
 // users_select.selected_user); empty answers left out. `errors` holds, by block_id,
 // what Slack should show under a field (response_action "errors"): a required input
 // left empty, an answer longer than the element's max_length, a number_input that is
-// not a decimal. The rules come from the view's own blocks as submitted.
+// not a decimal, a static_select answer that is none of its options. The rules come
+// from the view's own blocks as submitted: state for a block_id that is not an input
+// block of the view is ignored; an input block without state is an empty answer.
+// Members of the wrong type count as absent. Never throws but std::bad_alloc.
 struct ViewAnswers {
   std::map<std::string, std::string> values;
   std::map<std::string, std::string> errors;
