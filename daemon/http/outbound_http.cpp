@@ -9,14 +9,16 @@
 #include <mutex>
 #include <optional>
 
-// Before cpprestsdk, whose macro U(x) breaks fmt's templates.
+// spdlog (fmt) before cpprestsdk, whose macro U(x) breaks fmt's templates.
+// clang-format off
+#include <spdlog/spdlog.h>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cpprest/containerstream.h>
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
-#include <spdlog/spdlog.h>
 #undef U
+// clang-format on
 
 namespace haveri::http {
 
