@@ -420,6 +420,10 @@ class Session final : public WebSocketClient::Impl {
   }
 
   void on_read(error_code ec, std::size_t) {
+    // While our close handshake runs, Beast ends the read this way; on_close reports.
+    if (ec == asio::error::operation_aborted && closing_) {
+      return;
+    }
     if (ec) {
       return finish(ec);
     }
@@ -453,13 +457,7 @@ class Session final : public WebSocketClient::Impl {
                     beast::bind_front_handler(&Session::on_close, shared()));
   }
 
-  void on_close(error_code ec) {
-    // Without an error the read in flight ends with websocket::error::closed, and
-    // reports the peer's close frame.
-    if (ec) {
-      finish(ec);
-    }
-  }
+  void on_close(error_code ec) { finish(ec ? ec : error_code(websocket::error::closed)); }
 
   void fail_opening(error_code ec) {
     if (timed_out_) {
