@@ -42,9 +42,17 @@ constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "bod
 constexpr std::array<std::string_view, 2> kStorageKeys = {"sqlite", "max_batch"};
 constexpr std::array<std::string_view, 2> kSqliteKeys = {"path", "synchronous"};
 constexpr std::array<std::string_view, 2> kApiKeys = {"token", "token_file"};
-constexpr std::array<std::string_view, 5> kPluginsKeys = {"directory", "request_timeout_seconds",
-                                                          "operation_timeout_seconds",
-                                                          "max_queued_events", "instances"};
+constexpr std::array<std::string_view, 11> kPluginsKeys = {"directory",
+                                                           "request_timeout_seconds",
+                                                           "operation_timeout_seconds",
+                                                           "max_queued_events",
+                                                           "max_outbound_in_flight",
+                                                           "max_outbound_response_bytes",
+                                                           "max_websockets",
+                                                           "max_websocket_message_bytes",
+                                                           "max_timers",
+                                                           "ca_file",
+                                                           "instances"};
 constexpr std::array<std::string_view, 3> kInstanceKeys = {"name", "plugin", "settings"};
 constexpr std::array<std::string_view, 1> kLoggingKeys = {"level"};
 constexpr std::array<std::string_view, 2> kDirectoryKeys = {"path", "zoneinfo"};
@@ -732,8 +740,39 @@ class ConfigReader {
         plugins.max_queued_events = static_cast<std::size_t>(*value);
       }
     }
+    read_plugin_services(s, plugins);
     if (const Field* f = s.find("instances")) {
       read_instances(f->value, plugins.instances);
+    }
+  }
+
+  // The bounds of the network and timer services plugins get from the host (ABI 1.2).
+  void read_plugin_services(const Section& s, PluginsConfig& plugins) {
+    constexpr std::int64_t kGiB = std::int64_t{1024} * 1024 * 1024;
+    const auto size_setting = [&](std::string_view key, std::int64_t min, std::int64_t max,
+                                  std::size_t& out) {
+      if (const Field* f = s.find(key)) {
+        if (auto value = integer(f->value, child("plugins", key), min, max)) {
+          out = static_cast<std::size_t>(*value);
+        }
+      }
+    };
+    size_setting("max_outbound_in_flight", 1, 100000, plugins.max_outbound_in_flight);
+    size_setting("max_outbound_response_bytes", 1024, kGiB, plugins.max_outbound_response_bytes);
+    size_setting("max_websockets", 1, 1000, plugins.max_websockets);
+    size_setting("max_websocket_message_bytes", 1024, kGiB, plugins.max_websocket_message_bytes);
+    size_setting("max_timers", 1, 1000000, plugins.max_timers);
+    if (const Field* f = s.find("ca_file")) {
+      if (auto value = path_value(f->value, "plugins.ca_file")) {
+        std::error_code ec;
+        if (!fs::is_regular_file(*value, ec)) {
+          report(f->value.Mark(), "plugins.ca_file",
+                 "no such file " + quote(value->string()) +
+                     " (a PEM file of CA certificates to trust besides the system's)");
+        } else {
+          plugins.ca_file = std::move(*value);
+        }
+      }
     }
   }
 

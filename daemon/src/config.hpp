@@ -56,6 +56,15 @@ struct PluginsConfig {
   std::chrono::seconds request_timeout{10};
   std::chrono::seconds operation_timeout{30};
   std::size_t max_queued_events = 10000;  // inbound events waiting to be stored
+  // ABI 1.2 host services, bounds per instance.
+  std::size_t max_outbound_in_flight = 64;                                 // HTTP calls at once
+  std::size_t max_outbound_response_bytes = std::size_t{8} * 1024 * 1024;  // per response body
+  std::size_t max_websockets = 4;                                          // open at once
+  std::size_t max_websocket_message_bytes = std::size_t{4} * 1024 * 1024;  // either direction
+  std::size_t max_timers = 1024;                                           // pending at once
+  // Trusted in addition to the system's CAs for outbound HTTPS and wss; absolute
+  // after loading; empty: system CAs only.
+  std::filesystem::path ca_file;
   std::vector<PluginInstanceConfig> instances;
 };
 

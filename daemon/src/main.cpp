@@ -67,9 +67,16 @@ int run(const Options& options) {
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
   std::unique_ptr<haveri::daemon::IncidentService> incidents;
+  haveri::daemon::PluginHostOptions plugin_options{
+      config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout};
+  plugin_options.max_outbound_in_flight = config.plugins.max_outbound_in_flight;
+  plugin_options.max_outbound_response_bytes = config.plugins.max_outbound_response_bytes;
+  plugin_options.max_websockets = config.plugins.max_websockets;
+  plugin_options.max_websocket_message_bytes = config.plugins.max_websocket_message_bytes;
+  plugin_options.max_timers = config.plugins.max_timers;
+  plugin_options.ca_file = config.plugins.ca_file;
   haveri::daemon::PluginHost plugins(
-      io,
-      {config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout},
+      io, std::move(plugin_options),
       // NOLINTNEXTLINE(performance-unnecessary-value-param): the host's callback type
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
         incidents->handle_inbound(instance, event, [done](haveri::core::InboundOutcome outcome) {

@@ -18,6 +18,9 @@
 
 #include <haveri/plugin.h>
 
+#include "outbound_http.hpp"
+#include "websocket_client.hpp"
+
 namespace haveri::daemon {
 
 namespace asio = boost::asio;
@@ -227,7 +230,37 @@ struct PendingOperation {
   OperationCallback done;
 };
 
+struct OpenSocket {
+  std::shared_ptr<http::WebSocketClient> client;
+  std::uint64_t generation = 0;  // tells this connection's events from an earlier one's
+};
+
+struct PendingTimer {
+  std::unique_ptr<asio::steady_timer> timer;
+  std::uint64_t generation = 0;  // a moved timer's old wait must not fire
+};
+
+// What one instance has in flight with the host services (ABI 1.2).
+struct ServiceTables {
+  bool stopped = false;  // once set, nothing is posted to the instance any more
+  std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> http_calls;
+  std::unordered_map<std::uint64_t, OpenSocket> sockets;
+  std::unordered_map<std::uint64_t, PendingTimer> timers;
+  std::uint64_t next_generation = 1;
+};
+
 }  // namespace
+
+struct HostInstance;
+
+// The services of one instance. Shared with the answers in flight (cpprestsdk
+// threads, WebSocket strands), which find `stopped` set after shutdown and drop
+// themselves; `instance` is only used while it is not.
+struct InstanceServices {
+  explicit InstanceServices(HostInstance* owner) : instance(owner) {}
+  HostInstance* const instance;
+  Guarded<ServiceTables> tables;
+};
 
 // What a haveri_host_instance* points to.
 struct HostInstance {
@@ -248,15 +281,22 @@ struct HostInstance {
   asio::strand<asio::io_context::executor_type> strand;
   std::atomic<bool> alive{false};
   Guarded<std::string> last_error;  // the last error the plugin logged, for start-up failures
+  std::shared_ptr<InstanceServices> services = std::make_shared<InstanceServices>(this);
 };
 
 struct PluginHost::Impl : std::enable_shared_from_this<PluginHost::Impl> {
   Impl(asio::io_context& io_context, PluginHostOptions opts, InboundHandler handler)
-      : io(io_context), options(std::move(opts)), inbound(std::move(handler)) {}
+      : io(io_context),
+        options(std::move(opts)),
+        inbound(std::move(handler)),
+        outbound(
+            http::OutboundHttpOptions{.max_response_bytes = options.max_outbound_response_bytes,
+                                      .ca_file = options.ca_file}) {}
 
   asio::io_context& io;
   PluginHostOptions options;
   InboundHandler inbound;
+  http::OutboundHttp outbound;
   haveri_host_api host_api{};
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by plugin name
   std::map<std::string, std::unique_ptr<HostInstance>, std::less<>> instances;
@@ -308,6 +348,23 @@ struct PluginHost::Impl : std::enable_shared_from_this<PluginHost::Impl> {
     if (responder) {
       (*responder)(std::move(response));
     }
+  }
+
+  // Answers request `id` with 504 if it is still pending after request_timeout.
+  void arm_request_timeout(std::uint64_t id, const std::string& instance_name) {
+    auto timer = std::make_shared<asio::steady_timer>(io, options.request_timeout);
+    std::weak_ptr<Impl> weak = weak_from_this();
+    timer->async_wait([weak, id, timer, instance_name](const boost::system::error_code& ec) {
+      auto impl = weak.lock();
+      if (ec || !impl) {
+        return;
+      }
+      bool still_pending = impl->requests.with([&](auto& table) { return table.count(id) > 0; });
+      if (still_pending) {
+        spdlog::warn("plugin {}: request {} not answered in time; replied 504", instance_name, id);
+        impl->abandon_request(id, http::Response::error(504, "the plugin did not answer in time"));
+      }
+    });
   }
 
   void complete(std::uint64_t operation_id, nlohmann::json result) {
@@ -481,6 +538,511 @@ haveri_status complete_from_plugin(haveri_host_instance* handle, std::uint64_t o
   return HAVERI_OK;
 }
 
+// ---------------------------------------------------------------------------
+// ABI 1.2: the host's network and timer services. Each answer is posted to the
+// instance's strand and given to the plugin only while the instance is alive.
+
+// Milliseconds a plugin may ask for: a request's whole exchange, a WebSocket's opening.
+constexpr std::int64_t kMaxServiceTimeoutMs = 120000;
+constexpr std::int64_t kDefaultServiceTimeoutMs = 10000;
+constexpr std::uint64_t kMaxTimerDelayMs = 86400000;
+
+bool is_token_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return (u >= 'a' && u <= 'z') || (u >= 'A' && u <= 'Z') || (u >= '0' && u <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), is_token_char);
+}
+
+bool has_line_break(std::string_view text) {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+// What http_request and websocket_open read from their request_json.
+struct ServiceRequest {
+  std::string method;
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::chrono::milliseconds timeout{kDefaultServiceTimeoutMs};
+  std::string proxy;
+};
+
+// Reads request_json; nullopt with `why` (for the log; never a header value).
+std::optional<ServiceRequest> read_service_request(std::string_view text, bool with_method,
+                                                   std::string& why) {
+  const nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+  if (document.is_discarded() || !document.is_object()) {
+    why = "request_json is not a JSON object";
+    return std::nullopt;
+  }
+  ServiceRequest out;
+  if (with_method) {
+    const auto method = document.find("method");
+    if (method == document.end() || !method->is_string() ||
+        !is_token(method->get_ref<const std::string&>())) {
+      why = "\"method\" must be an HTTP method such as \"POST\"";
+      return std::nullopt;
+    }
+    out.method = method->get<std::string>();
+  }
+  const auto url = document.find("url");
+  if (url == document.end() || !url->is_string()) {
+    why = "\"url\" is required";
+    return std::nullopt;
+  }
+  out.url = url->get<std::string>();
+  if (const auto headers = document.find("headers"); headers != document.end()) {
+    if (!headers->is_object()) {
+      why = "\"headers\" must be an object of strings";
+      return std::nullopt;
+    }
+    for (const auto& [name, value] : headers->items()) {
+      if (!is_token(name) || !value.is_string() ||
+          has_line_break(value.get_ref<const std::string&>())) {
+        why = "header \"" + (is_token(name) ? name : std::string("?")) +
+              "\" must be a token name with a one-line string value";
+        return std::nullopt;
+      }
+      out.headers.emplace_back(name, value.get<std::string>());
+    }
+  }
+  if (const auto timeout = document.find("timeout_ms"); timeout != document.end()) {
+    if (!timeout->is_number_integer() || timeout->get<std::int64_t>() < 1 ||
+        timeout->get<std::int64_t>() > kMaxServiceTimeoutMs) {
+      why = "\"timeout_ms\" must be an integer from 1 to " + std::to_string(kMaxServiceTimeoutMs);
+      return std::nullopt;
+    }
+    out.timeout = std::chrono::milliseconds(timeout->get<std::int64_t>());
+  }
+  if (const auto proxy = document.find("proxy"); proxy != document.end() && !proxy->is_null()) {
+    if (!proxy->is_string()) {
+      why = "\"proxy\" must be a URL such as \"http://proxy.example:3128\"";
+      return std::nullopt;
+    }
+    out.proxy = proxy->get<std::string>();
+  }
+  return out;
+}
+
+// The URL as it may be logged: no credentials, no query, no fragment.
+std::string url_for_log(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t authority_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const std::size_t authority_end = url.find('/', authority_start);
+  const std::size_t at = url.substr(0, authority_end).rfind('@');
+  if (at != std::string_view::npos && at >= authority_start) {
+    return std::string(url.substr(0, authority_start)) + std::string(url.substr(at + 1));
+  }
+  return std::string(url);
+}
+
+// Whether the plugin's table has the callback `member` would answer through.
+#define HAVERI_PLUGIN_RECEIVES(API, MEMBER) \
+  (HAVERI_TABLE_HAS(haveri_plugin_api, &(API), MEMBER) && (API).MEMBER != nullptr)
+
+// Runs `call(api, handle)` on the instance's strand, unless the services stopped or
+// the instance is no longer alive by then. Call with `tables` locked (`stopped`
+// checked): that is what keeps anything from being posted after shutdown.
+template <class Call>
+void post_to_plugin(HostInstance& instance, const std::shared_ptr<InstanceServices>& services,
+                    Call&& call) {
+  std::weak_ptr<PluginHost::Impl> weak = instance.host->weak_from_this();
+  asio::post(instance.strand, [weak, services, call = std::forward<Call>(call)]() mutable {
+    auto impl = weak.lock();
+    const bool stopped = services->tables.with([](ServiceTables& t) { return t.stopped; });
+    HostInstance* target = services->instance;
+    if (!impl || stopped || !target->alive) {
+      return;
+    }
+    call(target->library->api(), target->handle);
+  });
+}
+
+haveri_status http_request_from_plugin(haveri_host_instance* handle, std::uint64_t call_id,
+                                       haveri_str request_json, haveri_str body) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  if (!HAVERI_PLUGIN_RECEIVES(instance->library->api(), on_http_response)) {
+    return HAVERI_ERR_UNSUPPORTED;
+  }
+  std::string why;
+  auto request = read_service_request(view(request_json), true, why);
+  if (request) {
+    why = http::OutboundHttp::check_url(request->url);
+    if (why.empty() && !request->proxy.empty()) {
+      if (std::string proxy_problem = http::OutboundHttp::check_url(request->proxy);
+          !proxy_problem.empty()) {
+        why = "proxy: " + proxy_problem;
+      }
+    }
+  }
+  if (!why.empty()) {
+    spdlog::error("plugin {}: http_request {}: {}; refused", instance->name, call_id, why);
+    return HAVERI_ERR_INVALID;
+  }
+  auto services = instance->services;
+  const std::size_t limit = instance->host->options.max_outbound_in_flight;
+  const auto started = std::chrono::steady_clock::now();
+  const haveri_status admitted = services->tables.with([&](ServiceTables& t) {
+    if (t.stopped) {
+      return HAVERI_ERR_GONE;
+    }
+    if (t.http_calls.count(call_id) > 0) {
+      why = "call_id " + std::to_string(call_id) + " is in flight already";
+      return HAVERI_ERR_INVALID;
+    }
+    if (t.http_calls.size() >= limit) {
+      why = std::to_string(limit) +
+            " calls are in flight already (plugins.max_outbound_in_flight); wait for an answer";
+      return HAVERI_ERR_INVALID;
+    }
+    t.http_calls.emplace(call_id, started);
+    return HAVERI_OK;
+  });
+  if (admitted != HAVERI_OK) {
+    if (!why.empty()) {
+      spdlog::error("plugin {}: http_request {}: {}; refused", instance->name, call_id, why);
+    }
+    return admitted;
+  }
+  const std::string summary = request->method + " " + url_for_log(request->url);
+  http::OutboundRequest outbound{
+      std::move(request->method), std::move(request->url), std::move(request->headers),
+      std::string(view(body)),    request->timeout,        std::move(request->proxy)};
+  instance->host->outbound.send(
+      std::move(outbound),
+      [services, call_id, summary, name = instance->name](http::OutboundResponse response) mutable {
+        services->tables.with([&](ServiceTables& t) {
+          const auto call = t.http_calls.find(call_id);
+          if (t.stopped || call == t.http_calls.end()) {
+            return;
+          }
+          const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::steady_clock::now() - call->second);
+          t.http_calls.erase(call);
+          nlohmann::json answer = {{"v", 1}, {"status", response.status}};
+          if (response.status == 0) {
+            spdlog::debug("plugin {}: {} -> failed in {} ms: {}", name, summary, elapsed.count(),
+                          response.error);
+            answer["error"] = std::move(response.error);
+            response.body.clear();
+          } else {
+            spdlog::debug("plugin {}: {} -> {} in {} ms", name, summary, response.status,
+                          elapsed.count());
+            nlohmann::json headers = nlohmann::json::object();
+            for (auto& [header, value] : response.headers) {
+              headers[header] = std::move(value);
+            }
+            answer["headers"] = std::move(headers);
+          }
+          auto text = std::make_shared<std::string>(
+              answer.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+          auto bytes = std::make_shared<std::string>(std::move(response.body));
+          post_to_plugin(
+              *services->instance, services,
+              [call_id, text, bytes](const haveri_plugin_api& api, haveri_plugin_instance* plugin) {
+                api.on_http_response(plugin, call_id, haveri_str{text->data(), text->size()},
+                                     haveri_str{bytes->data(), bytes->size()});
+              });
+        });
+      });
+  return HAVERI_OK;
+}
+
+// Hands one WebSocket event to the plugin. A CLOSED frees the socket_id as it is
+// delivered, so the plugin cannot reuse the id before it heard the end.
+void post_websocket_event(const std::weak_ptr<InstanceServices>& weak_services,
+                          std::uint64_t socket_id, std::uint64_t generation, int event,
+                          std::string data) {
+  auto services = weak_services.lock();
+  if (!services) {
+    return;
+  }
+  services->tables.with([&](ServiceTables& t) {
+    const auto socket = t.sockets.find(socket_id);
+    if (t.stopped || socket == t.sockets.end() || socket->second.generation != generation) {
+      return;
+    }
+    auto payload = std::make_shared<std::string>(std::move(data));
+    post_to_plugin(*services->instance, services,
+                   [services, socket_id, generation, event, payload](
+                       const haveri_plugin_api& api, haveri_plugin_instance* plugin) {
+                     if (event == HAVERI_WS_CLOSED) {
+                       services->tables.with([&](ServiceTables& tables) {
+                         const auto it = tables.sockets.find(socket_id);
+                         if (it != tables.sockets.end() && it->second.generation == generation) {
+                           tables.sockets.erase(it);
+                         }
+                       });
+                     }
+                     api.on_websocket_event(plugin, socket_id, event,
+                                            haveri_str{payload->data(), payload->size()});
+                   });
+  });
+}
+
+haveri_status websocket_open_from_plugin(haveri_host_instance* handle, std::uint64_t socket_id,
+                                         haveri_str request_json) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  if (!HAVERI_PLUGIN_RECEIVES(instance->library->api(), on_websocket_event)) {
+    return HAVERI_ERR_UNSUPPORTED;
+  }
+  std::string why;
+  auto request = read_service_request(view(request_json), false, why);
+  if (request) {
+    why = http::WebSocketClient::check_url(request->url);
+  }
+  if (!why.empty()) {
+    spdlog::error("plugin {}: websocket_open {}: {}; refused", instance->name, socket_id, why);
+    return HAVERI_ERR_INVALID;
+  }
+  PluginHost::Impl& host = *instance->host;
+  auto services = instance->services;
+  const haveri_status opened = services->tables.with([&](ServiceTables& t) {
+    if (t.stopped) {
+      return HAVERI_ERR_GONE;
+    }
+    if (t.sockets.count(socket_id) > 0) {
+      why = "socket_id " + std::to_string(socket_id) + " is open already";
+      return HAVERI_ERR_INVALID;
+    }
+    if (t.sockets.size() >= host.options.max_websockets) {
+      why = std::to_string(host.options.max_websockets) +
+            " WebSockets are open already (plugins.max_websockets)";
+      return HAVERI_ERR_INVALID;
+    }
+    const std::uint64_t generation = t.next_generation++;
+    std::weak_ptr<InstanceServices> weak = services;
+    http::WebSocketEvents events;
+    events.opened = [weak, socket_id, generation] {
+      post_websocket_event(weak, socket_id, generation, HAVERI_WS_OPENED, {});
+    };
+    events.message = [weak, socket_id, generation](std::string text) {
+      post_websocket_event(weak, socket_id, generation, HAVERI_WS_MESSAGE, std::move(text));
+    };
+    events.closed = [weak, socket_id, generation, name = instance->name](
+                        unsigned code, std::string reason, std::string error) {
+      nlohmann::json closed = {{"code", code}};
+      if (error.empty()) {
+        closed["reason"] = std::move(reason);
+      } else {
+        spdlog::debug("plugin {}: WebSocket {} closed: {}", name, socket_id, error);
+        closed["error"] = std::move(error);
+      }
+      post_websocket_event(weak, socket_id, generation, HAVERI_WS_CLOSED,
+                           closed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    };
+    http::WebSocketOptions options;
+    options.url = std::move(request->url);
+    options.headers = std::move(request->headers);
+    options.timeout = request->timeout;
+    options.proxy = std::move(request->proxy);
+    options.max_message_bytes = host.options.max_websocket_message_bytes;
+    options.ca_file = host.options.ca_file;
+    // Opened with the table locked: its events wait for the entry they look up.
+    t.sockets.emplace(socket_id, OpenSocket{http::WebSocketClient::open(host.io, std::move(options),
+                                                                        std::move(events)),
+                                            generation});
+    return HAVERI_OK;
+  });
+  if (opened == HAVERI_ERR_INVALID) {
+    spdlog::error("plugin {}: websocket_open {}: {}; refused", instance->name, socket_id, why);
+  }
+  return opened;
+}
+
+std::shared_ptr<http::WebSocketClient> socket_of(HostInstance& instance, std::uint64_t socket_id) {
+  return instance.services->tables.with([&](ServiceTables& t) {
+    const auto it = t.sockets.find(socket_id);
+    return t.stopped || it == t.sockets.end() ? nullptr : it->second.client;
+  });
+}
+
+haveri_status websocket_send_from_plugin(haveri_host_instance* handle, std::uint64_t socket_id,
+                                         haveri_str text) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  auto client = socket_of(*instance, socket_id);
+  if (!client) {
+    return HAVERI_ERR_GONE;
+  }
+  switch (client->send(std::string(view(text)))) {
+    case http::WebSocketClient::SendResult::queued:
+      return HAVERI_OK;
+    case http::WebSocketClient::SendResult::closed:
+      return HAVERI_ERR_GONE;
+    case http::WebSocketClient::SendResult::too_large:
+      spdlog::error(
+          "plugin {}: websocket_send {}: {} bytes is over plugins.max_websocket_message_bytes "
+          "({}); refused",
+          instance->name, socket_id, text.len, instance->host->options.max_websocket_message_bytes);
+      return HAVERI_ERR_INVALID;
+    case http::WebSocketClient::SendResult::queue_full:
+      spdlog::error("plugin {}: websocket_send {}: too many messages wait to be sent; refused",
+                    instance->name, socket_id);
+      return HAVERI_ERR_INVALID;
+  }
+  return HAVERI_ERR_INTERNAL;
+}
+
+haveri_status websocket_close_from_plugin(haveri_host_instance* handle, std::uint64_t socket_id) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  auto client = socket_of(*instance, socket_id);
+  return client && client->close() ? HAVERI_OK : HAVERI_ERR_GONE;
+}
+
+haveri_status set_timer_from_plugin(haveri_host_instance* handle, std::uint64_t timer_id,
+                                    std::uint64_t delay_ms) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  if (!HAVERI_PLUGIN_RECEIVES(instance->library->api(), on_timer)) {
+    return HAVERI_ERR_UNSUPPORTED;
+  }
+  if (delay_ms > kMaxTimerDelayMs) {
+    spdlog::error("plugin {}: set_timer {}: a delay of {} ms is over a day ({} ms); refused",
+                  instance->name, timer_id, delay_ms, kMaxTimerDelayMs);
+    return HAVERI_ERR_INVALID;
+  }
+  const std::size_t limit = instance->host->options.max_timers;
+  auto services = instance->services;
+  const haveri_status set = services->tables.with([&](ServiceTables& t) {
+    if (t.stopped) {
+      return HAVERI_ERR_GONE;
+    }
+    auto existing = t.timers.find(timer_id);
+    if (existing != t.timers.end()) {
+      existing->second.timer->cancel();
+    } else if (t.timers.size() >= limit) {
+      return HAVERI_ERR_INVALID;
+    }
+    const std::uint64_t generation = t.next_generation++;
+    auto timer =
+        std::make_unique<asio::steady_timer>(instance->strand, std::chrono::milliseconds(delay_ms));
+    std::weak_ptr<PluginHost::Impl> weak_host = instance->host->weak_from_this();
+    std::weak_ptr<InstanceServices> weak_services = services;
+    // Completes on the instance's strand: the plugin is called from here directly.
+    timer->async_wait([weak_host, weak_services, timer_id,
+                       generation](const boost::system::error_code& ec) {
+      auto host = weak_host.lock();
+      auto owner = weak_services.lock();
+      if (ec || !host || !owner) {
+        return;
+      }
+      const bool due = owner->tables.with([&](ServiceTables& tables) {
+        const auto it = tables.timers.find(timer_id);
+        if (tables.stopped || it == tables.timers.end() || it->second.generation != generation) {
+          return false;
+        }
+        tables.timers.erase(it);
+        return true;
+      });
+      HostInstance* target = owner->instance;
+      if (due && target->alive) {
+        target->library->api().on_timer(target->handle, timer_id);
+      }
+    });
+    t.timers[timer_id] = PendingTimer{std::move(timer), generation};
+    return HAVERI_OK;
+  });
+  if (set == HAVERI_ERR_INVALID) {
+    spdlog::error("plugin {}: set_timer {}: {} timers are pending already (plugins.max_timers)",
+                  instance->name, timer_id, limit);
+  }
+  return set;
+}
+
+haveri_status cancel_timer_from_plugin(haveri_host_instance* handle, std::uint64_t timer_id) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  return instance->services->tables.with([&](ServiceTables& t) {
+    const auto it = t.timers.find(timer_id);
+    if (t.stopped || it == t.timers.end()) {
+      return HAVERI_ERR_GONE;
+    }
+    it->second.timer->cancel();
+    t.timers.erase(it);
+    return HAVERI_OK;
+  });
+}
+
+haveri_status begin_inbound_from_plugin(haveri_host_instance* handle,
+                                        std::uint64_t* out_inbound_id) {
+  HostInstance* instance = instance_of(handle);
+  if (instance == nullptr || instance->host == nullptr || out_inbound_id == nullptr) {
+    return HAVERI_ERR_INVALID;
+  }
+  if (!HAVERI_PLUGIN_RECEIVES(instance->library->api(), on_inbound_settled)) {
+    return HAVERI_ERR_UNSUPPORTED;
+  }
+  auto services = instance->services;
+  if (services->tables.with([](ServiceTables& t) { return t.stopped; })) {
+    return HAVERI_ERR_GONE;
+  }
+  PluginHost::Impl& host = *instance->host;
+  const std::uint64_t id = host.next_id.fetch_add(1);
+  // Settles like an HTTP request is answered: the status of the response the
+  // request machinery would send goes to the plugin instead.
+  http::Responder settle = [services, id](http::Response response) {
+    const auto status = static_cast<std::uint16_t>(response.status);
+    services->tables.with([&](ServiceTables& t) {
+      if (t.stopped) {
+        return;
+      }
+      post_to_plugin(*services->instance, services,
+                     [id, status](const haveri_plugin_api& api, haveri_plugin_instance* plugin) {
+                       api.on_inbound_settled(plugin, id, status);
+                     });
+    });
+  };
+  host.requests.with([&](auto& table) {
+    table.emplace(id, PendingRequest{instance->name, std::move(settle), 0, false, false, {}});
+  });
+  host.arm_request_timeout(id, instance->name);
+  *out_inbound_id = id;
+  return HAVERI_OK;
+}
+
+// Closes an instance's sockets, cancels its timers and forgets its HTTP calls;
+// whatever answer is still on its way finds `stopped` and is dropped.
+void stop_services(InstanceServices& services) {
+  std::vector<std::shared_ptr<http::WebSocketClient>> sockets;
+  std::unordered_map<std::uint64_t, PendingTimer> timers;
+  services.tables.with([&](ServiceTables& t) {
+    t.stopped = true;
+    t.http_calls.clear();
+    for (auto& [id, socket] : t.sockets) {
+      sockets.push_back(std::move(socket.client));
+    }
+    t.sockets.clear();
+    timers.swap(t.timers);
+  });
+  // Outside the lock: a socket's events take it, and abort() waits for them.
+  for (auto& socket : sockets) {
+    socket->abort();
+  }
+  for (auto& [id, pending] : timers) {
+    pending.timer->cancel();
+  }
+}
+
 // The functions in the host table: nothing may unwind into a plugin's C frames.
 template <class Body>
 haveri_status no_exception(const char* what, Body&& body) noexcept {
@@ -521,6 +1083,46 @@ haveri_status host_complete_operation(haveri_host_instance* handle, std::uint64_
                       [&] { return complete_from_plugin(handle, operation_id, result_json); });
 }
 
+haveri_status host_http_request(haveri_host_instance* handle, std::uint64_t call_id,
+                                haveri_str request_json, haveri_str body) noexcept {
+  return no_exception("http_request", [&] {
+    return http_request_from_plugin(handle, call_id, request_json, body);
+  });
+}
+
+haveri_status host_websocket_open(haveri_host_instance* handle, std::uint64_t socket_id,
+                                  haveri_str request_json) noexcept {
+  return no_exception("websocket_open",
+                      [&] { return websocket_open_from_plugin(handle, socket_id, request_json); });
+}
+
+haveri_status host_websocket_send(haveri_host_instance* handle, std::uint64_t socket_id,
+                                  haveri_str text) noexcept {
+  return no_exception("websocket_send",
+                      [&] { return websocket_send_from_plugin(handle, socket_id, text); });
+}
+
+haveri_status host_websocket_close(haveri_host_instance* handle, std::uint64_t socket_id) noexcept {
+  return no_exception("websocket_close",
+                      [&] { return websocket_close_from_plugin(handle, socket_id); });
+}
+
+haveri_status host_set_timer(haveri_host_instance* handle, std::uint64_t timer_id,
+                             std::uint64_t delay_ms) noexcept {
+  return no_exception("set_timer",
+                      [&] { return set_timer_from_plugin(handle, timer_id, delay_ms); });
+}
+
+haveri_status host_cancel_timer(haveri_host_instance* handle, std::uint64_t timer_id) noexcept {
+  return no_exception("cancel_timer", [&] { return cancel_timer_from_plugin(handle, timer_id); });
+}
+
+haveri_status host_begin_inbound(haveri_host_instance* handle,
+                                 std::uint64_t* out_inbound_id) noexcept {
+  return no_exception("begin_inbound",
+                      [&] { return begin_inbound_from_plugin(handle, out_inbound_id); });
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -533,6 +1135,13 @@ PluginHost::PluginHost(asio::io_context& io, PluginHostOptions options, InboundH
   impl_->host_api.submit_inbound = &host_submit_inbound;
   impl_->host_api.respond = &host_respond;
   impl_->host_api.complete_operation = &host_complete_operation;
+  impl_->host_api.http_request = &host_http_request;
+  impl_->host_api.websocket_open = &host_websocket_open;
+  impl_->host_api.websocket_send = &host_websocket_send;
+  impl_->host_api.websocket_close = &host_websocket_close;
+  impl_->host_api.set_timer = &host_set_timer;
+  impl_->host_api.cancel_timer = &host_cancel_timer;
+  impl_->host_api.begin_inbound = &host_begin_inbound;
 }
 
 PluginHost::~PluginHost() {
@@ -608,20 +1217,8 @@ void PluginHost::handle_request(const std::string& instance_name, const std::str
   impl_->requests.with([&](auto& table) {
     table.emplace(id, PendingRequest{instance_name, std::move(responder), 0, false, false, {}});
   });
-
-  auto timer = std::make_shared<asio::steady_timer>(impl_->io, impl_->options.request_timeout);
+  impl_->arm_request_timeout(id, instance_name);
   std::weak_ptr<Impl> weak = impl_;
-  timer->async_wait([weak, id, timer, instance_name](const boost::system::error_code& ec) {
-    auto impl = weak.lock();
-    if (ec || !impl) {
-      return;
-    }
-    bool still_pending = impl->requests.with([&](auto& table) { return table.count(id) > 0; });
-    if (still_pending) {
-      spdlog::warn("plugin {}: request {} not answered in time; replied 504", instance_name, id);
-      impl->abandon_request(id, http::Response::error(504, "the plugin did not answer in time"));
-    }
-  });
 
   nlohmann::json headers = nlohmann::json::object();
   for (const auto& [name, value] : request.headers) {
@@ -700,6 +1297,10 @@ void PluginHost::perform(const std::string& instance_name, const nlohmann::json&
 }
 
 void PluginHost::shutdown() {
+  // Services first: no answer may reach an instance that is being destroyed.
+  for (auto& [name, instance] : impl_->instances) {
+    stop_services(*instance->services);
+  }
   for (auto& [name, instance] : impl_->instances) {
     if (instance->alive.exchange(false) && instance->handle != nullptr) {
       instance->library->api().instance_destroy(instance->handle);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -69,13 +70,23 @@ struct PluginHostOptions {
   std::filesystem::path directory;
   std::chrono::milliseconds request_timeout{10000};
   std::chrono::milliseconds operation_timeout{30000};
+  // The host services of ABI 1.2, bounded per instance (the plugins.* config keys).
+  std::size_t max_outbound_in_flight = 64;
+  std::size_t max_outbound_response_bytes = std::size_t{8} * 1024 * 1024;
+  std::size_t max_websockets = 4;
+  std::size_t max_websocket_message_bytes = std::size_t{4} * 1024 * 1024;
+  std::size_t max_timers = 1024;
+  std::filesystem::path ca_file{};  // trusted besides the system's CAs; empty: none
 };
 
-// Loads plugin instances and is the host side of the C ABI for them.
+// Loads plugin instances and is the host side of the C ABI for them, including
+// the network and timer services of ABI 1.2 (outbound HTTP, WebSockets, timers,
+// inbound deliveries outside HTTP).
 //
 // Threads: calls into one instance run on that instance's strand (never two at a
-// time); the host API the plugins call is thread-safe; pending requests and
-// operations live in lock-guarded tables.
+// time), the answers of its services too; the host API the plugins call is
+// thread-safe; pending requests, operations and each instance's services live in
+// lock-guarded tables.
 class PluginHost {
  public:
   PluginHost(boost::asio::io_context& io, PluginHostOptions options, InboundHandler inbound);
@@ -117,9 +128,12 @@ class PluginHost {
   void perform(const std::string& instance, const nlohmann::json& operation,
                OperationCallback done);
 
-  // Destroys every instance and forgets pending requests (their connections close
-  // unanswered; platforms retry) and operations. Call after the io_context stopped
-  // running and nothing else calls perform().
+  // Stops every instance's services (closes its WebSockets, cancels its timers,
+  // forgets its HTTP calls in flight so their late answers are dropped), then
+  // destroys every instance and forgets pending requests (their connections close
+  // unanswered; platforms retry) and operations. No plugin callback runs after it.
+  // Call after the io_context stopped running (it may be stopped for good) and
+  // nothing else calls perform(); destroy the PluginHost before the io_context.
   void shutdown();
 
   struct Impl;

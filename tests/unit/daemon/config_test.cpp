@@ -144,6 +144,12 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(10));
   EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(30));
   EXPECT_EQ(config.plugins.max_queued_events, 10000U);
+  EXPECT_EQ(config.plugins.max_outbound_in_flight, 64U);
+  EXPECT_EQ(config.plugins.max_outbound_response_bytes, 8U * 1024 * 1024);
+  EXPECT_EQ(config.plugins.max_websockets, 4U);
+  EXPECT_EQ(config.plugins.max_websocket_message_bytes, 4U * 1024 * 1024);
+  EXPECT_EQ(config.plugins.max_timers, 1024U);
+  EXPECT_TRUE(config.plugins.ca_file.empty());
   ASSERT_THAT(config.plugins.instances, SizeIs(1));
   EXPECT_EQ(config.plugins.instances[0].name, "local");
   EXPECT_EQ(config.plugins.instances[0].plugin, "local");
@@ -221,6 +227,11 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
       "  request_timeout_seconds: 300\n"
       "  operation_timeout_seconds: 1\n"
       "  max_queued_events: 7\n"
+      "  max_outbound_in_flight: 2\n"
+      "  max_outbound_response_bytes: 1024\n"
+      "  max_websockets: 1\n"
+      "  max_websocket_message_bytes: 2048\n"
+      "  max_timers: 3\n"
       "  instances:\n"
       "    - name: slack-main_1\n"
       "      plugin: slack\n"
@@ -240,11 +251,29 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
   EXPECT_EQ(config.plugins.request_timeout, std::chrono::seconds(300));
   EXPECT_EQ(config.plugins.operation_timeout, std::chrono::seconds(1));
   EXPECT_EQ(config.plugins.max_queued_events, 7U);
+  EXPECT_EQ(config.plugins.max_outbound_in_flight, 2U);
+  EXPECT_EQ(config.plugins.max_outbound_response_bytes, 1024U);
+  EXPECT_EQ(config.plugins.max_websockets, 1U);
+  EXPECT_EQ(config.plugins.max_websocket_message_bytes, 2048U);
+  EXPECT_EQ(config.plugins.max_timers, 3U);
   ASSERT_THAT(config.plugins.instances, SizeIs(1));
   EXPECT_EQ(config.plugins.instances[0].name, "slack-main_1");
   EXPECT_EQ(config.plugins.instances[0].plugin, "slack");
   EXPECT_EQ(config.plugins.instances[0].settings, nlohmann::json::object());
   EXPECT_EQ(config.logging.level, "trace");
+}
+
+TEST_F(ConfigTest, PluginCaFileIsResolvedAndMustExist) {
+  write("certs/extra-ca.pem", "-----BEGIN CERTIFICATE-----\n");
+  EXPECT_EQ(load(std::string(kMinimal) + "  ca_file: certs/extra-ca.pem\n").plugins.ca_file,
+            dir_ / "certs" / "extra-ca.pem");
+  EXPECT_THAT(problems(std::string(kMinimal) + "  ca_file: certs/missing.pem\n"),
+              ElementsAre(at(5, 12) + "plugins.ca_file: no such file \"" +
+                          (dir_ / "certs" / "missing.pem").string() +
+                          "\" (a PEM file of CA certificates to trust besides the system's)"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "  max_websockets: 0\n"),
+              ElementsAre(at(5, 19) + "plugins.max_websockets: expected an integer between 1 and "
+                                      "1000, got \"0\""));
 }
 
 TEST_F(ConfigTest, EmptySectionsMeanDefaults) {

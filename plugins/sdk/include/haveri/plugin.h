@@ -222,16 +222,19 @@ typedef struct haveri_host_api {
   /*
    * Function: websocket_send
    *   Queues one text message on an open connection; messages are sent in order.
+   *   "Open" starts when websocket_open returned HAVERI_OK: what is queued before
+   *   HAVERI_WS_OPENED is written right after the connection opened.
    * Return value:
    *   HAVERI_OK, HAVERI_ERR_GONE (not open, or closing), HAVERI_ERR_INVALID (too
-   *   large for the host's limit).
+   *   large for the host's limit, or too many messages waiting to be written).
    */
   haveri_status (*websocket_send)(haveri_host_instance* host, uint64_t socket_id, haveri_str text);
 
   /*
    * Function: websocket_close
-   *   Closes a connection (a close frame, then the socket). HAVERI_WS_CLOSED
-   *   still follows. HAVERI_ERR_GONE when it is not open or already closing.
+   *   Closes a connection (the queued messages, a close frame, then the socket).
+   *   HAVERI_WS_CLOSED still follows; for a connection still opening, with code 0.
+   *   HAVERI_ERR_GONE when it is not open or already closing.
    */
   haveri_status (*websocket_close)(haveri_host_instance* host, uint64_t socket_id);
 
