@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
@@ -1040,7 +1041,13 @@ Answer FakeSlack::Impl::handle_http(const bhttp::request<bhttp::string_body>& re
       if (s.response_paths.count(path) == 0) {
         return false;
       }
-      ResponseUrlPost post{path, content_type, request.body(), nullptr};
+      ResponseUrlPost post{path, content_type, {}, request.body(), nullptr};
+      for (const auto& field : request) {
+        std::string name(field.name_string());
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        post.headers[name] = std::string(field.value());
+      }
       post.json = json::parse(request.body(), nullptr, false);
       if (post.json.is_discarded()) {
         post.json = nullptr;

@@ -134,6 +134,7 @@ struct BlockKitViolation {
 struct ResponseUrlPost {
   std::string path;
   std::string content_type;
+  std::map<std::string, std::string> headers;  // names in lower case
   std::string body;
   nlohmann::json json;  // the body parsed, null when not JSON
 };
@@ -295,12 +296,12 @@ std::string slack_signature(const std::string& signing_secret, const std::string
 
 // How SlackDriver signs one request.
 struct SigningOptions {
-  std::optional<std::int64_t> timestamp;  // default: now (Unix seconds)
-  bool corrupt_signature = false;         // flips one hex digit of a valid signature
+  std::optional<std::int64_t> timestamp{};  // default: now (Unix seconds)
+  bool corrupt_signature = false;           // flips one hex digit of a valid signature
   bool omit_signature = false;
   bool omit_timestamp = false;
-  std::optional<int> retry_num;  // X-Slack-Retry-Num
-  std::string retry_reason;      // X-Slack-Retry-Reason ("http_timeout", …)
+  std::optional<int> retry_num{};  // X-Slack-Retry-Num
+  std::string retry_reason{};      // X-Slack-Retry-Reason ("http_timeout", …)
 };
 
 struct DriverResponse {
@@ -348,14 +349,14 @@ class SlackPayloads {
 
   struct SlashCommand {
     std::string command = "/incident";
-    std::string text;
+    std::string text{};
     std::string user_id = "U0ALICE";
     std::string user_name = "alice";
     std::string channel_id = "C0GENERAL";
     std::string channel_name = "general";
-    std::string trigger_id;  // e.g. FakeSlack::issue_trigger_id(); generated when empty
+    std::string trigger_id{};  // e.g. FakeSlack::issue_trigger_id(); generated when empty
     std::string
-        response_url;  // e.g. FakeSlack::issue_response_url(); a hooks.slack.com one when empty
+        response_url{};  // e.g. FakeSlack::issue_response_url(); a hooks.slack.com one when empty
   };
   FormFields slash_command(const SlashCommand& command);
 
@@ -385,18 +386,18 @@ class SlackPayloads {
 
   // An interactivity payload for a button click in a message the app posted.
   struct ButtonClick {
-    std::string action_id;
-    std::string value;
+    std::string action_id{};
+    std::string value{};
     std::string block_id = "actions";
     std::string button_text = "Button";
     std::string user_id = "U0ALICE";
     std::string user_name = "alice";
     std::string channel_id = "C0GENERAL";
     std::string channel_name = "general";
-    std::string message_ts;    // the message the button is in; next_ts() when empty
-    nlohmann::json message;    // that message ({"text","blocks",…}); a stub when null
-    std::string trigger_id;    // generated when empty
-    std::string response_url;  // generated when empty
+    std::string message_ts{};    // the message the button is in; next_ts() when empty
+    nlohmann::json message{};    // that message ({"text","blocks",…}); a stub when null
+    std::string trigger_id{};    // generated when empty
+    std::string response_url{};  // generated when empty
   };
   nlohmann::json block_actions(const ButtonClick& click);
 
