@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
-#include <ctime>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -14,7 +13,6 @@
 #include <thread>
 #include <utility>
 
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>

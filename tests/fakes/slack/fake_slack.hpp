@@ -220,7 +220,8 @@ class FakeSlack {
 
   // --- Fault injection ------------------------------------------------------------
   // Queues `fault` for `method` ("*" matches any method, used after the method's own
-  // queue); each call consumes one.
+  // queue); each call consumes one. Faults come before the token check, and a faulted call
+  // is still recorded in calls() (http_status 0 when dropped).
   void inject(const std::string& method, Fault fault);
   // Every call to `method` answers `latency` late (zero clears). Combined with a queued
   // delay, the two add up.
