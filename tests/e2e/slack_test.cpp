@@ -181,6 +181,16 @@ TEST_F(SlackEndToEnd, TheWholeIncidentLoopOverTheEventsApi) {
   retry.retry_reason = "http_timeout";
   EXPECT_EQ(driver_.post_event(hooks_ + "/events", said, retry).status, 200);
   const std::string said_ts = said["event"].value("ts", "");
+  // A retry whose first delivery never reached us is simply recorded.
+  SigningOptions second_retry;
+  second_retry.retry_num = 2;
+  second_retry.retry_reason = "http_error";
+  EXPECT_EQ(driver_.post_event(hooks_ + "/events",
+                               payloads_.event_callback(
+                                   payloads_.message(channel, "U0ALICE", "isolating pump 2")),
+                               second_retry)
+                .status,
+            200);
   // An edit, a thread reply, a file.
   EXPECT_EQ(driver_.post_event(hooks_ + "/events",
                                payloads_.event_callback(payloads_.message_changed(
@@ -201,7 +211,7 @@ TEST_F(SlackEndToEnd, TheWholeIncidentLoopOverTheEventsApi) {
     }
     return attachments == 1;
   });
-  EXPECT_EQ(count(events, "message"), 2) << events.dump(2);  // the said line, the file's text
+  EXPECT_EQ(count(events, "message"), 3) << events.dump(2);  // two lines, the file's text
   EXPECT_GE(count(events, "annotation"), 1) << events.dump(2);
 
   // A card button, pressed by Bob.
@@ -249,7 +259,7 @@ TEST_F(SlackEndToEnd, TheWholeIncidentLoopOverTheEventsApi) {
 
   const json final_events = timeline(1);
   EXPECT_EQ(count(final_events, "acknowledgement"), 1);
-  EXPECT_EQ(count(final_events, "message"), 2) << "the retry was not recorded twice";
+  EXPECT_EQ(count(final_events, "message"), 3) << "the retry was not recorded twice";
   expect_no_block_kit_violations();
   EXPECT_THAT(daemon_->log(), ::testing::Not(HasSubstr("xoxb-fake-bot-token")));
   EXPECT_THAT(daemon_->log(), ::testing::Not(HasSubstr("fake-signing-secret")));

@@ -650,6 +650,37 @@ TEST_F(SlackPluginTest, PostsToOneChannelArePacedAboutOneASecond) {
   EXPECT_GE(longest, 2000U) << "the sixth post waits about three seconds";
 }
 
+TEST_F(SlackPluginTest, APageIsADirectMessage) {
+  create_ok();
+  const json page = {{"type", "notify_person"},
+                     {"operation_key", "page:7:1"},
+                     {"user", {{"id", "U2"}}},
+                     {"message", {{"title", "INC-7 needs you"}, {"text", "SEV1 · Line 3 down"}}}};
+  ASSERT_EQ(api_->perform_operation(instance_, 70, borrow(page.dump())), HAVERI_OK);
+  const auto open = last_call("conversations.open");
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->body_json()["users"], "U2");
+  answer(*open, 200, json{{"ok", true}, {"channel", {{"id", "D42"}}}});
+  const auto post = last_call("chat.postMessage");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->body_json()["channel"], "D42");
+  EXPECT_NE(post->body_json()["text"].get<std::string>().find("INC-7 needs you"),
+            std::string::npos);
+  answer(*post, 200, json{{"ok", true}, {"ts", "1700.9"}});
+  ASSERT_EQ(host_.completions.size(), 1U);
+  EXPECT_EQ(host_.completions[0].second["status"], "ok");
+  EXPECT_EQ(host_.completions[0].second["message_id"], "1700.9");
+}
+
+TEST_F(SlackPluginTest, AnUnknownOperationIsAPermanentUnsupportedOne) {
+  create_ok();
+  ASSERT_EQ(api_->perform_operation(instance_, 71, borrow(R"({"type":"archive_channel"})")),
+            HAVERI_OK);
+  ASSERT_EQ(host_.completions.size(), 1U);
+  EXPECT_EQ(host_.completions[0].second["status"], "permanent");
+  EXPECT_EQ(host_.completions[0].second["error_code"], "unsupported_operation");
+}
+
 class SlackSocketModeTest : public SlackPluginTest {
  protected:
   void SetUp() override {
