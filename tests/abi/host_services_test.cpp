@@ -2,10 +2,16 @@
 // (plugins/services.cpp) sends HTTP requests, opens WebSockets, sets timers and
 // settles inbound deliveries against a Beast HTTP + WebSocket server on loopback.
 // Every wait is bounded and ends on a condition, never on a sleep.
+#include <algorithm>
+#include <cctype>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -14,15 +20,22 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <haveri/plugin.h>
 
@@ -42,7 +55,58 @@ using nlohmann::json;
 constexpr std::size_t kResponseLimit = 64 * 1024;
 constexpr std::size_t kMessageLimit = 16 * 1024;
 
-// HTTP and WebSocket on 127.0.0.1, on its own thread.
+// A self-signed certificate for 127.0.0.1 and localhost, made for one test run.
+struct TestCertificate {
+  std::string certificate_pem;
+  std::string key_pem;
+};
+
+std::string pem_of(const std::function<int(BIO*)>& write) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio || write(bio.get()) != 1) {
+    throw std::runtime_error("cannot write PEM");
+  }
+  char* data = nullptr;
+  // BIO_get_mem_data, spelled out: the macro casts C-style.
+  const long size = BIO_ctrl(bio.get(), BIO_CTRL_INFO, 0, static_cast<void*>(&data));
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+TestCertificate make_test_certificate() {
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free);
+  std::unique_ptr<X509, decltype(&X509_free)> certificate(X509_new(), &X509_free);
+  if (!key || !certificate) {
+    throw std::runtime_error("cannot make a key");
+  }
+  X509* cert = certificate.get();
+  X509_set_version(cert, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+  X509_set_pubkey(cert, key.get());
+  X509_NAME* name = X509_get_subject_name(cert);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("haveri test"), -1, -1, 0);
+  X509_set_issuer_name(cert, name);
+  for (const auto& [nid, value] : {std::pair{NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost"},
+                                   std::pair{NID_basic_constraints, "critical,CA:TRUE"}}) {
+    X509V3_CTX context;
+    X509V3_set_ctx(&context, cert, cert, nullptr, nullptr, 0);
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, nid, value);
+    X509_add_ext(cert, extension, -1);
+    X509_EXTENSION_free(extension);
+  }
+  if (X509_sign(cert, key.get(), EVP_sha256()) == 0) {
+    throw std::runtime_error("cannot sign the certificate");
+  }
+  return {pem_of([&](BIO* bio) { return PEM_write_bio_X509(bio, cert); }), pem_of([&](BIO* bio) {
+            return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+          })};
+}
+
+// HTTP and WebSocket on 127.0.0.1 (with TLS when given a certificate), on its own
+// thread.
 //   /echo          200 with what arrived as JSON, and Retry-After / X-Mixed-Case headers
 //   /slow          never answers
 //   /big?n=N       N bytes (Content-Length); /chunked?n=N likewise, chunked
@@ -50,7 +114,14 @@ constexpr std::size_t kMessageLimit = 16 * 1024;
 //                  with 64 KiB, and "close-please" with a close frame (4000, "bye")
 class LoopbackServer {
  public:
-  LoopbackServer() {
+  explicit LoopbackServer(const TestCertificate* certificate = nullptr) {
+    if (certificate != nullptr) {
+      tls_.emplace(asio::ssl::context::tls_server);
+      tls_->use_certificate_chain(
+          asio::buffer(certificate->certificate_pem.data(), certificate->certificate_pem.size()));
+      tls_->use_private_key(asio::buffer(certificate->key_pem.data(), certificate->key_pem.size()),
+                            asio::ssl::context::pem);
+    }
     asio::co_spawn(io_, accept_loop(), asio::detached);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -71,62 +142,73 @@ class LoopbackServer {
     }
   }
 
-  static std::size_t size_in(const std::string& target) {
-    const auto at = target.find("n=");
-    return at == std::string::npos ? 0 : std::stoul(target.substr(at + 2));
-  }
-
   asio::awaitable<void> serve(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
     try {
-      for (;;) {
-        bhttp::request<bhttp::string_body> request;
-        co_await bhttp::async_read(stream, buffer, request, asio::use_awaitable);
-        if (websocket::is_upgrade(request)) {
-          co_await serve_websocket(std::move(stream), std::move(request));
-          co_return;
-        }
-        const std::string target(request.target());
-        bhttp::response<bhttp::string_body> response{bhttp::status::ok, request.version()};
-        if (target.starts_with("/slow")) {
-          asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
-          co_await never.async_wait(asio::use_awaitable);
-        } else if (target.starts_with("/big") || target.starts_with("/chunked")) {
-          response.body() = std::string(size_in(target), 'x');
-          response.chunked(target.starts_with("/chunked"));
-        } else {
-          json headers = json::object();
-          for (const auto& field : request) {
-            std::string name(field.name_string());
-            std::transform(name.begin(), name.end(), name.begin(),
-                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            headers[name] = std::string(field.value());
-          }
-          response.set(bhttp::field::content_type, "application/json");
-          response.set(bhttp::field::retry_after, "30");
-          response.set("X-Mixed-Case", "Yes");
-          response.body() = json{
-              {"method", std::string(request.method_string())},
-              {"target", target},
-              {"headers", headers},
-              {"body",
-               request.body()}}.dump();
-        }
-        response.keep_alive(request.keep_alive());
-        response.prepare_payload();
-        co_await bhttp::async_write(stream, response, asio::use_awaitable);
-        if (!request.keep_alive()) {
-          co_return;
-        }
+      if (tls_) {
+        beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+        co_await stream.async_handshake(asio::ssl::stream_base::server, asio::use_awaitable);
+        co_await serve_http(std::move(stream));
+      } else {
+        co_await serve_http(beast::tcp_stream(std::move(socket)));
       }
     } catch (const std::exception&) {  // NOLINT(bugprone-empty-catch): the client went away
     }
   }
 
-  static asio::awaitable<void> serve_websocket(beast::tcp_stream stream,
+  static std::size_t size_in(const std::string& target) {
+    const auto at = target.find("n=");
+    return at == std::string::npos ? 0 : std::stoul(target.substr(at + 2));
+  }
+
+  template <class Stream>
+  static asio::awaitable<void> serve_http(Stream stream) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      bhttp::request<bhttp::string_body> request;
+      co_await bhttp::async_read(stream, buffer, request, asio::use_awaitable);
+      if (websocket::is_upgrade(request)) {
+        co_await serve_websocket(std::move(stream), std::move(request));
+        co_return;
+      }
+      const std::string target(request.target());
+      bhttp::response<bhttp::string_body> response{bhttp::status::ok, request.version()};
+      if (target.starts_with("/slow")) {
+        asio::steady_timer never(co_await asio::this_coro::executor, std::chrono::hours(1));
+        co_await never.async_wait(asio::use_awaitable);
+      } else if (target.starts_with("/big") || target.starts_with("/chunked")) {
+        response.body() = std::string(size_in(target), 'x');
+        response.chunked(target.starts_with("/chunked"));
+      } else {
+        json headers = json::object();
+        for (const auto& field : request) {
+          std::string name(field.name_string());
+          std::transform(name.begin(), name.end(), name.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          headers[name] = std::string(field.value());
+        }
+        response.set(bhttp::field::content_type, "application/json");
+        response.set(bhttp::field::retry_after, "30");
+        response.set("X-Mixed-Case", "Yes");
+        response.body() = json{
+            {"method", std::string(request.method_string())},
+            {"target", target},
+            {"headers", headers},
+            {"body",
+             request.body()}}.dump();
+      }
+      response.keep_alive(request.keep_alive());
+      response.prepare_payload();
+      co_await bhttp::async_write(stream, response, asio::use_awaitable);
+      if (!request.keep_alive()) {
+        co_return;
+      }
+    }
+  }
+
+  template <class Stream>
+  static asio::awaitable<void> serve_websocket(Stream stream,
                                                bhttp::request<bhttp::string_body> request) {
-    websocket::stream<beast::tcp_stream> ws(std::move(stream));
+    websocket::stream<Stream> ws(std::move(stream));
     co_await ws.async_accept(request, asio::use_awaitable);
     ws.text(true);
     const std::string hello = "hello " + std::string(request[bhttp::field::authorization]);
@@ -148,6 +230,7 @@ class LoopbackServer {
   }
 
   asio::io_context io_;
+  std::optional<asio::ssl::context> tls_;
   tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
   std::thread thread_;
 };
@@ -161,6 +244,19 @@ std::uint16_t closed_port() {
 
 class HostServices : public ::testing::Test {
  protected:
+  static void SetUpTestSuite() {
+    certificate_ = new TestCertificate(make_test_certificate());
+    ca_file_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                         ("haveri-test-ca-" + std::to_string(::getpid()) + ".pem"));
+    std::ofstream(*ca_file_) << certificate_->certificate_pem;
+  }
+  static void TearDownTestSuite() {
+    std::error_code ignored;
+    std::filesystem::remove(*ca_file_, ignored);
+    delete ca_file_;
+    delete certificate_;
+  }
+
   void SetUp() override {
     log_ = std::make_shared<std::ostringstream>();
     previous_logger_ = spdlog::default_logger();
@@ -176,6 +272,7 @@ class HostServices : public ::testing::Test {
     options.max_websockets = 2;
     options.max_websocket_message_bytes = kMessageLimit;
     options.max_timers = 8;
+    options.ca_file = *ca_file_;
     host_ = std::make_unique<PluginHost>(
         io_, std::move(options),
         [this](const std::string&, const json&, auto done) { done(verdict_); });
@@ -229,13 +326,19 @@ class HostServices : public ::testing::Test {
   }
   std::string ws_url() const { return "ws://127.0.0.1:" + std::to_string(server_.port()) + "/ws"; }
 
+  static TestCertificate* certificate_;
+  static std::filesystem::path* ca_file_;
   LoopbackServer server_;
+  LoopbackServer tls_server_{certificate_};
   asio::io_context io_;
   std::unique_ptr<PluginHost> host_;
   InboundVerdict verdict_ = InboundVerdict::committed;
   std::shared_ptr<std::ostringstream> log_;
   std::shared_ptr<spdlog::logger> previous_logger_;
 };
+
+TestCertificate* HostServices::certificate_ = nullptr;
+std::filesystem::path* HostServices::ca_file_ = nullptr;
 
 const json kEvent = {{"v", 1},
                      {"type", "message"},
@@ -539,6 +642,60 @@ TEST_F(HostServices, InboundWithoutAResponseSettles504AfterTheRequestTimeout) {
   ASSERT_EQ(started["result"], HAVERI_OK);
   EXPECT_EQ(records("inbound:" + std::to_string(started["inbound_id"].get<std::uint64_t>()))[0],
             (json{{"settled", 504}}));
+}
+
+// ---- TLS: a certificate the system does not know, trusted through plugins.ca_file
+
+TEST_F(HostServices, HttpsAndWssAreVerifiedAgainstTheCaFile) {
+  const std::string authority = "127.0.0.1:" + std::to_string(tls_server_.port());
+  ASSERT_EQ(call({{"type", "http"},
+                  {"call_id", 1},
+                  {"request", {{"method", "GET"}, {"url", "https://" + authority + "/echo"}}}}),
+            HAVERI_OK);
+  EXPECT_EQ(http_answer(1)["response"]["status"], 200) << http_answer(1).dump();
+
+  ASSERT_EQ(call({{"type", "ws_open"},
+                  {"socket_id", 1},
+                  {"request",
+                   {{"url", "wss://" + authority + "/ws"},
+                    {"headers", {{"authorization", "Bearer xapp-fake"}}}}}}),
+            HAVERI_OK);
+  json events = records("ws:1", 2);
+  EXPECT_EQ(events[0]["event"], HAVERI_WS_OPENED) << events.dump();
+  EXPECT_EQ(events[1]["data"], "hello Bearer xapp-fake");
+  EXPECT_EQ(call({{"type", "ws_send"}, {"socket_id", 1}, {"text", "over tls"}}), HAVERI_OK);
+  EXPECT_EQ(records("ws:1", 3)[2]["data"], "echo:over tls");
+}
+
+TEST_F(HostServices, HttpsAndWssRefuseACertificateNobodyTrusts) {
+  host_->shutdown();
+  host_.reset();
+  haveri::daemon::PluginHostOptions options{HAVERI_TEST_PLUGIN_DIR, std::chrono::seconds(1),
+                                            std::chrono::seconds(10)};
+  host_ = std::make_unique<PluginHost>(
+      io_, std::move(options),
+      [](const std::string&, const json&, auto done) { done(InboundVerdict::committed); });
+  host_->start({{"svc", "abi_services", json::object()}});
+
+  const std::string authority = "127.0.0.1:" + std::to_string(tls_server_.port());
+  ASSERT_EQ(call({{"type", "http"},
+                  {"call_id", 1},
+                  {"request", {{"method", "GET"}, {"url", "https://" + authority + "/echo"}}}}),
+            HAVERI_OK);
+  json answer = http_answer(1);
+  EXPECT_EQ(answer["response"]["status"], 0);
+  EXPECT_TRUE(answer["response"]["error"].get<std::string>().starts_with(authority + ": "))
+      << answer.dump();
+
+  ASSERT_EQ(call({{"type", "ws_open"},
+                  {"socket_id", 1},
+                  {"request", {{"url", "wss://" + authority + "/ws"}}}}),
+            HAVERI_OK);
+  json closed = records("ws:1")[0];
+  EXPECT_EQ(closed["event"], HAVERI_WS_CLOSED);
+  EXPECT_EQ(closed["closed"]["code"], 0);
+  EXPECT_NE(closed["closed"]["error"].get<std::string>().find("TLS handshake"), std::string::npos)
+      << closed.dump();
 }
 
 // ---- Shutdown
