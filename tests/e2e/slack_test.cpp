@@ -17,8 +17,8 @@ namespace {
 
 using namespace haveri::testing;
 using haveri::fakes::DriverResponse;
-using haveri::fakes::Fault;
 using haveri::fakes::FakeSlack;
+using haveri::fakes::Fault;
 using haveri::fakes::SigningOptions;
 using haveri::fakes::SlackDriver;
 using haveri::fakes::SlackPayloads;
@@ -41,26 +41,35 @@ class SlackEndToEnd : public DaemonTest {
     const std::string base = "http://127.0.0.1:" + std::to_string(slack_->port());
     const std::string instances =
         "    - name: slack\n      plugin: slack\n      settings:\n"
-        "        mode: " + mode + "\n"
-        "        signing_secret_file: " + (dir_.path() / "slack-signing-secret").string() + "\n"
-        "        bot_token_file: " + (dir_.path() / "slack-bot-token").string() + "\n" +
+        "        mode: " +
+        mode +
+        "\n"
+        "        signing_secret_file: " +
+        (dir_.path() / "slack-signing-secret").string() +
+        "\n"
+        "        bot_token_file: " +
+        (dir_.path() / "slack-bot-token").string() + "\n" +
         (mode == "socket"
              ? "        app_token_file: " + (dir_.path() / "slack-app-token").string() + "\n"
              : std::string()) +
-        "        api_base_url: " + slack_->api_base_url() + "\n"
-        "        response_url_prefix: " + base + "/\n";
+        "        api_base_url: " + slack_->api_base_url() +
+        "\n"
+        "        response_url_prefix: " +
+        base + "/\n";
     write_file(dir_.path() / "directory.yaml",
                "organizations:\n"
                "  - id: acme\n"
                "    name: Acme\n"
                "    installations:\n"
                "      - {platform: slack, id: T0FAKE}\n"
-               "    announcements: {instance: slack, channel: " + announcements_ + "}\n"
-               "    facilities:\n"
-               "      - {id: plant-a, name: Plant A, time_zone: Europe/Helsinki}\n"
-               "    members:\n"
-               "      - {id: alice, name: Alice, identities: {slack: U0ALICE}}\n"
-               "      - {id: bob, name: Bob, identities: {slack: U0BOB}}\n");
+               "    announcements: {instance: slack, channel: " +
+                   announcements_ +
+                   "}\n"
+                   "    facilities:\n"
+                   "      - {id: plant-a, name: Plant A, time_zone: Europe/Helsinki}\n"
+                   "    members:\n"
+                   "      - {id: alice, name: Alice, identities: {slack: U0ALICE}}\n"
+                   "      - {id: bob, name: Bob, identities: {slack: U0BOB}}\n");
     config_ = dir_.path() / "haveri.yaml";
     write_file(config_, test_config(dir_.path(), (build_dir() / "plugins").string(), instances) +
                             "directory:\n  path: " + (dir_.path() / "directory.yaml").string() +
@@ -70,8 +79,7 @@ class SlackEndToEnd : public DaemonTest {
   }
 
   DriverResponse command(const std::string& text, const std::string& channel,
-                         const std::string& user = "U0ALICE",
-                         const std::string& trigger = {}) {
+                         const std::string& user = "U0ALICE", const std::string& trigger = {}) {
     SlackPayloads::SlashCommand slash;
     slash.text = text;
     slash.channel_id = channel;
@@ -90,7 +98,9 @@ class SlackEndToEnd : public DaemonTest {
     return incident["channel"].value("id", "");
   }
 
-  json timeline(int number) { return api("/api/v1/incidents/" + std::to_string(number) + "/events"); }
+  json timeline(int number) {
+    return api("/api/v1/incidents/" + std::to_string(number) + "/events");
+  }
 
   static int count(const json& events, const std::string& type) {
     int n = 0;
@@ -185,25 +195,28 @@ TEST_F(SlackEndToEnd, TheWholeIncidentLoopOverTheEventsApi) {
   SigningOptions second_retry;
   second_retry.retry_num = 2;
   second_retry.retry_reason = "http_error";
-  EXPECT_EQ(driver_.post_event(hooks_ + "/events",
-                               payloads_.event_callback(
-                                   payloads_.message(channel, "U0ALICE", "isolating pump 2")),
-                               second_retry)
+  EXPECT_EQ(driver_
+                .post_event(hooks_ + "/events",
+                            payloads_.event_callback(
+                                payloads_.message(channel, "U0ALICE", "isolating pump 2")),
+                            second_retry)
                 .status,
             200);
   // An edit, a thread reply, a file.
-  EXPECT_EQ(driver_.post_event(hooks_ + "/events",
-                               payloads_.event_callback(payloads_.message_changed(
-                                   channel, "U0BOB", said_ts, "pump 2 breaker tripped twice",
-                                   "pump 2 breaker tripped, resetting")))
+  EXPECT_EQ(driver_
+                .post_event(hooks_ + "/events",
+                            payloads_.event_callback(payloads_.message_changed(
+                                channel, "U0BOB", said_ts, "pump 2 breaker tripped twice",
+                                "pump 2 breaker tripped, resetting")))
                 .status,
             200);
-  EXPECT_EQ(driver_.post_event(hooks_ + "/events",
-                               payloads_.event_callback(payloads_.file_share(
-                                   channel, "U0BOB", "trend",
-                                   {json{{"id", "F1"}, {"name", "pump2-trend.png"}}})))
-                .status,
-            200);
+  EXPECT_EQ(
+      driver_
+          .post_event(hooks_ + "/events", payloads_.event_callback(payloads_.file_share(
+                                              channel, "U0BOB", "trend",
+                                              {json{{"id", "F1"}, {"name", "pump2-trend.png"}}})))
+          .status,
+      200);
   auto events = await("/api/v1/incidents/1/events", [](const json& doc) {
     int attachments = 0;
     for (const auto& event : doc["events"]) {
@@ -227,19 +240,21 @@ TEST_F(SlackEndToEnd, TheWholeIncidentLoopOverTheEventsApi) {
   click.channel_name = created->name;
   click.message_ts = ack->second.ts;
   click.trigger_id = slack_->issue_trigger_id();
-  EXPECT_EQ(driver_.post_interaction(hooks_ + "/interactivity", payloads_.block_actions(click)).status,
-            200);
+  EXPECT_EQ(
+      driver_.post_interaction(hooks_ + "/interactivity", payloads_.block_actions(click)).status,
+      200);
   await("/api/v1/incidents/1", [](const json& doc) { return doc["acknowledged_by"].is_object(); });
 
   // Resolve: the form opens as a modal on the command's trigger, and is submitted.
   ASSERT_EQ(command("resolve", channel, "U0ALICE").status, 200);
   ASSERT_TRUE(slack_->wait_until([&] { return !slack_->views().empty(); }, kWait))
-      << "no modal opened\n" << daemon_->log();
+      << "no modal opened\n"
+      << daemon_->log();
   const auto view = slack_->views().front();
-  const json answers = SlackPayloads::state_values(
-      view.view, {{"what_happened", "Pump 2 tripped on overcurrent"},
-                  {"root_cause", "A worn bearing"},
-                  {"resolution", "Bearing replaced"}});
+  const json answers =
+      SlackPayloads::state_values(view.view, {{"what_happened", "Pump 2 tripped on overcurrent"},
+                                              {"root_cause", "A worn bearing"},
+                                              {"resolution", "Bearing replaced"}});
   const auto submitted = driver_.post_interaction(
       hooks_ + "/interactivity", payloads_.view_submission(view.view, answers, "U0ALICE", view.id));
   EXPECT_EQ(submitted.status, 200) << submitted.body;
@@ -290,20 +305,22 @@ TEST_F(SlackEndToEnd, RequestsSlackWouldNeverSendAreRefusedAndNothingIsStored) {
   EXPECT_EQ(driver_.post_slash_command(hooks_ + "/commands", other_team).status, 403);
   // Malformed bodies.
   EXPECT_EQ(driver_.post_raw(hooks_ + "/events", "{\"type\":", "application/json").status, 400);
-  EXPECT_EQ(driver_.post_raw(hooks_ + "/commands", "text=%E2%28", "application/x-www-form-urlencoded")
-                .status,
-            400);
-  EXPECT_EQ(driver_.post_raw(hooks_ + "/interactivity", "payload=not-json",
-                             "application/x-www-form-urlencoded")
+  EXPECT_EQ(
+      driver_.post_raw(hooks_ + "/commands", "text=%E2%28", "application/x-www-form-urlencoded")
+          .status,
+      400);
+  EXPECT_EQ(driver_
+                .post_raw(hooks_ + "/interactivity", "payload=not-json",
+                          "application/x-www-form-urlencoded")
                 .status,
             400);
   // Too large for any Slack request: 413, and the connection closed — the server may
   // close it while the client is still sending, which the client sees as a broken pipe.
   try {
-    EXPECT_EQ(driver_.post_raw(hooks_ + "/events", std::string(2 * 1024 * 1024, 'x'),
-                               "application/json")
-                  .status,
-              413);
+    EXPECT_EQ(
+        driver_.post_raw(hooks_ + "/events", std::string(2 * 1024 * 1024, 'x'), "application/json")
+            .status,
+        413);
   } catch (const haveri::http::ClientError& e) {
     EXPECT_THAT(e.what(), ::testing::AnyOf(HasSubstr("Broken pipe"), HasSubstr("reset")));
   }
@@ -379,9 +396,8 @@ TEST_F(SlackEndToEnd, SocketModeLosesAndDoublesNothingAcrossReconnects) {
   slash.channel_id = general_;
   slash.trigger_id = slack_->issue_trigger_id();
   slash.response_url = slack_->issue_response_url();
-  const std::string declared =
-      slack_->push_envelope("slash_commands", haveri::fakes::to_json(payloads_.slash_command(slash)),
-                            true);
+  const std::string declared = slack_->push_envelope(
+      "slash_commands", haveri::fakes::to_json(payloads_.slash_command(slash)), true);
   ASSERT_TRUE(slack_->wait_for_ack(declared, kWait)) << daemon_->log();
   const std::string channel = await_incident_channel(1);
   ASSERT_FALSE(channel.empty());

@@ -105,7 +105,9 @@ json result_ok(json fields = json::object()) {
 }
 
 json result_permanent(std::string code, std::string error) {
-  return {{"v", 1}, {"status", "permanent"}, {"error_code", std::move(code)},
+  return {{"v", 1},
+          {"status", "permanent"},
+          {"error_code", std::move(code)},
           {"error", std::move(error)}};
 }
 
@@ -166,9 +168,8 @@ Settings parse_settings(std::string_view config_json) {
     throw std::invalid_argument("settings must be a mapping");
   }
   static const std::set<std::string, std::less<>> kKnown = {
-      "mode",       "signing_secret", "bot_token",           "app_token",
-      "api_base_url", "https_proxy",  "command",             "team_id",
-      "api_timeout_ms", "response_url_prefix"};
+      "mode",        "signing_secret", "bot_token", "app_token",      "api_base_url",
+      "https_proxy", "command",        "team_id",   "api_timeout_ms", "response_url_prefix"};
   for (const auto& [key, value] : config.items()) {
     if (kKnown.count(key) == 0) {
       throw std::invalid_argument(
@@ -374,8 +375,9 @@ class SlackPlugin {
     } else if (type == "notify_person") {
       notify_person(operation, std::move(finish));
     } else {
-      finish(result_permanent("unsupported_operation",
-                              "the Slack plugin does not know operations of type \"" + type + "\""));
+      finish(
+          result_permanent("unsupported_operation",
+                           "the Slack plugin does not know operations of type \"" + type + "\""));
     }
   }
 
@@ -428,8 +430,8 @@ class SlackPlugin {
       : host_(host),
         instance_(std::move(instance_name)),
         settings_(std::move(settings)),
-        api_(host, WebApiSettings{settings_.api_base_url, settings_.bot_token,
-                                  settings_.app_token, settings_.proxy, settings_.api_timeout_ms}) {
+        api_(host, WebApiSettings{settings_.api_base_url, settings_.bot_token, settings_.app_token,
+                                  settings_.proxy, settings_.api_timeout_ms}) {
     if (!settings_.response_url_prefix.empty()) {
       api_.set_allowed_response_url_prefix(settings_.response_url_prefix);
     }
@@ -461,10 +463,9 @@ class SlackPlugin {
     }
     app_.bot_user_id = string_at(outcome.response, "user_id");
     app_.bot_id = string_at(outcome.response, "bot_id");
-    host_.log(HAVERI_LOG_INFO, "connected to Slack workspace " +
-                                   string_at(outcome.response, "team") + " (" +
-                                   string_at(outcome.response, "team_id") + ") as bot user " +
-                                   app_.bot_user_id);
+    host_.log(HAVERI_LOG_INFO,
+              "connected to Slack workspace " + string_at(outcome.response, "team") + " (" +
+                  string_at(outcome.response, "team_id") + ") as bot user " + app_.bot_user_id);
   }
 
   // ---- reading what Slack sent ----
@@ -485,9 +486,9 @@ class SlackPlugin {
       return answer(404, "this instance runs in Socket Mode and takes no HTTP requests");
     }
     const json& headers = object_at(request, "headers");
-    const SignatureVerdict verdict = verify_signature(
-        settings_.signing_secret, string_at(headers, "x-slack-request-timestamp"),
-        string_at(headers, "x-slack-signature"), body, unix_seconds());
+    const SignatureVerdict verdict =
+        verify_signature(settings_.signing_secret, string_at(headers, "x-slack-request-timestamp"),
+                         string_at(headers, "x-slack-signature"), body, unix_seconds());
     if (verdict != SignatureVerdict::valid) {
       host_.log(HAVERI_LOG_WARN,
                 "refused a request to " + path + ": " + std::string(slack::describe(verdict)));
@@ -909,8 +910,9 @@ class SlackPlugin {
             response_url,
             json{{"response_type", "ephemeral"},
                  {"replace_original", false},
-                 {"text", "This form is no longer available (Haveri restarted or many forms "
-                          "were shown since). Run the command again for a fresh one."}},
+                 {"text",
+                  "This form is no longer available (Haveri restarted or many forms "
+                  "were shown since). Run the command again for a fresh one."}},
             [](ApiOutcome) {});
       }
       return;
@@ -947,28 +949,27 @@ class SlackPlugin {
         }
       }
     }
-    api_.call(
-        "conversations.create", json{{"name", name}, {"is_private", false}},
-        [this, key, name, topic, members, finish](ApiOutcome outcome) {
-          json channel;
-          if (outcome.ok()) {
-            const json& made = object_at(outcome.response, "channel");
-            channel = {{"id", string_at(made, "id")}, {"name", string_at(made, "name")}};
-            if (!key.empty()) {
-              created_channels_[key] = channel;
-            }
-          } else if (outcome.error == "name_taken" && !key.empty() &&
-                     created_channels_.count(key) > 0) {
-            channel = created_channels_[key];  // our own, from an attempt that timed out
-          } else if (outcome.error == "name_taken") {
-            finish(result_permanent("name_taken", "#" + name + " exists already in Slack"));
-            return;
-          } else {
-            finish(result_of_failure(outcome, "conversations.create"));
-            return;
-          }
-          finish_channel(channel, topic, members, finish);
-        });
+    api_.call("conversations.create", json{{"name", name}, {"is_private", false}},
+              [this, key, name, topic, members, finish](ApiOutcome outcome) {
+                json channel;
+                if (outcome.ok()) {
+                  const json& made = object_at(outcome.response, "channel");
+                  channel = {{"id", string_at(made, "id")}, {"name", string_at(made, "name")}};
+                  if (!key.empty()) {
+                    created_channels_[key] = channel;
+                  }
+                } else if (outcome.error == "name_taken" && !key.empty() &&
+                           created_channels_.count(key) > 0) {
+                  channel = created_channels_[key];  // our own, from an attempt that timed out
+                } else if (outcome.error == "name_taken") {
+                  finish(result_permanent("name_taken", "#" + name + " exists already in Slack"));
+                  return;
+                } else {
+                  finish(result_of_failure(outcome, "conversations.create"));
+                  return;
+                }
+                finish_channel(channel, topic, members, finish);
+              });
   }
 
   // Topic and invitations after a channel exists: their failures are logged, not
@@ -1102,29 +1103,29 @@ class SlackPlugin {
       return;
     }
     rendered["user"] = visible_to;
-    api_.call("chat.postEphemeral", rendered,
-              [this, rendered, channel, visible_to, finish](ApiOutcome outcome) {
-                if (outcome.ok()) {
-                  finish(result_ok(
-                      json{{"message_id", string_at(outcome.response, "message_ts")}}));
-                  return;
-                }
-                // The app is not in that channel (a slash command typed anywhere):
-                // the command's response_url still reaches the person.
-                const auto url = response_url_for(visible_to, channel);
-                if (outcome.kind == ApiOutcome::Kind::permanent && url) {
-                  json reply = {{"response_type", "ephemeral"},
-                                {"replace_original", false},
-                                {"text", rendered.value("text", "")},
-                                {"blocks", rendered.value("blocks", json::array())}};
-                  api_.post_response_url(*url, reply, [finish](ApiOutcome posted) {
-                    finish(posted.ok() ? result_ok(json{{"message_id", ""}})
-                                       : result_of_failure(posted, "response_url"));
-                  });
-                  return;
-                }
-                finish(result_of_failure(outcome, "chat.postEphemeral"));
-              });
+    api_.call(
+        "chat.postEphemeral", rendered,
+        [this, rendered, channel, visible_to, finish](ApiOutcome outcome) {
+          if (outcome.ok()) {
+            finish(result_ok(json{{"message_id", string_at(outcome.response, "message_ts")}}));
+            return;
+          }
+          // The app is not in that channel (a slash command typed anywhere):
+          // the command's response_url still reaches the person.
+          const auto url = response_url_for(visible_to, channel);
+          if (outcome.kind == ApiOutcome::Kind::permanent && url) {
+            json reply = {{"response_type", "ephemeral"},
+                          {"replace_original", false},
+                          {"text", rendered.value("text", "")},
+                          {"blocks", rendered.value("blocks", json::array())}};
+            api_.post_response_url(*url, reply, [finish](ApiOutcome posted) {
+              finish(posted.ok() ? result_ok(json{{"message_id", ""}})
+                                 : result_of_failure(posted, "response_url"));
+            });
+            return;
+          }
+          finish(result_of_failure(outcome, "chat.postEphemeral"));
+        });
   }
 
   void update_message(const json& operation, Finish finish) {
@@ -1163,8 +1164,7 @@ class SlackPlugin {
                   finish(result_of_failure(outcome, "conversations.open"));
                   return;
                 }
-                const std::string channel =
-                    string_at(object_at(outcome.response, "channel"), "id");
+                const std::string channel = string_at(object_at(outcome.response, "channel"), "id");
                 json rendered = render_message(message);
                 rendered["channel"] = channel;
                 api_.call("chat.postMessage", rendered, [channel, finish](ApiOutcome posted) {

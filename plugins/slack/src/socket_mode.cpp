@@ -17,8 +17,8 @@ constexpr std::uint64_t kMaxSocketId = std::uint64_t{1} << 32;
 SocketMode::SocketMode(sdk::Host host, SlackWebApi& api, Options options,
                        EnvelopeHandler on_envelope)
     : host_(host), api_(api), options_(std::move(options)), on_envelope_(std::move(on_envelope)) {
-  random_state_ ^= static_cast<std::uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
+  random_state_ ^=
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
 }
 
 void SocketMode::start() {
@@ -68,8 +68,8 @@ void SocketMode::on_connection_url(const ApiOutcome& outcome) {
   if (next_socket_ >= kMaxSocketId) {
     next_socket_ = 1;
   }
-  json request = {{"v", 1}, {"url", url->get<std::string>()},
-                  {"timeout_ms", options_.connect_timeout_ms}};
+  json request = {
+      {"v", 1}, {"url", url->get<std::string>()}, {"timeout_ms", options_.connect_timeout_ms}};
   if (!options_.proxy.empty()) {
     request["proxy"] = options_.proxy;
   }
@@ -162,8 +162,8 @@ void SocketMode::on_websocket_event(std::uint64_t socket, int event, std::string
         opening_ = false;
       }
       host_.log(running_ ? HAVERI_LOG_INFO : HAVERI_LOG_DEBUG,
-                "Socket Mode: connection " + std::to_string(socket) + " closed: " +
-                    std::string(data.substr(0, 200)));
+                "Socket Mode: connection " + std::to_string(socket) +
+                    " closed: " + std::string(data.substr(0, 200)));
       // Stay connected: unless a replacement is live or on its way, open another.
       if (running_ && !live_socket() && !opening_) {
         schedule_reconnect();
@@ -182,8 +182,8 @@ void SocketMode::on_message(std::uint64_t socket, std::string_view data) {
     return;
   }
   const auto type = message.find("type");
-  const std::string kind = type != message.end() && type->is_string() ? type->get<std::string>()
-                                                                       : std::string{};
+  const std::string kind =
+      type != message.end() && type->is_string() ? type->get<std::string>() : std::string{};
   if (kind == "hello") {
     Connection& connection = connections_[socket];
     if (connection.state == State::connecting) {

@@ -34,7 +34,7 @@ class SocketMode {
   using EnvelopeHandler = std::function<void(const nlohmann::json& envelope, std::uint64_t socket)>;
 
   struct Options {
-    std::string proxy;                        // "" or http://host:port
+    std::string proxy;                         // "" or http://host:port
     std::uint64_t connect_timeout_ms = 10000;  // connect + WebSocket handshake
     std::uint64_t hello_timeout_ms = 15000;    // from the handshake to "hello"
     std::uint64_t first_backoff_ms = 1000;

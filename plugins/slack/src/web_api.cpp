@@ -110,7 +110,7 @@ ApiOutcome interpret_api_answer(int status, const json& headers, std::string_vie
   }
   const auto error = answer.find("error");
   outcome.error = error != answer.end() && error->is_string() ? error->get<std::string>()
-                                                               : std::string("unknown_error");
+                                                              : std::string("unknown_error");
   const bool retryable = std::find(kRetryableSlackErrors.begin(), kRetryableSlackErrors.end(),
                                    outcome.error) != kRetryableSlackErrors.end();
   outcome.kind = retryable ? ApiOutcome::Kind::retryable : ApiOutcome::Kind::permanent;
@@ -226,8 +226,7 @@ void SlackWebApi::post_response_url(const std::string& url, const json& body, Do
 void SlackWebApi::send(Call call) {
   json headers = {{"content-type", "application/json; charset=utf-8"}};
   if (call.authorised) {
-    const std::string& token =
-        call.token == Token::app ? settings_.app_token : settings_.bot_token;
+    const std::string& token = call.token == Token::app ? settings_.app_token : settings_.bot_token;
     headers["authorization"] = "Bearer " + token;
   }
   json request = {{"v", 1},
@@ -243,8 +242,8 @@ void SlackWebApi::send(Call call) {
   if (status != HAVERI_OK) {
     ApiOutcome failed;
     failed.kind = ApiOutcome::Kind::retryable;
-    failed.error = "the host refused the HTTP call (status " +
-                   std::to_string(static_cast<int>(status)) + ")";
+    failed.error =
+        "the host refused the HTTP call (status " + std::to_string(static_cast<int>(status)) + ")";
     failed.retry_after_ms = 1000;
     fail_later(std::move(call.done), std::move(failed));
     return;

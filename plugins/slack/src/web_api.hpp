@@ -30,7 +30,7 @@ struct ApiOutcome {
   };
   Kind kind = Kind::permanent;
   nlohmann::json response = nlohmann::json::object();
-  std::string error;                // Slack's code ("name_taken") or what went wrong
+  std::string error;                 // Slack's code ("name_taken") or what went wrong
   std::uint64_t retry_after_ms = 0;  // retryable: how long to wait (0: caller's backoff)
 
   bool ok() const noexcept { return kind == Kind::ok; }
@@ -128,7 +128,7 @@ class SlackWebApi {
   std::string response_prefix_ = "https://hooks.slack.com/";
   std::uint64_t next_call_id_ = 1;
   std::uint64_t next_timer_id_ = kTimerBase;
-  std::unordered_map<std::string, Pace> paces_;  // "method" and "method#channel"
+  std::unordered_map<std::string, Pace> paces_;        // "method" and "method#channel"
   std::unordered_map<std::uint64_t, Call> waiting_;    // by timer id
   std::unordered_map<std::uint64_t, Call> in_flight_;  // by call id
 };

@@ -92,8 +92,7 @@ class Host {
                              : HAVERI_ERR_UNSUPPORTED;
   }
   haveri_status websocket_close(std::uint64_t socket_id) const {
-    return offers_services() ? api_->websocket_close(instance_, socket_id)
-                             : HAVERI_ERR_UNSUPPORTED;
+    return offers_services() ? api_->websocket_close(instance_, socket_id) : HAVERI_ERR_UNSUPPORTED;
   }
   haveri_status set_timer(std::uint64_t timer_id, std::uint64_t delay_ms) const {
     return offers_services() ? api_->set_timer(instance_, timer_id, delay_ms)
@@ -104,8 +103,7 @@ class Host {
   }
   // On HAVERI_OK, `inbound_id` holds the new delivery's id.
   haveri_status begin_inbound(std::uint64_t& inbound_id) const {
-    return offers_services() ? api_->begin_inbound(instance_, &inbound_id)
-                             : HAVERI_ERR_UNSUPPORTED;
+    return offers_services() ? api_->begin_inbound(instance_, &inbound_id) : HAVERI_ERR_UNSUPPORTED;
   }
 
  private:
@@ -252,9 +250,8 @@ struct PluginTable {
   static void on_http_response(haveri_plugin_instance* instance, std::uint64_t call_id,
                                haveri_str response_json, haveri_str body) noexcept {
     if (Box* box = reinterpret_cast<Box*>(instance); box != nullptr) {
-      guarded(box->host, "on_http_response", [&] {
-        box->plugin->on_http_response(call_id, view(response_json), view(body));
-      });
+      guarded(box->host, "on_http_response",
+              [&] { box->plugin->on_http_response(call_id, view(response_json), view(body)); });
     }
   }
   static void on_websocket_event(haveri_plugin_instance* instance, std::uint64_t socket_id,

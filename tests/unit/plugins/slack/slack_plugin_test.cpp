@@ -116,8 +116,8 @@ haveri_status host_begin_inbound(haveri_host_instance* host, std::uint64_t* id) 
 }
 
 constexpr haveri_host_api kHostApi = {
-    sizeof(haveri_host_api), &host_log,      &host_submit,    &host_respond,
-    &host_complete,          &host_http,     &host_ws_open,   &host_ws_send,
+    sizeof(haveri_host_api), &host_log,       &host_submit,       &host_respond,
+    &host_complete,          &host_http,      &host_ws_open,      &host_ws_send,
     &host_ws_close,          &host_set_timer, &host_cancel_timer, &host_begin_inbound,
 };
 
@@ -174,7 +174,10 @@ class SlackPluginTest : public ::testing::Test {
     // auth.test goes out at start; Slack says who we are.
     ASSERT_FALSE(host_.http.empty());
     answer(host_.http.front(), 200,
-           json{{"ok", true}, {"user_id", "UBOT"}, {"bot_id", "BBOT"}, {"team_id", "T1"},
+           json{{"ok", true},
+                {"user_id", "UBOT"},
+                {"bot_id", "BBOT"},
+                {"team_id", "T1"},
                 {"team", "Acme"}});
   }
 
@@ -199,8 +202,8 @@ class SlackPluginTest : public ::testing::Test {
                              std::map<std::string, std::string> headers,
                              std::string_view method = "POST") {
     const std::uint64_t id = ++next_request_;
-    json described = {{"v", 1}, {"method", method}, {"path", path}, {"query", ""},
-                      {"headers", headers}};
+    json described = {
+        {"v", 1}, {"method", method}, {"path", path}, {"query", ""}, {"headers", headers}};
     const std::size_t before = host_.responses.size();
     EXPECT_EQ(api_->handle_request(instance_, id, borrow(described.dump()), borrow(body)),
               HAVERI_OK);
@@ -220,11 +223,16 @@ class SlackPluginTest : public ::testing::Test {
                                    std::string_view command = "/incident") {
     std::string body;
     const std::map<std::string, std::string> fields = {
-        {"token", "legacy"},         {"team_id", "T1"},
-        {"team_domain", "acme"},     {"channel_id", "C1"},
-        {"channel_name", "general"}, {"user_id", "U1"},
-        {"user_name", "alice"},      {"command", std::string(command)},
-        {"text", std::string(text)}, {"api_app_id", "A1"},
+        {"token", "legacy"},
+        {"team_id", "T1"},
+        {"team_domain", "acme"},
+        {"channel_id", "C1"},
+        {"channel_name", "general"},
+        {"user_id", "U1"},
+        {"user_name", "alice"},
+        {"command", std::string(command)},
+        {"text", std::string(text)},
+        {"api_app_id", "A1"},
         {"response_url", "https://hooks.slack.com/commands/T1/1/x"},
         {"trigger_id", std::string(trigger)}};
     for (const auto& [key, value] : fields) {
@@ -282,7 +290,8 @@ TEST_F(SlackPluginTest, StartsByAskingSlackWhoItIsWithTheBotToken) {
 
 TEST_F(SlackPluginTest, UrlVerificationIsAnsweredWithTheChallengeOnlyWhenSigned) {
   create_ok();
-  const std::string body = R"({"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV","type":"url_verification"})";
+  const std::string body =
+      R"({"token":"x","challenge":"3eZbrw1aBm2rZgRNFdxV","type":"url_verification"})";
   const auto response = signed_request("/events", body);
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "3eZbrw1aBm2rZgRNFdxV");
@@ -318,10 +327,10 @@ TEST_F(SlackPluginTest, RequestsThatAreNotSignedRightAreRefusedAndNothingIsSubmi
                 .status,
             401);
   EXPECT_TRUE(host_.inbound.empty());
-  EXPECT_EQ(request("/commands", body, {{"x-slack-request-timestamp", ts},
-                                        {"x-slack-signature", good}})
-                .status,
-            200);
+  EXPECT_EQ(
+      request("/commands", body, {{"x-slack-request-timestamp", ts}, {"x-slack-signature", good}})
+          .status,
+      200);
   EXPECT_EQ(host_.inbound.size(), 1U);
 }
 
@@ -405,7 +414,9 @@ json resolve_form() {
           {"title", "Resolve INC-7"},
           {"submit_label", "Resolve"},
           {"inputs",
-           {{{"name", "what_happened"}, {"label", "What happened"}, {"kind", "multiline"},
+           {{{"name", "what_happened"},
+             {"label", "What happened"},
+             {"kind", "multiline"},
              {"required", true}},
             {{"name", "units_lost"}, {"label", "Units lost"}, {"kind", "number"}}}}};
 }
@@ -521,13 +532,14 @@ json create_channel_operation(std::string_view key) {
 
 TEST_F(SlackPluginTest, CreatingAChannelCreatesSetsTheTopicAndInvites) {
   create_ok();
-  ASSERT_EQ(api_->perform_operation(instance_, 7,
-                                    borrow(create_channel_operation("create:7").dump())),
-            HAVERI_OK);
+  ASSERT_EQ(
+      api_->perform_operation(instance_, 7, borrow(create_channel_operation("create:7").dump())),
+      HAVERI_OK);
   const auto create = last_call("conversations.create");
   ASSERT_TRUE(create);
   EXPECT_EQ(create->body_json()["name"], "inc-7-pump-down");
-  answer(*create, 200, json{{"ok", true}, {"channel", {{"id", "C77"}, {"name", "inc-7-pump-down"}}}});
+  answer(*create, 200,
+         json{{"ok", true}, {"channel", {{"id", "C77"}, {"name", "inc-7-pump-down"}}}});
   const auto topic = last_call("conversations.setTopic");
   ASSERT_TRUE(topic);
   EXPECT_EQ(topic->body_json()["channel"], "C77");
@@ -543,9 +555,9 @@ TEST_F(SlackPluginTest, CreatingAChannelCreatesSetsTheTopicAndInvites) {
   // The host asks again with the same key (its first answer was lost): the same
   // channel, and nothing is sent to Slack.
   const std::size_t calls = host_.http.size();
-  ASSERT_EQ(api_->perform_operation(instance_, 8,
-                                    borrow(create_channel_operation("create:7").dump())),
-            HAVERI_OK);
+  ASSERT_EQ(
+      api_->perform_operation(instance_, 8, borrow(create_channel_operation("create:7").dump())),
+      HAVERI_OK);
   EXPECT_EQ(host_.http.size(), calls);
   ASSERT_EQ(host_.completions.size(), 2U);
   EXPECT_EQ(host_.completions[1].first, 8U);
@@ -554,9 +566,9 @@ TEST_F(SlackPluginTest, CreatingAChannelCreatesSetsTheTopicAndInvites) {
 
 TEST_F(SlackPluginTest, ANameTakenBySomeoneElseIsReportedSoTheHostTriesAnother) {
   create_ok();
-  ASSERT_EQ(api_->perform_operation(instance_, 9,
-                                    borrow(create_channel_operation("create:9").dump())),
-            HAVERI_OK);
+  ASSERT_EQ(
+      api_->perform_operation(instance_, 9, borrow(create_channel_operation("create:9").dump())),
+      HAVERI_OK);
   answer(*last_call("conversations.create"), 200, json{{"ok", false}, {"error", "name_taken"}});
   ASSERT_EQ(host_.completions.size(), 1U);
   EXPECT_EQ(host_.completions[0].second["status"], "permanent");
@@ -631,9 +643,8 @@ TEST_F(SlackPluginTest, SlackErrorsAreClassifiedAndA429CarriesItsRetryAfter) {
 
 TEST_F(SlackPluginTest, PostsToOneChannelArePacedAboutOneASecond) {
   create_ok();
-  const json post = {{"type", "post_message"},
-                     {"channel", {{"id", "C5"}}},
-                     {"message", {{"text", "hello"}}}};
+  const json post = {
+      {"type", "post_message"}, {"channel", {{"id", "C5"}}}, {"message", {{"text", "hello"}}}};
   for (std::uint64_t id = 1; id <= 6; ++id) {
     ASSERT_EQ(api_->perform_operation(instance_, id, borrow(post.dump())), HAVERI_OK);
   }
