@@ -215,14 +215,13 @@ Settings parse_settings(std::string_view config_json) {
     settings.api_base_url = string_at(config, "api_base_url");
     if (!settings.api_base_url.starts_with("https://") &&
         !settings.api_base_url.starts_with("http://")) {
-      throw std::invalid_argument("settings.api_base_url: must be an http(s) URL, got \"" +
-                                  settings.api_base_url + "\"");
+      throw std::invalid_argument("settings.api_base_url: must be an http(s) URL");
     }
   }
   settings.proxy = string_at(config, "https_proxy");
   if (!settings.proxy.empty() && !settings.proxy.starts_with("http://")) {
-    throw std::invalid_argument("settings.https_proxy: must be http://host:port, got \"" +
-                                settings.proxy + "\"");
+    // Not echoed: a proxy URL may carry user:password.
+    throw std::invalid_argument("settings.https_proxy: must be http://host:port");
   }
   if (config.contains("command")) {
     settings.command = string_at(config, "command");

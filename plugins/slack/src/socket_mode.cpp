@@ -55,6 +55,7 @@ void SocketMode::on_connection_url(const ApiOutcome& outcome) {
   const auto url = outcome.response.find("url");
   if (!outcome.ok() || url == outcome.response.end() || !url->is_string()) {
     opening_ = false;
+    min_delay_ms_ = outcome.retry_after_ms;  // Slack's Retry-After, when it sent one
     host_.log(outcome.kind == ApiOutcome::Kind::permanent ? HAVERI_LOG_ERROR : HAVERI_LOG_WARN,
               "Socket Mode: apps.connections.open failed: " +
                   (outcome.error.empty() ? std::string("no url in the answer") : outcome.error) +
@@ -93,9 +94,17 @@ void SocketMode::schedule_reconnect() {
   random_state_ ^= random_state_ << 13;
   random_state_ ^= random_state_ >> 7;
   random_state_ ^= random_state_ << 17;
-  const std::uint64_t delay = backoff_ms_ / 2 + random_state_ % (backoff_ms_ / 2 + 1);
+  const std::uint64_t delay =
+      std::max(backoff_ms_ / 2 + random_state_ % (backoff_ms_ / 2 + 1), min_delay_ms_);
+  min_delay_ms_ = 0;
   reconnect_pending_ = host_.set_timer(kReconnectTimer, delay) == HAVERI_OK;
-  host_.log(HAVERI_LOG_INFO, "Socket Mode: reconnecting in " + std::to_string(delay) + " ms");
+  if (reconnect_pending_) {
+    host_.log(HAVERI_LOG_INFO, "Socket Mode: reconnecting in " + std::to_string(delay) + " ms");
+  } else {
+    host_.log(HAVERI_LOG_ERROR,
+              "Socket Mode: the host refused the reconnect timer; reconnecting on the next "
+              "event");
+  }
 }
 
 void SocketMode::close(std::uint64_t socket) {
@@ -210,6 +219,11 @@ void SocketMode::on_message(std::uint64_t socket, std::string_view data) {
       host_.log(HAVERI_LOG_ERROR,
                 "Socket Mode: Slack disabled the link (Socket Mode was turned off for the app); "
                 "turn it on again and restart haverid");
+      close(socket);
+      return;
+    }
+    if (connections_[socket].state == State::connecting) {
+      // Not live yet: nothing to hand over; close it and open another.
       close(socket);
       return;
     }

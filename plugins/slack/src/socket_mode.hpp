@@ -92,6 +92,7 @@ class SocketMode {
   bool opening_ = false;  // apps.connections.open or a handshake under way
   bool reconnect_pending_ = false;
   std::uint64_t backoff_ms_ = 0;
+  std::uint64_t min_delay_ms_ = 0;  // the next reconnect waits at least this (Retry-After)
   std::uint64_t next_socket_ = 1;
   std::uint64_t random_state_ = 0x9e3779b97f4a7c15ULL;
   std::map<std::uint64_t, Connection> connections_;

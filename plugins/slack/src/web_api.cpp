@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <utility>
 
 namespace haveri::slack {
@@ -63,6 +64,23 @@ std::uint64_t retry_after_ms(const json& headers) {
     return 0;
   }
   return std::stoull(value) * 1000;
+}
+
+std::string percent_encode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : value) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte >= 'A' && byte <= 'Z') || (byte >= 'a' && byte <= 'z') ||
+        (byte >= '0' && byte <= '9') || byte == '-' || byte == '.' || byte == '_' || byte == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -172,10 +190,27 @@ void SlackWebApi::call(std::string_view method, json args, Done done, Token toke
   if (const auto it = args.find("channel"); it != args.end() && it->is_string()) {
     channel = it->get<std::string>();
   }
-  call.body = args.dump(-1, ' ', false, json::error_handler_t::replace);
+  // Slack's read methods (users.info, …) ignore JSON bodies: their arguments go as a form.
+  if (method == "users.info" && args.is_object()) {
+    call.form_encoded = true;
+    for (const auto& [key, value] : args.items()) {
+      if (value.is_string()) {
+        call.body += (call.body.empty() ? "" : "&") + key + "=" +
+                     percent_encode(value.get_ref<const std::string&>());
+      }
+    }
+  } else {
+    call.body = args.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
   call.done = std::move(done);
 
   const std::int64_t at = now();
+  // A refused call must not use up budget: callers that retry faster than the budget
+  // (a reconnect loop) would otherwise push the next free slot away for ever.
+  const std::string channel_key = call.method + "#" + channel;
+  const Pace method_before = paces_[call.method];
+  const std::optional<Pace> channel_before =
+      paces_.count(channel_key) > 0 ? std::optional<Pace>(paces_[channel_key]) : std::nullopt;
   const std::int64_t go = reserve(call.method, channel);
   if (go <= at) {
     send(std::move(call));
@@ -183,6 +218,12 @@ void SlackWebApi::call(std::string_view method, json args, Done done, Token toke
   }
   const auto wait = static_cast<std::uint64_t>(go - at);
   if (wait > settings_.max_pacing_wait_ms || waiting_.size() >= settings_.max_waiting_calls) {
+    paces_[call.method] = method_before;
+    if (channel_before) {
+      paces_[channel_key] = *channel_before;
+    } else {
+      paces_.erase(channel_key);
+    }
     ApiOutcome busy;
     busy.kind = ApiOutcome::Kind::retryable;
     busy.error = call.method + " is paced: next call in " + std::to_string(wait) + " ms";
@@ -224,7 +265,8 @@ void SlackWebApi::post_response_url(const std::string& url, const json& body, Do
 }
 
 void SlackWebApi::send(Call call) {
-  json headers = {{"content-type", "application/json; charset=utf-8"}};
+  json headers = {{"content-type", call.form_encoded ? "application/x-www-form-urlencoded"
+                                                     : "application/json; charset=utf-8"}};
   if (call.authorised) {
     const std::string& token = call.token == Token::app ? settings_.app_token : settings_.bot_token;
     headers["authorization"] = "Bearer " + token;

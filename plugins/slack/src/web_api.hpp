@@ -106,7 +106,8 @@ class SlackWebApi {
     std::string url;
     std::string body;
     Token token = Token::bot;
-    bool authorised = true;  // false for response_url posts
+    bool authorised = true;     // false for response_url posts
+    bool form_encoded = false;  // the body is a form, not JSON
     Done done;
   };
 
