@@ -60,7 +60,7 @@ OutboundResponse failure(std::string error) {
 std::string describe_failure(const std::exception& e) {
   if (const auto* http = dynamic_cast<const web::http::http_exception*>(&e)) {
     const std::error_code code = http->error_code();
-    const std::string what = http->what();
+    std::string what = http->what();
     if (code && code.message() != what && what.find(code.message()) == std::string::npos) {
       return what + " (" + code.message() + ")";
     }
@@ -189,12 +189,12 @@ struct OutboundHttp::Impl : std::enable_shared_from_this<OutboundHttp::Impl> {
 
   // Reads the body chunk by chunk so that one over the limit is cut off instead of
   // being held in memory whole.
-  static void read_body(std::shared_ptr<OutboundCall> call, concurrency::streams::istream body,
-                        std::size_t limit) {
+  static void read_body(std::shared_ptr<OutboundCall> call,
+                        const concurrency::streams::istream& body, std::size_t limit) {
     auto chunk =
         std::make_shared<concurrency::streams::container_buffer<std::vector<std::uint8_t>>>();
     body.read(*chunk, kBodyChunkBytes)
-        .then([call, body, chunk, limit](pplx::task<std::size_t> read) mutable {
+        .then([call, body, chunk, limit](const pplx::task<std::size_t>& read) mutable {
           std::size_t n = 0;
           try {
             n = read.get();
@@ -229,7 +229,7 @@ struct OutboundHttp::Impl : std::enable_shared_from_this<OutboundHttp::Impl> {
                          true);
             return;
           }
-          read_body(std::move(call), std::move(body), limit);
+          read_body(std::move(call), body, limit);
         });
   }
 };
@@ -329,7 +329,7 @@ void OutboundHttp::send(OutboundRequest request, OutboundCallback done) {
   }
   const std::size_t limit = impl_->options.max_response_bytes;
   client->request(message, call->cancellation.get_token())
-      .then([call, client, limit](pplx::task<web::http::http_response> answered) {
+      .then([call, client, limit](const pplx::task<web::http::http_response>& answered) {
         // Keeps the client (and its connection pool) alive until the answer is read.
         web::http::http_response response;
         try {

@@ -1000,7 +1000,7 @@ haveri_status begin_inbound_from_plugin(haveri_host_instance* handle,
   const std::uint64_t id = host.next_id.fetch_add(1);
   // Settles like an HTTP request is answered: the status of the response the
   // request machinery would send goes to the plugin instead.
-  http::Responder settle = [services, id](http::Response response) {
+  http::Responder settle = [services, id](const http::Response& response) {
     const auto status = static_cast<std::uint16_t>(response.status);
     services->tables.with([&](ServiceTables& t) {
       if (t.stopped) {

@@ -427,7 +427,7 @@ bool is_user_id(std::string_view s) {
 }
 
 std::string input_kind(const json& input) {
-  const std::string kind = string_member(input, "kind");
+  std::string kind = string_member(input, "kind");
   for (const std::string_view known : {"multiline", "number", "select", "date", "user"}) {
     if (kind == known) {
       return kind;

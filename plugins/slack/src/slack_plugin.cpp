@@ -60,7 +60,7 @@ constexpr std::size_t kRememberedNames = 10000;
 // A trigger_id is good for 3 s at Slack; leave room for the views.open call itself.
 constexpr std::int64_t kTriggerUsableMs = 2500;
 // A response_url takes answers for 30 minutes.
-constexpr std::int64_t kResponseUrlUsableMs = 29 * 60 * 1000;
+constexpr std::int64_t kResponseUrlUsableMs = std::int64_t{29} * 60 * 1000;
 constexpr std::size_t kRememberedResponseUrls = 5000;
 // Slack's limit on a channel topic.
 constexpr std::size_t kTopicChars = 250;
@@ -86,12 +86,12 @@ std::string string_at(const json& object, std::string_view key) {
 }
 
 const json& object_at(const json& object, std::string_view key) {
-  static const json kEmpty = json::object();
+  static const json empty_object = json::object();
   if (!object.is_object()) {
-    return kEmpty;
+    return empty_object;
   }
   const auto it = object.find(key);
-  return it != object.end() && it->is_object() ? *it : kEmpty;
+  return it != object.end() && it->is_object() ? *it : empty_object;
 }
 
 std::string dump(const json& value) {
@@ -167,11 +167,11 @@ Settings parse_settings(std::string_view config_json) {
   if (config.is_discarded() || !config.is_object()) {
     throw std::invalid_argument("settings must be a mapping");
   }
-  static const std::set<std::string, std::less<>> kKnown = {
+  static const std::set<std::string, std::less<>> known_keys = {
       "mode",        "signing_secret", "bot_token", "app_token",      "api_base_url",
       "https_proxy", "command",        "team_id",   "api_timeout_ms", "response_url_prefix"};
   for (const auto& [key, value] : config.items()) {
-    if (kKnown.count(key) == 0) {
+    if (known_keys.count(key) == 0) {
       throw std::invalid_argument(
           "settings." + key +
           ": unknown key (known: mode, signing_secret[_file], bot_token[_file], "
@@ -348,7 +348,7 @@ class SlackPlugin {
       }
       running_operations_[key] = operation_id;
     }
-    auto finish = [this, key, operation_id](json result) {
+    auto finish = [this, key, operation_id](const json& result) {
       std::uint64_t id = operation_id;
       if (!key.empty()) {
         if (const auto running = running_operations_.find(key);
@@ -364,15 +364,15 @@ class SlackPlugin {
     };
     const std::string type = string_at(operation, "type");
     if (type == "create_channel") {
-      create_channel(operation, key, std::move(finish));
+      create_channel(operation, key, finish);
     } else if (type == "post_message") {
-      post_message(operation, std::move(finish));
+      post_message(operation, finish);
     } else if (type == "update_message") {
-      update_message(operation, std::move(finish));
+      update_message(operation, finish);
     } else if (type == "invite") {
-      invite(operation, std::move(finish));
+      invite(operation, finish);
     } else if (type == "notify_person") {
-      notify_person(operation, std::move(finish));
+      notify_person(operation, finish);
     } else {
       finish(
           result_permanent("unsupported_operation",
@@ -436,7 +436,8 @@ class SlackPlugin {
     }
     std::random_device random;
     epoch_ = std::to_string(random() % 1000000);
-    api_.call("auth.test", json::object(), [this](ApiOutcome outcome) { on_auth_test(outcome); });
+    api_.call("auth.test", json::object(),
+              [this](const ApiOutcome& outcome) { on_auth_test(outcome); });
     if (settings_.mode == Settings::Mode::socket) {
       SocketMode::Options options;
       options.proxy = settings_.proxy;
@@ -826,7 +827,7 @@ class SlackPlugin {
     if (looking_up_.size() >= 32 || !looking_up_.insert(id).second) {
       return;
     }
-    api_.call("users.info", json{{"user", id}}, [this, id](ApiOutcome outcome) {
+    api_.call("users.info", json{{"user", id}}, [this, id](const ApiOutcome& outcome) {
       looking_up_.erase(id);
       if (!outcome.ok()) {
         return;
@@ -890,7 +891,7 @@ class SlackPlugin {
   };
 
   std::string remember_form(const json& form, const std::string& channel) {
-    const std::string handle = epoch_ + "-" + std::to_string(next_form_++);
+    std::string handle = epoch_ + "-" + std::to_string(next_form_++);
     remember_bounded(forms_, form_order_, handle, ShownForm{form, channel}, kRememberedForms);
     return handle;
   }
@@ -912,12 +913,12 @@ class SlackPlugin {
                  {"text",
                   "This form is no longer available (Haveri restarted or many forms "
                   "were shown since). Run the command again for a fresh one."}},
-            [](ApiOutcome) {});
+            [](const ApiOutcome&) {});
       }
       return;
     }
     api_.call("views.open", json{{"trigger_id", trigger}, {"view", modal_for(it->second)}},
-              [this](ApiOutcome outcome) {
+              [this](const ApiOutcome& outcome) {
                 if (!outcome.ok()) {
                   host_.log(HAVERI_LOG_WARN, "views.open failed: " + outcome.error);
                 }
@@ -933,7 +934,7 @@ class SlackPlugin {
     return channel;
   }
 
-  void create_channel(const json& operation, const std::string& key, Finish finish) {
+  void create_channel(const json& operation, const std::string& key, const Finish& finish) {
     const std::string name = string_at(operation, "name");
     if (name.empty() || name.size() > 80) {
       finish(result_permanent("invalid", "create_channel needs a name of 1-80 characters"));
@@ -949,7 +950,7 @@ class SlackPlugin {
       }
     }
     api_.call("conversations.create", json{{"name", name}, {"is_private", false}},
-              [this, key, name, topic, members, finish](ApiOutcome outcome) {
+              [this, key, name, topic, members, finish](const ApiOutcome& outcome) {
                 json channel;
                 if (outcome.ok()) {
                   const json& made = object_at(outcome.response, "channel");
@@ -996,7 +997,7 @@ class SlackPlugin {
       return;
     }
     api_.call("conversations.setTopic", json{{"channel", id}, {"topic", topic}},
-              [after_topic](ApiOutcome outcome) { after_topic(outcome); });
+              [after_topic](const ApiOutcome& outcome) { after_topic(outcome); });
   }
 
   void invite_users(const std::string& channel, const std::vector<std::string>& users,
@@ -1022,7 +1023,7 @@ class SlackPlugin {
               });
   }
 
-  void invite(const json& operation, Finish finish) {
+  void invite(const json& operation, const Finish& finish) {
     const std::string channel = string_at(channel_of(operation), "id");
     std::vector<std::string> users;
     if (const auto list = operation.find("users"); list != operation.end() && list->is_array()) {
@@ -1041,7 +1042,7 @@ class SlackPlugin {
     });
   }
 
-  void post_message(const json& operation, Finish finish) {
+  void post_message(const json& operation, const Finish& finish) {
     const std::string channel = string_at(channel_of(operation), "id");
     const json& message = object_at(operation, "message");
     if (channel.empty()) {
@@ -1055,21 +1056,21 @@ class SlackPlugin {
       handle = remember_form(form, channel);
       if (!visible_to.empty()) {
         if (auto trigger = take_trigger(visible_to)) {
-          open_form_now(operation, *trigger, handle, std::move(finish));
+          open_form_now(operation, *trigger, handle, finish);
           return;
         }
       }
     }
-    post_rendered(operation, render_message(message, handle), std::move(finish));
+    post_rendered(operation, render_message(message, handle), finish);
   }
 
   // The form answers what this person just did: open it as a modal with their
   // trigger; if Slack says the trigger expired, post it with its button instead.
   void open_form_now(const json& operation, const std::string& trigger, const std::string& handle,
-                     Finish finish) {
+                     const Finish& finish) {
     const ShownForm& shown = forms_.at(handle);
     api_.call("views.open", json{{"trigger_id", trigger}, {"view", modal_for(shown)}},
-              [this, operation, handle, finish](ApiOutcome outcome) {
+              [this, operation, handle, finish](const ApiOutcome& outcome) {
                 if (outcome.ok()) {
                   const std::string view = string_at(object_at(outcome.response, "view"), "id");
                   finish(result_ok(json{{"message_id", "view:" + view}}));
@@ -1082,7 +1083,7 @@ class SlackPlugin {
               });
   }
 
-  void post_rendered(const json& operation, json rendered, Finish finish) {
+  void post_rendered(const json& operation, json rendered, const Finish& finish) {
     const std::string channel = string_at(channel_of(operation), "id");
     const std::string visible_to = string_at(operation, "visible_to");
     rendered["channel"] = channel;
@@ -1092,7 +1093,7 @@ class SlackPlugin {
       if (const std::string thread = string_at(operation, "thread_id"); !thread.empty()) {
         rendered["thread_ts"] = thread;
       }
-      api_.call("chat.postMessage", rendered, [finish](ApiOutcome outcome) {
+      api_.call("chat.postMessage", rendered, [finish](const ApiOutcome& outcome) {
         if (!outcome.ok()) {
           finish(result_of_failure(outcome, "chat.postMessage"));
           return;
@@ -1104,7 +1105,7 @@ class SlackPlugin {
     rendered["user"] = visible_to;
     api_.call(
         "chat.postEphemeral", rendered,
-        [this, rendered, channel, visible_to, finish](ApiOutcome outcome) {
+        [this, rendered, channel, visible_to, finish](const ApiOutcome& outcome) {
           if (outcome.ok()) {
             finish(result_ok(json{{"message_id", string_at(outcome.response, "message_ts")}}));
             return;
@@ -1117,7 +1118,7 @@ class SlackPlugin {
                           {"replace_original", false},
                           {"text", rendered.value("text", "")},
                           {"blocks", rendered.value("blocks", json::array())}};
-            api_.post_response_url(*url, reply, [finish](ApiOutcome posted) {
+            api_.post_response_url(*url, reply, [finish](const ApiOutcome& posted) {
               finish(posted.ok() ? result_ok(json{{"message_id", ""}})
                                  : result_of_failure(posted, "response_url"));
             });
@@ -1127,7 +1128,7 @@ class SlackPlugin {
         });
   }
 
-  void update_message(const json& operation, Finish finish) {
+  void update_message(const json& operation, const Finish& finish) {
     const std::string channel = string_at(channel_of(operation), "id");
     const std::string ts = string_at(operation, "message_id");
     if (channel.empty() || ts.empty()) {
@@ -1137,7 +1138,7 @@ class SlackPlugin {
     json rendered = render_message(object_at(operation, "message"));
     rendered["channel"] = channel;
     rendered["ts"] = ts;
-    api_.call("chat.update", rendered, [finish](ApiOutcome outcome) {
+    api_.call("chat.update", rendered, [finish](const ApiOutcome& outcome) {
       if (!outcome.ok()) {
         finish(result_of_failure(outcome, "chat.update"));
         return;
@@ -1147,7 +1148,7 @@ class SlackPlugin {
   }
 
   // A page: a direct message to one person ({"user":{"id":…}} or {"user":"U…"}).
-  void notify_person(const json& operation, Finish finish) {
+  void notify_person(const json& operation, const Finish& finish) {
     std::string user = string_at(operation, "user");
     if (user.empty()) {
       user = string_at(object_at(operation, "user"), "id");
@@ -1158,7 +1159,7 @@ class SlackPlugin {
     }
     json message = object_at(operation, "message");
     api_.call("conversations.open", json{{"users", user}},
-              [this, message, finish](ApiOutcome outcome) {
+              [this, message, finish](const ApiOutcome& outcome) {
                 if (!outcome.ok()) {
                   finish(result_of_failure(outcome, "conversations.open"));
                   return;
@@ -1166,14 +1167,15 @@ class SlackPlugin {
                 const std::string channel = string_at(object_at(outcome.response, "channel"), "id");
                 json rendered = render_message(message);
                 rendered["channel"] = channel;
-                api_.call("chat.postMessage", rendered, [channel, finish](ApiOutcome posted) {
-                  if (!posted.ok()) {
-                    finish(result_of_failure(posted, "chat.postMessage"));
-                    return;
-                  }
-                  finish(result_ok(json{{"message_id", string_at(posted.response, "ts")},
-                                        {"channel", {{"id", channel}}}}));
-                });
+                api_.call("chat.postMessage", rendered,
+                          [channel, finish](const ApiOutcome& posted) {
+                            if (!posted.ok()) {
+                              finish(result_of_failure(posted, "chat.postMessage"));
+                              return;
+                            }
+                            finish(result_ok(json{{"message_id", string_at(posted.response, "ts")},
+                                                  {"channel", {{"id", channel}}}}));
+                          });
               });
   }
 

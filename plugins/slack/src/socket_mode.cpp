@@ -44,7 +44,7 @@ void SocketMode::connect() {
   opening_ = true;
   api_.call(
       "apps.connections.open", json::object(),
-      [this](ApiOutcome outcome) { on_connection_url(outcome); }, SlackWebApi::Token::app);
+      [this](const ApiOutcome& outcome) { on_connection_url(outcome); }, SlackWebApi::Token::app);
 }
 
 void SocketMode::on_connection_url(const ApiOutcome& outcome) {

@@ -168,7 +168,8 @@ std::int64_t SlackWebApi::reserve(const std::string& method, const std::string& 
   const std::int64_t at = now();
   auto take = [&](Pace& pace, MethodBudget budget) {
     const auto interval = static_cast<std::int64_t>(std::ceil(60000.0 / budget.per_minute));
-    const auto tolerance = static_cast<std::int64_t>((budget.burst - 1) * interval);
+    const auto tolerance =
+        static_cast<std::int64_t>((budget.burst - 1) * static_cast<double>(interval));
     const std::int64_t arrival = std::max(pace.theoretical_arrival_ms, at);
     const std::int64_t earliest = std::max(arrival - tolerance, pace.blocked_until_ms);
     pace.theoretical_arrival_ms = std::max(arrival, earliest) + interval;
@@ -297,7 +298,7 @@ void SlackWebApi::fail_later(Done done, ApiOutcome outcome) {
   // `done` must not run inside call(): the caller may still be setting up.
   Call carrier;
   carrier.method = std::string(kFailedCarrier);
-  carrier.done = [done = std::move(done), outcome = std::move(outcome)](ApiOutcome) mutable {
+  carrier.done = [done = std::move(done), outcome = std::move(outcome)](const ApiOutcome&) mutable {
     done(std::move(outcome));
   };
   const std::uint64_t timer = next_timer_id_++;
