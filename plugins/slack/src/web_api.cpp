@@ -164,8 +164,8 @@ std::int64_t SlackWebApi::now() const {
       .count();
 }
 
-std::int64_t SlackWebApi::reserve(const std::string& method, const std::string& channel) {
-  const std::int64_t at = now();
+std::int64_t SlackWebApi::reserve(const std::string& method, const std::string& channel,
+                                  std::int64_t at) {
   auto take = [&](Pace& pace, MethodBudget budget) {
     const auto interval = static_cast<std::int64_t>(std::ceil(60000.0 / budget.per_minute));
     const auto tolerance =
@@ -212,7 +212,7 @@ void SlackWebApi::call(std::string_view method, json args, Done done, Token toke
   const Pace method_before = paces_[call.method];
   const std::optional<Pace> channel_before =
       paces_.count(channel_key) > 0 ? std::optional<Pace>(paces_[channel_key]) : std::nullopt;
-  const std::int64_t go = reserve(call.method, channel);
+  const std::int64_t go = reserve(call.method, channel, at);
   if (go <= at) {
     send(std::move(call));
     return;
@@ -254,7 +254,7 @@ void SlackWebApi::post_response_url(const std::string& url, const json& body, Do
   call.authorised = false;
   call.done = std::move(done);
   const std::int64_t at = now();
-  const std::int64_t go = reserve(call.method, {});
+  const std::int64_t go = reserve(call.method, {}, at);
   if (go > at) {
     const std::uint64_t timer = next_timer_id_++;
     if (host_.set_timer(timer, static_cast<std::uint64_t>(go - at)) == HAVERI_OK) {

@@ -118,8 +118,8 @@ class SlackWebApi {
   };
 
   std::int64_t now() const;
-  // Reserves a slot for `method` (and `channel`); returns when the call may go.
-  std::int64_t reserve(const std::string& method, const std::string& channel);
+  // Reserves a slot for `method` (and `channel`) at time `at`; returns when the call may go.
+  std::int64_t reserve(const std::string& method, const std::string& channel, std::int64_t at);
   void send(Call call);
   void fail_later(Done done, ApiOutcome outcome);
 
