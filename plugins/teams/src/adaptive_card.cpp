@@ -1,0 +1,1 @@
+#include "adaptive_card.hpp"

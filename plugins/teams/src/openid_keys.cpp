@@ -1,0 +1,1 @@
+#include "openid_keys.hpp"

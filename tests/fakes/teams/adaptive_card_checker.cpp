@@ -1,0 +1,1 @@
+#include "teams/adaptive_card_checker.hpp"

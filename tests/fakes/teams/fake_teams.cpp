@@ -1,0 +1,1 @@
+// The fake Microsoft side: see fake_teams.hpp (to come).

@@ -1,0 +1,1 @@
+#include "teams/jwt_signer.hpp"
