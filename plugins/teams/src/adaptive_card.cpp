@@ -37,6 +37,7 @@ constexpr std::size_t kKeptTextChars = 1000;
 // The whole activity around a card (summary, attachment envelope) stays under Teams'
 // limit on a message too.
 constexpr std::size_t kActivityBytes = 28 * 1024;
+constexpr int kFitRounds = 1000;
 
 // ---------------------------------------------------------------------------------
 // UTF-8
@@ -150,16 +151,13 @@ std::string cut_valid(std::string_view valid, std::size_t max) {
 }
 
 // At most `max_bytes` bytes of valid UTF-8, "…" included when cut; not less than
-// `min_code_points` code points (then it may be longer than max_bytes).
+// `min_code_points` code points, "…" included (then it may be longer than max_bytes).
 std::string cut_valid_bytes(std::string_view valid, std::size_t max_bytes,
                             std::size_t min_code_points) {
-  if (valid.size() <= max_bytes) {
+  if (valid.size() <= max_bytes || code_points(valid) <= min_code_points) {
     return std::string(valid);
   }
-  const std::size_t floor = offset_after(valid, min_code_points);
-  if (floor >= valid.size()) {
-    return std::string(valid);
-  }
+  const std::size_t floor = min_code_points > 0 ? offset_after(valid, min_code_points - 1) : 0;
   std::size_t end =
       max_bytes > kEllipsis.size() ? boundary_before(valid, max_bytes - kEllipsis.size()) : 0;
   end = std::max(end, floor);
@@ -635,14 +633,14 @@ struct CardParts {
   std::vector<json> facts;
   std::string form_title;  // markdown
   std::vector<json> inputs;
-  json submit;  // the form's Action.Execute, or null
+  std::vector<std::size_t> input_options_left_out;  // by input, as `inputs`
+  json submit;                                      // the form's Action.Execute, or null
   bool form_has_inputs = false;
   std::vector<json> commands;
   std::string context;  // markdown
   std::size_t fields_left_out = 0;
   std::size_t actions_left_out = 0;
   std::size_t inputs_left_out = 0;
-  std::size_t options_left_out = 0;
 };
 
 std::string left_out_note(const CardParts& parts) {
@@ -656,8 +654,13 @@ std::string left_out_note(const CardParts& parts) {
   if (parts.inputs_left_out > 0) {
     what.push_back(plural(parts.inputs_left_out, "input", "inputs"));
   }
-  if (parts.options_left_out > 0) {
-    what.push_back(plural(parts.options_left_out, "option", "options"));
+  // Options of inputs that are not shown go without saying.
+  std::size_t options_left_out = 0;
+  for (std::size_t i = 0; i < parts.inputs.size() && i < parts.input_options_left_out.size(); ++i) {
+    options_left_out += parts.input_options_left_out[i];
+  }
+  if (options_left_out > 0) {
+    what.push_back(plural(options_left_out, "option", "options"));
   }
   if (what.empty()) {
     return {};
@@ -785,6 +788,14 @@ void shorten_text(std::string& text, std::size_t excess, std::size_t min_code_po
                                 : cut_valid_bytes(text, text.size() - raw_cut, min_code_points);
 }
 
+// A form whose inputs were all left out would only send errors.
+void drop_submit_without_inputs(CardParts& parts) {
+  if (parts.inputs.empty() && parts.form_has_inputs && !parts.submit.is_null()) {
+    parts.submit = nullptr;
+    ++parts.actions_left_out;
+  }
+}
+
 // Takes out what does not fit kCardBytes, in this order: text beyond kKeptTextChars,
 // fields, buttons that would not be on the card's action bar, inputs, the rest of the
 // text, the context line, the other buttons. Every round takes out something.
@@ -792,7 +803,10 @@ json fit(CardParts parts) {
   parts.fields_left_out += keep_what_could_fit(parts.facts);
   parts.inputs_left_out += keep_what_could_fit(parts.inputs);
   parts.actions_left_out += keep_what_could_fit(parts.commands);
-  for (;;) {
+  drop_submit_without_inputs(parts);
+  // Each round takes out at least one item or a dozen bytes of text, most take out all
+  // the excess at once; the bound is only there so that the loop ends whatever happens.
+  for (int round = 0; round < kFitRounds; ++round) {
     json card = assemble(parts);
     const std::size_t size = serialized_size(card);
     if (size <= Limits::kCardBytes) {
@@ -809,10 +823,7 @@ json fit(CardParts parts) {
       parts.actions_left_out += drop_from_end(parts.commands, excess, top_level_commands);
     } else if (!parts.inputs.empty()) {
       parts.inputs_left_out += drop_from_end(parts.inputs, excess);
-      if (parts.inputs.empty() && parts.form_has_inputs && !parts.submit.is_null()) {
-        parts.submit = nullptr;  // a form without its inputs would only send errors
-        ++parts.actions_left_out;
-      }
+      drop_submit_without_inputs(parts);
     } else if (!parts.text.empty()) {
       shorten_text(parts.text, excess, 0);
     } else if (!parts.context.empty()) {
@@ -823,13 +834,12 @@ json fit(CardParts parts) {
       parts.submit = nullptr;
       ++parts.actions_left_out;
     } else {
-      // Only the titles are left, and they are bounded far below kCardBytes; this is
-      // here so that the loop ends whatever happens.
-      json card_left = empty_card();
-      card_left["body"].push_back(subtle_block("(this message is too large to show)"));
-      return card_left;
+      break;  // only the titles are left, and they are bounded far below kCardBytes
     }
   }
+  json card_left = empty_card();
+  card_left["body"].push_back(subtle_block("(this message is too large to show)"));
+  return card_left;
 }
 
 json command_action(const json& action, bool& shown) {
@@ -873,7 +883,7 @@ void add_form(const json& form, CardParts& parts) {
   for (const FormInput& input : inputs) {
     std::size_t options_left_out = 0;
     parts.inputs.push_back(card_input(input, options_left_out));
-    parts.options_left_out += options_left_out;
+    parts.input_options_left_out.push_back(options_left_out);
   }
   std::string label = one_line(text_member(form, "submit_label"));
   parts.submit = {{"type", "Action.Execute"},
