@@ -36,7 +36,7 @@ constexpr std::size_t kFormIdChars = 128;  // docs/plugin-abi.md, "Forms"
 constexpr std::size_t kKeptTextChars = 1000;
 // The whole activity around a card (summary, attachment envelope) stays under Teams'
 // limit on a message too.
-constexpr std::size_t kActivityBytes = 28 * 1024;
+constexpr std::size_t kActivityBytes = std::size_t{28} * 1024;
 constexpr int kFitRounds = 1000;
 
 // ---------------------------------------------------------------------------------

@@ -531,7 +531,7 @@ class CardChecker {
   }
 
  private:
-  void flag(const std::string& pointer, std::string message) {
+  void flag(const std::string& pointer, const std::string& message) {
     if (problems_.size() < kMaxProblems) {
       problems_.push_back((pointer.empty() ? std::string("/") : pointer) + ": " + message);
     } else if (problems_.size() == kMaxProblems) {
@@ -569,7 +569,8 @@ class CardChecker {
         flag(pointer_to(pointer, "type"), "must be " + in_quotes(def.name));
       }
     }
-    for (const auto& [key, member] : value.items()) {
+    for (const auto& item : value.items()) {
+      const std::string& key = item.key();
       const bool known = std::any_of(def.properties.begin(), def.properties.end(),
                                      [&key](const Property& p) { return p.name == key; });
       if (!known && !(def.typed && key == "type")) {

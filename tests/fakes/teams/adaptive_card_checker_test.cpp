@@ -423,12 +423,13 @@ TEST(MessageActivityChecker, AWrongContentTypeIsRefused) {
 }
 
 TEST(MessageActivityChecker, AnActivityOverTheSizeLimitIsRefused) {
-  const json activity = {{"type", "message"}, {"text", std::string(30 * 1024, 'x')}};
+  const json activity = {{"type", "message"}, {"text", std::string(std::size_t{30} * 1024, 'x')}};
   EXPECT_THAT(check_message_activity(activity),
               ElementsAre(AllOf(StartsWith("/: the activity is 30"),
                                 HasSubstr("Teams takes at most 28672 (MessageSizeTooBig)"))));
-  EXPECT_THAT(check_message_activity(activity, 64 * 1024), IsEmpty());
-  const json card = card_activity(card_with({text_block(std::string(29 * 1024, 'y'))}));
+  EXPECT_THAT(check_message_activity(activity, std::size_t{64} * 1024), IsEmpty());
+  const json card =
+      card_activity(card_with({text_block(std::string(std::size_t{29} * 1024, 'y'))}));
   EXPECT_THAT(check_message_activity(card), ElementsAre(HasSubstr("MessageSizeTooBig")));
 }
 

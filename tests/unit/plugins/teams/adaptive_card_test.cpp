@@ -20,7 +20,6 @@ namespace {
 using json = nlohmann::json;
 using Limits = CardLimits;
 using ::testing::AllOf;
-using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -99,7 +98,7 @@ json doc_example() {
     "context": "Haveri · updated 2026-11-24T02:43:50.123Z"})");
 }
 
-json form_message(json inputs, json extra = json::object()) {
+json form_message(json inputs, const json& extra = json::object()) {
   json message = {{"form",
                    {{"id", "resolve:7"},
                     {"title", "Resolve INC-1"},
@@ -503,7 +502,8 @@ std::string emoji(std::size_t n) {
 }
 
 TEST(AdaptiveCardSize, AMegabyteOfTextIsCutToFit) {
-  const json card = rendered({{"title", "Huge"}, {"text", std::string(1024 * 1024, 'x')}});
+  const json card =
+      rendered({{"title", "Huge"}, {"text", std::string(std::size_t{1024} * 1024, 'x')}});
   const std::string text = card["body"][1]["text"];
   EXPECT_TRUE(text.ends_with(kEllipsis));
   EXPECT_GT(text.size(), 7000U);  // cut to kTextChars, which fits
@@ -578,11 +578,12 @@ TEST(AdaptiveCardSize, EverythingHugeAtOnceStillFitsAndSaysWhatIsMissing) {
   for (int i = 0; i < 200; ++i) {
     inputs.push_back({{"name", "i" + std::to_string(i)}, {"label", emoji(200)}});
   }
-  const json message = form_message(inputs, {{"title", emoji(500)},
-                                             {"text", std::string(1024 * 1024, 'x') + "\xfe"},
-                                             {"fields", fields},
-                                             {"actions", actions},
-                                             {"context", emoji(2000)}});
+  const json message =
+      form_message(inputs, {{"title", emoji(500)},
+                            {"text", std::string(std::size_t{1024} * 1024, 'x') + "\xfe"},
+                            {"fields", fields},
+                            {"actions", actions},
+                            {"context", emoji(2000)}});
   const json card = rendered(message);
   EXPECT_THAT(last_text(card), AllOf(HasSubstr("fields"), HasSubstr("buttons"), HasSubstr("inputs"),
                                      HasSubstr("not shown")));
@@ -621,7 +622,7 @@ TEST(AdaptiveCardActivity, OnlyTextIsAPlainMarkdownMessage) {
 }
 
 TEST(AdaptiveCardActivity, AMegabyteOfPlainTextFitsTeamsLimit) {
-  const json activity = render_activity({{"text", std::string(1024 * 1024, '#')}});
+  const json activity = render_activity({{"text", std::string(std::size_t{1024} * 1024, '#')}});
   EXPECT_FALSE(activity.contains("attachments"));
   EXPECT_TRUE(activity["text"].get<std::string>().ends_with(kEllipsis));
   EXPECT_LE(activity.dump().size(), Limits::kCardBytes);
