@@ -71,7 +71,9 @@ class OpenIdKeys {
   OpenIdSettings settings_;
   SteadyMs now_ms_;
   KeySet keys_;
-  std::int64_t fetched_at_ms_ = 0;
+  std::int64_t fetched_at_ms_ = 0;    // when keys_ arrived
+  std::int64_t attempted_at_ms_ = 0;  // when the last fetch started, failed or not
+  std::string jwks_uri_;              // from the metadata of the fetch under way
   bool have_keys_ = false;
   bool fetching_ = false;
   std::size_t fetches_ = 0;
