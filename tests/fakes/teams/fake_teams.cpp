@@ -1136,20 +1136,24 @@ Reply FakeTeams::Impl::connector(State& s, const Incoming& in) {
   }
 
   // v3/conversations/{conversationId}/…
-  const auto [conversation_id, thread_root] = split_thread(seg[2]);
+  const auto [conversation_id, requested_thread] = split_thread(seg[2]);
   const TeamsConversation* personal = s.find_conversation(conversation_id);
   TeamsChannel* channel = personal == nullptr ? s.find_channel(conversation_id) : nullptr;
   if (personal == nullptr && channel == nullptr) {
     return connector_error(404, "ConversationNotFound", "Conversation not found: " + seg[2]);
   }
-  if (!thread_root.empty()) {
-    TeamsActivity* root =
-        channel == nullptr ? nullptr : s.find_activity(conversation_id, thread_root);
-    if (root == nullptr || root->thread_root_id != root->id) {
+  // "<channel>;messageid=<id>": the thread of that message. Posts need it to exist (the
+  // thread they go to is the one it is in); an update only names its activity.
+  std::string thread_root = requested_thread;
+  if (!requested_thread.empty() && in.method == "POST") {
+    const TeamsActivity* in_thread =
+        channel == nullptr ? nullptr : s.find_activity(conversation_id, requested_thread);
+    if (in_thread == nullptr) {
       return connector_error(
           404, "ConversationNotFound",
-          "No thread with root message " + thread_root + " in " + conversation_id);
+          "No message " + requested_thread + " to thread on in " + conversation_id + ".");
     }
+    thread_root = in_thread->thread_root_id;
   }
 
   if (seg.size() == 4 && seg[3] == "activities") {

@@ -495,6 +495,20 @@ TEST(FakeTeamsConnector, CreatePostReplyAndUpdateInAChannel) {
   EXPECT_NE(card->activity.dump().find("MITIGATED"), std::string::npos);
   EXPECT_EQ(card->previous_versions[0].dump().find("MITIGATED"), std::string::npos);
 
+  // "<channel>;messageid=<a reply>", as the adapter names a message it updates or threads
+  // on: the update applies, a post lands in that reply's thread.
+  const std::string reply_id = reply.body["id"];
+  const std::string via_reply =
+      haveri::fakes::encode_uri_component(general + ";messageid=" + reply_id);
+  EXPECT_EQ(call_json(fake, "PUT", connector_path("/" + via_reply + "/activities/" + reply_id),
+                      json{{"type", "message"}, {"text", "ack by bob (edited)"}}, token)
+                .status,
+            200);
+  const auto threaded = call_json(fake, "POST", connector_path("/" + via_reply + "/activities"),
+                                  json{{"type", "message"}, {"text", "more"}}, token);
+  ASSERT_EQ(threaded.status, 201) << threaded.text;
+  EXPECT_EQ(fake.activity(threaded.body["id"])->thread_root_id, root);
+
   // Unknown activity, unknown conversation, unknown thread.
   const auto missing = call_json(fake, "PUT", connector_path("/" + general + "/activities/1"),
                                  card_message("x"), token);
@@ -509,7 +523,7 @@ TEST(FakeTeamsConnector, CreatePostReplyAndUpdateInAChannel) {
                 json{{"type", "message"}, {"text", "x"}}, token)
           .status,
       404);
-  EXPECT_EQ(fake.bot_activities().size(), 4U);
+  EXPECT_EQ(fake.bot_activities().size(), 5U);
 }
 
 TEST(FakeTeamsConnector, ThePeoplesMessagesCanBeRepliedToButNotEdited) {
