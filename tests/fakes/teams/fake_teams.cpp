@@ -284,8 +284,6 @@ struct State {
 
   std::vector<IssuedToken> tokens;
   std::chrono::seconds token_lifetime{3599};
-  // Tokens issued before these instants are refused (revoked / expired).
-  std::set<std::string> expired_tokens;
 
   std::vector<TeamsChannel> channels;
   std::vector<std::string> team_members;
@@ -892,7 +890,7 @@ std::string FakeTeams::Impl::token_problem(const State& s, const std::string& to
     if (t.revoked) {
       return "The token has been revoked.";
     }
-    if (s.expired_tokens.count(token) != 0 || SteadyClock::now() >= t.expires) {
+    if (SteadyClock::now() >= t.expires) {
       return "Lifetime validation failed, the token is expired.";
     }
     return {};
@@ -1617,8 +1615,9 @@ void FakeTeams::revoke_tokens() {
 
 void FakeTeams::expire_tokens() {
   impl_->state.write([](State& s) {
-    for (const auto& t : s.tokens) {
-      s.expired_tokens.insert(t.access_token);
+    const auto now = SteadyClock::now();
+    for (auto& t : s.tokens) {
+      t.expires = std::min(t.expires, now);
     }
   });
 }
