@@ -212,7 +212,9 @@ std::vector<NegativeCase> negative_cases() {
        JwtError::malformed_token},
       // Validly signed, but too big to be looked at.
       {"TwentyKibToken",
-       [] { return signed_by_teams(claims_with("padding", std::string(20 * 1024, 'x'))); },
+       [] {
+         return signed_by_teams(claims_with("padding", std::string(std::size_t{20} * 1024, 'x')));
+       },
        JwtError::malformed_token},
   };
 }
@@ -243,8 +245,8 @@ TEST_P(JwtNegativeTest, IsRefusedWithTheExactError) {
   }
 }
 
-void PrintTo(const NegativeCase& c, std::ostream* out) {
-  *out << c.name;
+std::ostream& operator<<(std::ostream& out, const NegativeCase& c) {
+  return out << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Jwt, JwtNegativeTest, ::testing::ValuesIn(negative_cases()),
@@ -330,8 +332,8 @@ std::vector<PositiveCase> positive_cases() {
   };
 }
 
-void PrintTo(const PositiveCase& c, std::ostream* out) {
-  *out << c.name;
+std::ostream& operator<<(std::ostream& out, const PositiveCase& c) {
+  return out << c.name;
 }
 
 class JwtPositiveTest : public ::testing::TestWithParam<PositiveCase> {};

@@ -26,7 +26,7 @@ constexpr const char* kMetadataUrl =
     "https://login.botframework.com/v1/.well-known/openidconfiguration";
 constexpr const char* kJwksUrl = "https://login.botframework.com/v1/.well-known/keys";
 constexpr const char* kProxy = "http://proxy.example:3128";
-constexpr std::int64_t kMinute = 60 * 1000;
+constexpr std::int64_t kMinute = std::int64_t{60} * 1000;
 
 struct Keys {
   TestSigningKey first{"kid-1"};
@@ -176,7 +176,7 @@ TEST_F(OpenIdKeysTest, WaitersQueuedDuringAFetchAreAnsweredOnceEach) {
 TEST_F(OpenIdKeysTest, AKnownKidWithFreshKeysIsAnsweredInsideTheCall) {
   fetch({&keys().first});
   ASSERT_EQ(answers_.size(), 1U);
-  now_ms_ += 23 * 60 * kMinute;  // still under a day
+  now_ms_ += kMinute * 60 * 23;  // still under a day
 
   ask("kid-1");
   ASSERT_EQ(answers_.size(), 2U);
@@ -267,8 +267,8 @@ std::vector<FailureCase> failure_cases() {
   };
 }
 
-void PrintTo(const FailureCase& c, std::ostream* out) {
-  *out << c.name;
+std::ostream& operator<<(std::ostream& out, const FailureCase& c) {
+  return out << c.name;
 }
 
 class OpenIdKeysFailureTest : public OpenIdKeysTest,
