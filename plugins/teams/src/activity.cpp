@@ -33,6 +33,9 @@ constexpr std::size_t kMaxQuotedBytes = 64;
 // pairing is quadratic.
 constexpr std::size_t kMaxMentionElements = 256;
 constexpr std::size_t kMaxMentionEntities = 64;
+// Card data is our own flat object plus the card's inputs; a deeper one is forged, and
+// copying it recurses once per level.
+constexpr std::size_t kMaxCardDataDepth = 16;
 
 // ---------------------------------------------------------------------------------------
 // UTF-8
@@ -134,6 +137,25 @@ bool all_strings_utf8(const json& root) {
       for (const json& element : *value) {
         pending.push_back(&element);
       }
+    }
+  }
+  return true;
+}
+
+// No deeper than `max_depth`: copying (or printing) a json recurses once per level.
+bool nesting_within(const json& root, std::size_t max_depth) {
+  std::vector<std::pair<const json*, std::size_t>> pending{{&root, 0}};
+  while (!pending.empty()) {
+    const auto [value, depth] = pending.back();
+    pending.pop_back();
+    if (!value->is_structured()) {
+      continue;
+    }
+    if (depth >= max_depth) {
+      return false;
+    }
+    for (const json& element : *value) {
+      pending.emplace_back(&element, depth + 1);
     }
   }
   return true;
@@ -243,17 +265,22 @@ std::optional<Tag> tag_at(std::string_view text, std::size_t at, std::size_t las
   return tag;
 }
 
-bool breaks_line(const Tag& tag) {
+// <br> and <hr> always break a line; the end of a block (</p>, </div>, </li>, …) breaks it
+// unless a break is already there, so that nested blocks make one break, not several.
+enum class LineBreak { none, always, block };
+
+LineBreak line_break_of(const Tag& tag) {
   const std::string& name = tag.name;
   if (name == "br" || name == "hr") {
-    return true;
+    return LineBreak::always;
   }
-  if (!tag.closing) {
-    return false;
+  if (tag.closing &&
+      (name == "p" || name == "div" || name == "li" || name == "tr" || name == "blockquote" ||
+       name == "pre" || name == "table" || name == "ul" || name == "ol" ||
+       (name.size() == 2 && name[0] == 'h' && name[1] >= '1' && name[1] <= '6'))) {
+    return LineBreak::block;
   }
-  return name == "p" || name == "div" || name == "li" || name == "tr" || name == "blockquote" ||
-         name == "pre" || name == "table" || name == "ul" || name == "ol" ||
-         (name.size() == 2 && name[0] == 'h' && name[1] >= '1' && name[1] <= '6');
+  return LineBreak::none;
 }
 
 // Decodes the character reference at `at` (text[at] == '&') into `out`; returns how many
@@ -661,7 +688,7 @@ std::optional<std::string_view> media_type_of(std::string_view file_type) {
 bool looks_like_media_type(std::string_view type) {
   const std::size_t slash = type.find('/');
   return slash != std::string_view::npos && slash > 0 && slash + 1 < type.size() &&
-         type.find_first_of(" \t\r\n") == std::string_view::npos;
+         type.find_first_of(" \t\r\n*") == std::string_view::npos;  // "image/*" is none
 }
 
 // Attachments as references only (docs/plugin-abi.md): never bytes, and never a link that
@@ -853,11 +880,15 @@ void translate_invoke(const Delivery& delivery, ActivityTranslation& out) {
   const json* value = object_member(&activity, "value");
   const json* action = object_member(value, "action");
   out.card_action_verb = std::string(string_member(action, "verb").value_or(""));
-  if (const json* data = object_member(action, "data")) {
-    out.card_action_data = *data;
-  }
   if (const auto replied_to = id_member(&activity, "replyToId")) {
     out.replied_to_activity = std::string(*replied_to);
+  }
+  const json* data = object_member(action, "data");
+  if (data != nullptr && !nesting_within(*data, kMaxCardDataDepth)) {
+    return ignore(out, "adaptiveCard/action: the data is nested too deeply");
+  }
+  if (data != nullptr) {
+    out.card_action_data = *data;
   }
   if (action == nullptr) {
     return ignore(out, "adaptiveCard/action: no value.action object");
@@ -1020,23 +1051,32 @@ std::string plain_text(std::string_view teams_html) {
   std::string decoded;
   decoded.reserve(teams_html.size());
   const std::size_t last_gt = teams_html.rfind('>');
+  bool comments_end = true;  // false once a "<!--" found no "-->": none later will either
+  // The last thing written is a break made by markup: line ends in the source right after
+  // it are layout of the HTML, not of the text ("</p>\n<p>").
+  bool markup_break = false;
   for (std::size_t at = 0; at < teams_html.size();) {
     const char c = teams_html[at];
     if (c == '<') {
       if (teams_html.substr(at).starts_with("<!--")) {
-        const std::size_t close = teams_html.find("-->", at + 4);
+        const std::size_t close =
+            comments_end ? teams_html.find("-->", at + 4) : std::string_view::npos;
         if (close != std::string_view::npos) {
           at = close + 3;
           continue;
         }
+        comments_end = false;
       } else if (const auto tag = tag_at(teams_html, at, last_gt)) {
-        if (breaks_line(*tag)) {
+        const LineBreak line_break = line_break_of(*tag);
+        if (line_break == LineBreak::always || (line_break == LineBreak::block && !markup_break)) {
           decoded += '\n';
+          markup_break = true;
         }
         at = tag->end;
         continue;
       }
       decoded += '<';
+      markup_break = false;
       ++at;
     } else if (c == '&') {
       const std::size_t taken = decode_entity(teams_html, at, decoded);
@@ -1046,16 +1086,21 @@ std::string plain_text(std::string_view teams_html) {
       } else {
         at += taken;
       }
-    } else if (c == '\r') {
-      decoded += '\n';
-      at += at + 1 < teams_html.size() && teams_html[at + 1] == '\n' ? 2 : 1;
+      markup_break = markup_break && decoded.back() == ' ';
+    } else if (c == '\r' || c == '\n') {
+      if (!markup_break) {
+        decoded += '\n';
+      }
+      at += c == '\r' && at + 1 < teams_html.size() && teams_html[at + 1] == '\n' ? 2 : 1;
     } else {
       const std::size_t length = utf8_sequence_at(teams_html, at);
       if (length == 0) {
         decoded += kReplacement;
         ++at;
+        markup_break = false;
       } else {
         decoded.append(teams_html.substr(at, length));
+        markup_break = markup_break && (c == ' ' || c == '\t');
         at += length;
       }
     }
