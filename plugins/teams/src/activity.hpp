@@ -51,15 +51,16 @@ struct ActivityTranslation {
   bool is_card_action_invoke = false;
   std::string card_action_verb;
   nlohmann::json card_action_data = nlohmann::json::object();
-  std::string replied_to_activity;  // activity.replyToId: the card the action was on
+  // activity.replyToId: the card the action was on (invokes, and Action.Submit messages).
+  std::string replied_to_activity;
   // The conversation the activity came from (always filled when the activity has one).
   ConversationRef conversation;
   // conversationUpdate with the bot itself among membersAdded: the app was installed.
   bool bot_installed = false;
-  // Why nothing was produced: for a debug log line ("" when events were produced or
-  // the activity was fully understood, such as typing).
+  // Why nothing was produced, for a debug log line: set whenever `events` is empty (also
+  // for typing, or a conversationUpdate adding only the bot); "" when events were produced.
   std::string ignored_because;
-  // The activity is unusable (missing id, conversation, from, or tenant; not an
+  // The activity is unusable (missing type, id, conversation, from, or tenant; not an
   // object; strings not UTF-8): answer 400 and store nothing.
   bool malformed = false;
 };
@@ -84,9 +85,11 @@ std::optional<std::string> command_text(const nlohmann::json& activity, const Bo
 //     mentioning the bot -> "command"; otherwise -> "message" (plain_text of text;
 //     thread_id; attachments as references: "files" entries from attachments whose
 //     contentType is "application/vnd.microsoft.teams.file.download.info" (name,
-//     content.uniqueId as id, content.downloadUrl as url, content.fileType) or that
-//     carry a contentUrl (name, contentUrl; id = contentUrl); cards and text/html
-//     attachments are not files);
+//     content.uniqueId as id, contentUrl (the file in SharePoint/OneDrive) as url,
+//     content.fileType as mimetype when known; content.downloadUrl only without a
+//     contentUrl and without a tempauth token: that URL is a credential that expires in
+//     an hour) or that carry a contentUrl (name, contentUrl; id = contentUrl); cards and
+//     text/html attachments are not files; every file gets a name, as the host requires);
 //   message with a `value` object and no text (an Action.Submit) whose value has
 //     "haveri_action": "command" -> "command" with value.command;
 //     "haveri_action": "form" -> "form_submission" (form_id = value.form_id, values =

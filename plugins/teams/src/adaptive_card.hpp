@@ -64,7 +64,10 @@ std::string card_markdown(std::string_view neutral_text);
 // "Submit", verb kFormVerb, data {"haveri_action":"form","form_id":…}, style positive);
 // context -> TextBlock (isSubtle, size Small, wrap). Anything left out for size is
 // named in a last TextBlock. Inputs without a usable name (empty, repeated, not
-// A-Za-z0-9._:-, over 64) are left out. Never throws but std::bad_alloc.
+// A-Za-z0-9._:-, over 64, or a name of the button's own data: "command", "form_id",
+// "haveri_*", which Teams would overwrite with the answer) are left out; on a card with
+// inputs, command buttons carry associatedInputs "none" so that they run without the
+// form's required answers. Never throws but std::bad_alloc.
 nlohmann::json render_card(const nlohmann::json& message);
 
 // The message activity that carries a card, for the Bot Connector:

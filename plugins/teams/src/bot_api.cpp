@@ -193,7 +193,8 @@ std::optional<std::int64_t> parse_http_date(std::string_view text) {
 
 // Retry-After in milliseconds (0: none, unreadable, or a date already past).
 std::uint64_t retry_after_ms(const json& headers, std::int64_t now_unix_seconds) {
-  const std::string_view value = trimmed(header_value(headers, "retry-after"));
+  const std::string header = header_value(headers, "retry-after");
+  const std::string_view value = trimmed(header);
   if (value.empty()) {
     return 0;
   }
@@ -449,8 +450,13 @@ struct BotApi::Impl {
     }
     return text;
   }
-  void log(haveri_log_level level, std::string line) const {
-    host.log(level, redacted(std::move(line)));
+  // `also_hidden`: a token no longer cached (a call's, after a 401) that may be quoted.
+  void log(haveri_log_level level, std::string line, const std::string& also_hidden = {}) const {
+    line = redacted(std::move(line));
+    if (!also_hidden.empty()) {
+      line = replaced_all(std::move(line), also_hidden, kRedacted);
+    }
+    host.log(level, line);
   }
 
   // --- entry points ------------------------------------------------------------------
@@ -747,11 +753,12 @@ struct BotApi::Impl {
     if (status == 401 && !request.fresh_token_tried) {
       // The token was revoked or rotated early: one more try with a new one.
       request.fresh_token_tried = true;
+      log(HAVERI_LOG_INFO, request.what() + ": " + outcome.error + "; fetching a new token",
+          request.token);
       Token& token = tokens.at(request.token_key);
       if (token.value == request.token) {
         token.value.clear();
       }
-      log(HAVERI_LOG_INFO, request.what() + ": " + outcome.error + "; fetching a new token");
       acquire_token(id);
       return;
     }
@@ -795,7 +802,8 @@ struct BotApi::Impl {
     timers.emplace(timer, Timer{TimerUse::backoff, id});
     log(outcome.status == 429 ? HAVERI_LOG_WARN : HAVERI_LOG_INFO,
         request.what() + ": " + outcome.error + "; retry " + std::to_string(request.retries) +
-            " in " + std::to_string(delay) + " ms");
+            " in " + std::to_string(delay) + " ms",
+        request.token);
   }
 
   // --- outcomes ------------------------------------------------------------------------
@@ -808,9 +816,17 @@ struct BotApi::Impl {
     Done done = std::move(it->second.done);
     const std::string used = std::move(it->second.token);
     requests.erase(it);
-    outcome.error = redacted(std::move(outcome.error));
-    if (!used.empty()) {
-      outcome.error = replaced_all(std::move(outcome.error), used, kRedacted);
+    auto hide = [this, &used](std::string text) {
+      text = redacted(std::move(text));
+      return used.empty() ? text : replaced_all(std::move(text), used, kRedacted);
+    };
+    outcome.error = hide(std::move(outcome.error));
+    if (!outcome.ok() && !outcome.response.empty()) {
+      // A failure's answer may be logged or stored by the caller: it is hidden as well.
+      json response =
+          json::parse(hide(outcome.response.dump(-1, ' ', false, json::error_handler_t::replace)),
+                      nullptr, false);
+      outcome.response = response.is_discarded() ? json::object() : std::move(response);
     }
     if (inside_entry) {
       fail_later(std::move(done), std::move(outcome));

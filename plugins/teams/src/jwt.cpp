@@ -16,7 +16,7 @@ namespace haveri::teams {
 
 namespace {
 
-constexpr std::size_t kMaxTokenBytes = 16 * 1024;
+constexpr std::size_t kMaxTokenBytes = std::size_t{16} * 1024;
 constexpr int kMinModulusBits = 2048;
 constexpr int kMaxModulusBits = 8192;
 // Attacker-chosen strings (alg, kid, iss…) go into details cut to this length.

@@ -30,7 +30,7 @@ struct OpenIdSettings {
   std::int64_t max_age_ms = std::int64_t{24} * 3600 * 1000;
   std::int64_t unknown_kid_refetch_ms = std::int64_t{5} * 60 * 1000;
   std::size_t max_waiting = 1000;
-  std::size_t max_document_bytes = 1024 * 1024;
+  std::size_t max_document_bytes = std::size_t{1024} * 1024;
 };
 
 class OpenIdKeys {
