@@ -1629,6 +1629,12 @@ const TestSigningKey& FakeTeams::current_key() const {
 
 const TestSigningKey& FakeTeams::rotate_key(std::string kid,
                                             std::vector<std::string> endorsements) {
+  const TestSigningKey& key = add_key(std::move(kid), std::move(endorsements));
+  sign_with(key);
+  return key;
+}
+
+const TestSigningKey& FakeTeams::add_key(std::string kid, std::vector<std::string> endorsements) {
   const std::size_t n = impl_->state.read([](const State& s) { return s.keys.size(); });
   if (kid.empty()) {
     kid = "fake-key-" + std::to_string(n + 1);
@@ -1637,9 +1643,24 @@ const TestSigningKey& FakeTeams::rotate_key(std::string kid,
   auto key = std::make_unique<TestSigningKey>(std::move(kid), std::move(endorsements));
   return impl_->state.write([&](State& s) -> const TestSigningKey& {
     s.keys.push_back(std::move(key));
-    s.current_key = s.keys.size() - 1;
     return *s.keys.back();
   });
+}
+
+void FakeTeams::sign_with(const TestSigningKey& key) {
+  const bool held = impl_->state.write([&](State& s) {
+    for (std::size_t i = 0; i < s.keys.size(); ++i) {
+      if (s.keys[i].get() == &key) {
+        s.current_key = i;
+        return true;
+      }
+    }
+    return false;
+  });
+  if (!held) {
+    throw std::invalid_argument("fake Teams: sign_with: key \"" + key.kid() +
+                                "\" is not one of the fake's keys (make it with add_key)");
+  }
 }
 
 void FakeTeams::publish_jwks(nlohmann::json jwks) {

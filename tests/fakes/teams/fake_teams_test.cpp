@@ -396,6 +396,7 @@ TEST(FakeTeamsOpenId, MetadataNamesTheKeysAndDriverTokensVerifyAgainstThem) {
 TEST(FakeTeamsOpenId, RotationPublishesTheNewKeyBesideTheOldAndSignsWithIt) {
   FakeTeams fake;
   TeamsDriver driver(fake, fake.base_url() + "/hooks/teams/messages");
+  const TestSigningKey& first = fake.current_key();
   const std::string before = driver.bearer_token(fake.service_url());
   const TestSigningKey& second = fake.rotate_key();
   EXPECT_EQ(second.kid(), "fake-key-2");
@@ -408,15 +409,31 @@ TEST(FakeTeamsOpenId, RotationPublishesTheNewKeyBesideTheOldAndSignsWithIt) {
   EXPECT_TRUE(verifies_against(before, keys.body));
   EXPECT_TRUE(verifies_against(after, keys.body));
 
+  // A key published but not signed with (one endorsed for another channel), then back
+  // to the first key.
+  const TestSigningKey& skype = fake.add_key("skype-only", {"skype"});
+  EXPECT_EQ(&fake.current_key(), &second);
+  const auto three = call(fake, "GET", "/botframework/v1/.well-known/keys");
+  ASSERT_EQ(three.body["keys"].size(), 3U);
+  EXPECT_EQ(three.body["keys"][2]["kid"], "skype-only");
+  EXPECT_EQ(three.body["keys"][2]["endorsements"], json::array({"skype"}));
+  TeamsAuth with_skype;
+  with_skype.key = &skype;
+  EXPECT_EQ(jwt_part(driver.bearer_token(fake.service_url(), with_skype), 0)["kid"], "skype-only");
+  fake.sign_with(first);
+  EXPECT_EQ(jwt_part(driver.bearer_token(fake.service_url()), 0)["kid"], "fake-key-1");
+  TestSigningKey stranger("fake-key-9");
+  EXPECT_THROW(fake.sign_with(stranger), std::invalid_argument);
+
   // An arbitrary document, then back to the fake's keys.
   fake.publish_jwks(json{{"keys", json::array()}});
   EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 0U);
   fake.publish_jwks(nullptr);
-  EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 2U);
+  EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 3U);
   fake.publish_openid_metadata(json{{"issuer", "https://elsewhere.invalid"}});
   EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/openidconfiguration").body["issuer"],
             "https://elsewhere.invalid");
-  EXPECT_EQ(fake.jwks_fetches(), 3U);
+  EXPECT_EQ(fake.jwks_fetches(), 4U);
 }
 
 // ---------------------------------------------------------------------------------------
