@@ -329,7 +329,7 @@ struct State {
       return it->second;
     }
     // Shaped like Teams' personal chat ids: "a:1" and a long opaque token.
-    const std::string id = "a:1" + random_alnum(60);
+    std::string id = "a:1" + random_alnum(60);
     personal_by_user[aad_object_id] = id;
     conversations.push_back({id, TeamsConversation::Kind::personal, aad_object_id});
     return id;
@@ -1747,7 +1747,10 @@ void FakeTeams::record_user_activity(const nlohmann::json& activity) {
   if (id.empty() || conversation.empty()) {
     return;
   }
-  const auto [conversation_id, root] = split_thread(conversation);
+  // Not a structured binding: clang before 16 cannot capture one in a lambda.
+  const std::pair<std::string, std::string> thread = split_thread(conversation);
+  const std::string& conversation_id = thread.first;
+  const std::string& root = thread.second;
   impl_->state.write([&](State& s) {
     const bool channel = s.find_channel(conversation_id) != nullptr;
     if ((!channel && s.find_conversation(conversation_id) == nullptr) ||

@@ -29,7 +29,6 @@ using tcp = asio::ip::tcp;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 using haveri::fakes::FakeTeams;
-using haveri::fakes::FakeTeamsConfig;
 using haveri::fakes::TeamsAuth;
 using haveri::fakes::TeamsDriver;
 using haveri::fakes::TeamsFault;
@@ -625,7 +624,7 @@ TEST(FakeTeamsConnector, InvalidCardsAreRefusedAndRecorded) {
 
   // Too large for Teams.
   const auto huge = call_json(fake, "POST", connector_path("/" + general + "/activities"),
-                              card_message(std::string(40 * 1024, 'x')), token);
+                              card_message(std::string(std::size_t{40} * 1024, 'x')), token);
   EXPECT_EQ(huge.status, 400);
   EXPECT_EQ(fake.card_violations().size(), 2U);
 }
