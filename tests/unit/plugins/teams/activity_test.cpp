@@ -34,7 +34,7 @@ constexpr const char* kPersonalChat =
     "a:1Xh7pQ2rS9tU4vW6xY8zA0bC3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9dE1fG3hI5jK7lM9nO1pQ";
 constexpr const char* kGroupChat = "19:b8577894a63548969c5c92bb9c80c5e1@thread.v2";
 
-const BotIdentity kBot{kAppId};
+const BotIdentity haveri_bot{kAppId};
 
 json aino() {
   return json{{"id", kAinoMri}, {"name", "Aino Virtanen"}, {"aadObjectId", kAinoAad}};
@@ -422,10 +422,11 @@ json from_bot() {
   if (!event.contains("v") || event["v"] != 1) {
     return fail("v is not 1");
   }
-  static const std::set<std::string> kTypes{"command",         "message",         "message_changed",
-                                            "message_deleted", "form_submission", "member_joined"};
+  static const std::set<std::string> known_types{"command",         "message",
+                                                 "message_changed", "message_deleted",
+                                                 "form_submission", "member_joined"};
   if (!event.contains("type") || !event["type"].is_string() ||
-      kTypes.count(event["type"].get<std::string>()) == 0) {
+      known_types.count(event["type"].get<std::string>()) == 0) {
     return fail("unknown type");
   }
   const std::string type = event["type"];
@@ -483,7 +484,7 @@ json from_bot() {
 // Translates and checks what every translation must satisfy.
 ActivityTranslation translated(const json& activity) {
   ActivityTranslation out;
-  EXPECT_NO_THROW(out = translate_activity(activity, kBot));
+  EXPECT_NO_THROW(out = translate_activity(activity, haveri_bot));
   for (const json& event : out.events) {
     EXPECT_TRUE(valid_event(event));
   }
@@ -944,13 +945,13 @@ json person_mention(std::string name, std::string text) {
 }
 
 TEST(CommandText, MentionFirst) {
-  EXPECT_EQ(command_text(channel_mention(), kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(channel_mention(), haveri_bot), "declare Pump 3 down sev2");
 }
 
 TEST(CommandText, WhatPrecedesTheMentionIsForPeople) {
   EXPECT_EQ(command_text(channel_text("Morning all, <at>Haveri</at> status investigating",
                                       json::array({bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "status investigating");
 }
 
@@ -958,16 +959,16 @@ TEST(CommandText, TwoMentions) {
   const json aino_mention = person_mention("Aino", "<at>Aino</at>");
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> lead <at>Aino</at>",
                                       json::array({bot_mention(), aino_mention})),
-                         kBot),
+                         haveri_bot),
             "lead Aino");
   EXPECT_EQ(command_text(channel_text("<at>Aino</at> please <at>Haveri</at> ack",
                                       json::array({aino_mention, bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "ack");
   // The bot twice: the command follows the first.
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> note ask <at>Haveri</at> later",
                                       json::array({bot_mention(), bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "note ask Haveri later");
 }
 
@@ -975,65 +976,67 @@ TEST(CommandText, PersonNamedLikeTheBotIsPairedByOrder) {
   json haveri_person = person_mention("Haveri", "<at>Haveri</at>");
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> hi, <at>Haveri</at> ack",
                                       json::array({haveri_person, bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "ack");
 }
 
 TEST(CommandText, MentionOfSomeoneElseOnlyIsNoCommand) {
   EXPECT_EQ(command_text(channel_text("<at>Aino</at> can you check pump 3?",
                                       json::array({person_mention("Aino", "<at>Aino</at>")})),
-                         kBot),
+                         haveri_bot),
             std::nullopt);
   json group = group_chat("<at>Aino</at> ack", false);
   group["entities"] = json::array({person_mention("Aino", "<at>Aino</at>")});
-  EXPECT_EQ(command_text(group, kBot), std::nullopt);
+  EXPECT_EQ(command_text(group, haveri_bot), std::nullopt);
 }
 
 TEST(CommandText, IncidentWordInAnyCase) {
   for (const char* text : {"<at>Haveri</at> incident ack", "<at>Haveri</at> INCIDENT ack",
                            "<at>Haveri</at> Incident\tack", "<at>Haveri</at>&nbsp;InCiDeNt ack"}) {
-    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), kBot), "ack") << text;
+    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), haveri_bot), "ack")
+        << text;
   }
-  EXPECT_EQ(
-      command_text(channel_text("<at>Haveri</at> incidents", json::array({bot_mention()})), kBot),
-      "incidents");
+  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> incidents", json::array({bot_mention()})),
+                         haveri_bot),
+            "incidents");
 }
 
 TEST(CommandText, EmptyIsHelp) {
   for (const char* text : {"<at>Haveri</at>", "<at>Haveri</at> ", "<at>Haveri</at> incident",
                            "<at>Haveri</at>&nbsp;<br>", "<p><at>Haveri</at></p>"}) {
-    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), kBot), "help") << text;
+    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), haveri_bot), "help")
+        << text;
   }
   json personal = personal_command();
   personal["text"] = "  ";
-  EXPECT_EQ(command_text(personal, kBot), "help");
+  EXPECT_EQ(command_text(personal, haveri_bot), "help");
 }
 
 TEST(CommandText, PersonalChatWithoutMention) {
-  EXPECT_EQ(command_text(personal_command(), kBot), "status mitigated");
+  EXPECT_EQ(command_text(personal_command(), haveri_bot), "status mitigated");
   json html = personal_command();
   html["text"] = "<p>declare Conveyor&nbsp;2 stopped sev1</p>";
-  EXPECT_EQ(command_text(html, kBot), "declare Conveyor 2 stopped sev1");
+  EXPECT_EQ(command_text(html, haveri_bot), "declare Conveyor 2 stopped sev1");
   json mentioned = personal_command();
   mentioned["text"] = "<at>Haveri</at> timeline";
   mentioned["entities"] = json::array({bot_mention()});
-  EXPECT_EQ(command_text(mentioned, kBot), "timeline");
+  EXPECT_EQ(command_text(mentioned, haveri_bot), "timeline");
 }
 
 TEST(CommandText, EntitiesAbsentTakeTheFirstAtElement) {
   json activity = channel_mention();
   activity.erase("entities");
-  EXPECT_EQ(command_text(activity, kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(activity, haveri_bot), "declare Pump 3 down sev2");
   activity["entities"] = "not an array";
-  EXPECT_EQ(command_text(activity, kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(activity, haveri_bot), "declare Pump 3 down sev2");
   activity["text"] = "no mention at all";
-  EXPECT_EQ(command_text(activity, kBot), std::nullopt);
+  EXPECT_EQ(command_text(activity, haveri_bot), std::nullopt);
 }
 
 TEST(CommandText, OldClientsEntityTextWithAtSign) {
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> status resolved",
                                       json::array({bot_mention("<at>@Haveri</at>")})),
-                         kBot),
+                         haveri_bot),
             "status resolved");
 }
 
@@ -1043,20 +1046,21 @@ TEST(CommandText, ABotNameWithSpacesIsSplitIntoElements) {
   second["mentioned"]["name"] = "Incidents";
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at>&nbsp;<at>Incidents</at> sev sev1",
                                       json::array({first, second})),
-                         kBot),
+                         haveri_bot),
             "sev sev1");
 }
 
 TEST(CommandText, BotIdInAnotherCase) {
   json mention = bot_mention();
   mention["mentioned"]["id"] = "28:3F2A6C1E-8B7D-4E59-A0C4-5D1E9B2F7A60";
-  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> ack", json::array({mention})), kBot), "ack");
+  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> ack", json::array({mention})), haveri_bot),
+            "ack");
 }
 
 TEST(CommandText, BotEntityWithoutElementTakesTheWholeText) {
-  EXPECT_EQ(
-      command_text(channel_text("Haveri ack", json::array({bot_mention("<at>X</at>")})), kBot),
-      "Haveri ack");
+  EXPECT_EQ(command_text(channel_text("Haveri ack", json::array({bot_mention("<at>X</at>")})),
+                         haveri_bot),
+            "Haveri ack");
 }
 
 TEST(CommandText, AnotherBotIsNotUs) {
@@ -1217,7 +1221,7 @@ TEST(ActivityHostile, WrongTypesElsewhereAreIgnoredOrSkipped) {
     ActivityTranslation out;
     ASSERT_NO_THROW(out = translated(activity)) << activity.dump();
     EXPECT_FALSE(out.malformed) << activity.dump();
-    EXPECT_NO_THROW((void)command_text(activity, kBot));
+    EXPECT_NO_THROW((void)command_text(activity, haveri_bot));
   }
 }
 
@@ -1266,7 +1270,7 @@ TEST(ActivityHostile, EveryMemberOfEveryFixtureWithEveryType) {
         json activity = fixture;
         activity[pointer] = replacement;
         ASSERT_NO_THROW((void)translated(activity)) << pointer.to_string();
-        ASSERT_NO_THROW((void)command_text(activity, kBot)) << pointer.to_string();
+        ASSERT_NO_THROW((void)command_text(activity, haveri_bot)) << pointer.to_string();
         ++translations;
       }
     }
