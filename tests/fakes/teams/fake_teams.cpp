@@ -284,8 +284,6 @@ struct State {
 
   std::vector<IssuedToken> tokens;
   std::chrono::seconds token_lifetime{3599};
-  // Tokens issued before these instants are refused (revoked / expired).
-  std::set<std::string> expired_tokens;
 
   std::vector<TeamsChannel> channels;
   std::vector<std::string> team_members;
@@ -892,7 +890,7 @@ std::string FakeTeams::Impl::token_problem(const State& s, const std::string& to
     if (t.revoked) {
       return "The token has been revoked.";
     }
-    if (s.expired_tokens.count(token) != 0 || SteadyClock::now() >= t.expires) {
+    if (SteadyClock::now() >= t.expires) {
       return "Lifetime validation failed, the token is expired.";
     }
     return {};
@@ -1136,20 +1134,24 @@ Reply FakeTeams::Impl::connector(State& s, const Incoming& in) {
   }
 
   // v3/conversations/{conversationId}/…
-  const auto [conversation_id, thread_root] = split_thread(seg[2]);
+  const auto [conversation_id, requested_thread] = split_thread(seg[2]);
   const TeamsConversation* personal = s.find_conversation(conversation_id);
   TeamsChannel* channel = personal == nullptr ? s.find_channel(conversation_id) : nullptr;
   if (personal == nullptr && channel == nullptr) {
     return connector_error(404, "ConversationNotFound", "Conversation not found: " + seg[2]);
   }
-  if (!thread_root.empty()) {
-    TeamsActivity* root =
-        channel == nullptr ? nullptr : s.find_activity(conversation_id, thread_root);
-    if (root == nullptr || root->thread_root_id != root->id) {
+  // "<channel>;messageid=<id>": the thread of that message. Posts need it to exist (the
+  // thread they go to is the one it is in); an update only names its activity.
+  std::string thread_root = requested_thread;
+  if (!requested_thread.empty() && in.method == "POST") {
+    const TeamsActivity* in_thread =
+        channel == nullptr ? nullptr : s.find_activity(conversation_id, requested_thread);
+    if (in_thread == nullptr) {
       return connector_error(
           404, "ConversationNotFound",
-          "No thread with root message " + thread_root + " in " + conversation_id);
+          "No message " + requested_thread + " to thread on in " + conversation_id + ".");
     }
+    thread_root = in_thread->thread_root_id;
   }
 
   if (seg.size() == 4 && seg[3] == "activities") {
@@ -1613,8 +1615,9 @@ void FakeTeams::revoke_tokens() {
 
 void FakeTeams::expire_tokens() {
   impl_->state.write([](State& s) {
-    for (const auto& t : s.tokens) {
-      s.expired_tokens.insert(t.access_token);
+    const auto now = SteadyClock::now();
+    for (auto& t : s.tokens) {
+      t.expires = std::min(t.expires, now);
     }
   });
 }
@@ -1626,6 +1629,12 @@ const TestSigningKey& FakeTeams::current_key() const {
 
 const TestSigningKey& FakeTeams::rotate_key(std::string kid,
                                             std::vector<std::string> endorsements) {
+  const TestSigningKey& key = add_key(std::move(kid), std::move(endorsements));
+  sign_with(key);
+  return key;
+}
+
+const TestSigningKey& FakeTeams::add_key(std::string kid, std::vector<std::string> endorsements) {
   const std::size_t n = impl_->state.read([](const State& s) { return s.keys.size(); });
   if (kid.empty()) {
     kid = "fake-key-" + std::to_string(n + 1);
@@ -1634,9 +1643,24 @@ const TestSigningKey& FakeTeams::rotate_key(std::string kid,
   auto key = std::make_unique<TestSigningKey>(std::move(kid), std::move(endorsements));
   return impl_->state.write([&](State& s) -> const TestSigningKey& {
     s.keys.push_back(std::move(key));
-    s.current_key = s.keys.size() - 1;
     return *s.keys.back();
   });
+}
+
+void FakeTeams::sign_with(const TestSigningKey& key) {
+  const bool held = impl_->state.write([&](State& s) {
+    for (std::size_t i = 0; i < s.keys.size(); ++i) {
+      if (s.keys[i].get() == &key) {
+        s.current_key = i;
+        return true;
+      }
+    }
+    return false;
+  });
+  if (!held) {
+    throw std::invalid_argument("fake Teams: sign_with: key \"" + key.kid() +
+                                "\" is not one of the fake's keys (make it with add_key)");
+  }
 }
 
 void FakeTeams::publish_jwks(nlohmann::json jwks) {

@@ -273,6 +273,14 @@ class FakeTeams {
   // and signs with it from now on; returns it.
   const TestSigningKey& rotate_key(std::string kid = {},
                                    std::vector<std::string> endorsements = {"msteams"});
+  // Makes a new key and publishes it beside the others, but keeps signing with the
+  // current one (TeamsAuth::key can still sign with it): a key the JWKS lists that the
+  // adapter must refuse, e.g. one endorsed for {"skype"} only. Returns it.
+  const TestSigningKey& add_key(std::string kid = {},
+                                std::vector<std::string> endorsements = {"msteams"});
+  // Signs with `key` from now on (back to an older key, say). Throws std::invalid_argument
+  // when `key` is not one of this fake's keys.
+  void sign_with(const TestSigningKey& key);
   // Serves `jwks` as given from now on (instead of the keys the fake holds); null goes
   // back to the fake's keys. Same for the metadata document.
   void publish_jwks(nlohmann::json jwks);

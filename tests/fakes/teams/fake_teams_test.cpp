@@ -396,6 +396,7 @@ TEST(FakeTeamsOpenId, MetadataNamesTheKeysAndDriverTokensVerifyAgainstThem) {
 TEST(FakeTeamsOpenId, RotationPublishesTheNewKeyBesideTheOldAndSignsWithIt) {
   FakeTeams fake;
   TeamsDriver driver(fake, fake.base_url() + "/hooks/teams/messages");
+  const TestSigningKey& first = fake.current_key();
   const std::string before = driver.bearer_token(fake.service_url());
   const TestSigningKey& second = fake.rotate_key();
   EXPECT_EQ(second.kid(), "fake-key-2");
@@ -408,15 +409,31 @@ TEST(FakeTeamsOpenId, RotationPublishesTheNewKeyBesideTheOldAndSignsWithIt) {
   EXPECT_TRUE(verifies_against(before, keys.body));
   EXPECT_TRUE(verifies_against(after, keys.body));
 
+  // A key published but not signed with (one endorsed for another channel), then back
+  // to the first key.
+  const TestSigningKey& skype = fake.add_key("skype-only", {"skype"});
+  EXPECT_EQ(&fake.current_key(), &second);
+  const auto three = call(fake, "GET", "/botframework/v1/.well-known/keys");
+  ASSERT_EQ(three.body["keys"].size(), 3U);
+  EXPECT_EQ(three.body["keys"][2]["kid"], "skype-only");
+  EXPECT_EQ(three.body["keys"][2]["endorsements"], json::array({"skype"}));
+  TeamsAuth with_skype;
+  with_skype.key = &skype;
+  EXPECT_EQ(jwt_part(driver.bearer_token(fake.service_url(), with_skype), 0)["kid"], "skype-only");
+  fake.sign_with(first);
+  EXPECT_EQ(jwt_part(driver.bearer_token(fake.service_url()), 0)["kid"], "fake-key-1");
+  TestSigningKey stranger("fake-key-9");
+  EXPECT_THROW(fake.sign_with(stranger), std::invalid_argument);
+
   // An arbitrary document, then back to the fake's keys.
   fake.publish_jwks(json{{"keys", json::array()}});
   EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 0U);
   fake.publish_jwks(nullptr);
-  EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 2U);
+  EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/keys").body["keys"].size(), 3U);
   fake.publish_openid_metadata(json{{"issuer", "https://elsewhere.invalid"}});
   EXPECT_EQ(call(fake, "GET", "/botframework/v1/.well-known/openidconfiguration").body["issuer"],
             "https://elsewhere.invalid");
-  EXPECT_EQ(fake.jwks_fetches(), 3U);
+  EXPECT_EQ(fake.jwks_fetches(), 4U);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -495,6 +512,20 @@ TEST(FakeTeamsConnector, CreatePostReplyAndUpdateInAChannel) {
   EXPECT_NE(card->activity.dump().find("MITIGATED"), std::string::npos);
   EXPECT_EQ(card->previous_versions[0].dump().find("MITIGATED"), std::string::npos);
 
+  // "<channel>;messageid=<a reply>", as the adapter names a message it updates or threads
+  // on: the update applies, a post lands in that reply's thread.
+  const std::string reply_id = reply.body["id"];
+  const std::string via_reply =
+      haveri::fakes::encode_uri_component(general + ";messageid=" + reply_id);
+  EXPECT_EQ(call_json(fake, "PUT", connector_path("/" + via_reply + "/activities/" + reply_id),
+                      json{{"type", "message"}, {"text", "ack by bob (edited)"}}, token)
+                .status,
+            200);
+  const auto threaded = call_json(fake, "POST", connector_path("/" + via_reply + "/activities"),
+                                  json{{"type", "message"}, {"text", "more"}}, token);
+  ASSERT_EQ(threaded.status, 201) << threaded.text;
+  EXPECT_EQ(fake.activity(threaded.body["id"])->thread_root_id, root);
+
   // Unknown activity, unknown conversation, unknown thread.
   const auto missing = call_json(fake, "PUT", connector_path("/" + general + "/activities/1"),
                                  card_message("x"), token);
@@ -509,7 +540,7 @@ TEST(FakeTeamsConnector, CreatePostReplyAndUpdateInAChannel) {
                 json{{"type", "message"}, {"text", "x"}}, token)
           .status,
       404);
-  EXPECT_EQ(fake.bot_activities().size(), 4U);
+  EXPECT_EQ(fake.bot_activities().size(), 5U);
 }
 
 TEST(FakeTeamsConnector, ThePeoplesMessagesCanBeRepliedToButNotEdited) {
