@@ -960,7 +960,7 @@ TEST(CommandText, TwoMentions) {
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> lead <at>Aino</at>",
                                       json::array({bot_mention(), aino_mention})),
                          haveri_bot),
-            "lead Aino");
+            std::string("lead <@") + kAinoMri + "|Aino>");
   EXPECT_EQ(command_text(channel_text("<at>Aino</at> please <at>Haveri</at> ack",
                                       json::array({aino_mention, bot_mention()})),
                          haveri_bot),
