@@ -6,6 +6,7 @@
 #include "activity.hpp"
 
 #include <cstddef>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -1066,6 +1067,194 @@ TEST(CommandText, BotEntityWithoutElementTakesTheWholeText) {
 TEST(CommandText, AnotherBotIsNotUs) {
   const BotIdentity other{"00000000-0000-0000-0000-000000000000"};
   EXPECT_EQ(command_text(channel_mention(), other), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------------------
+// Mentions of people in commands
+
+constexpr const char* kMikkoMri = "29:9zY8xW7vU6tS5rQ4pO3nM2lK1jI0hG-mikko";
+constexpr const char* kNbsp = "\xC2\xA0";  // spaces inside a written name
+
+json mention_of(std::string id, json name, std::string text) {
+  json mentioned{{"id", std::move(id)}};
+  if (!name.is_null()) {
+    mentioned["name"] = std::move(name);
+  }
+  return json{{"type", "mention"}, {"text", std::move(text)}, {"mentioned", std::move(mentioned)}};
+}
+
+std::string person(const std::string& id, const std::string& name) {
+  return "<@" + id + (name.empty() ? "" : "|" + name) + ">";
+}
+
+const std::string aino_virtanen = std::string("Aino") + kNbsp + "Virtanen";
+
+TEST(CommandTextMention, SplitNameIsOneMention) {
+  // Teams today: one element and one entity per word, each entity with the whole name.
+  const json whole_name =
+      json::array({bot_mention(), mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                   mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  for (const char* text : {"<at>Haveri</at> lead <at>Aino</at> <at>Virtanen</at>",
+                           "<at>Haveri</at> lead <at>Aino</at>&nbsp;<at>Virtanen</at>",
+                           "<at>Haveri</at> lead <at>Aino</at><at>Virtanen</at>"}) {
+    EXPECT_EQ(command_text(channel_text(text, whole_name), haveri_bot),
+              "lead " + person(kAinoMri, aino_virtanen))
+        << text;
+  }
+  // Entities naming only their word, or nothing: the words are joined.
+  const json word_names = json::array({bot_mention(), mention_of(kAinoMri, "Aino", "<at>Aino</at>"),
+                                       mention_of(kAinoMri, "Virtanen", "<at>Virtanen</at>")});
+  const json no_names = json::array({bot_mention(), mention_of(kAinoMri, nullptr, "<at>Aino</at>"),
+                                     mention_of(kAinoMri, nullptr, "<at>Virtanen</at>")});
+  for (const json& entities : {word_names, no_names}) {
+    EXPECT_EQ(command_text(
+                  channel_text("<at>Haveri</at> comms <at>Aino</at> <at>Virtanen</at> ", entities),
+                  haveri_bot),
+              "comms " + person(kAinoMri, aino_virtanen));
+  }
+}
+
+TEST(CommandTextMention, OnlyAdjacentMentionsOfOneIdMerge) {
+  const json entities = json::array({bot_mention(), mention_of(kAinoMri, "Aino", "<at>Aino</at>"),
+                                     mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>"),
+                                     mention_of(kAinoMri, "Aino", "<at>Aino</at>")});
+  EXPECT_EQ(
+      command_text(channel_text("<at>Haveri</at> note <at>Aino</at> <at>Mikko</at>, <at>Aino</at>",
+                                entities),
+                   haveri_bot),
+      "note " + person(kAinoMri, "Aino") + " " + person(kMikkoMri, "Mikko") + ", " +
+          person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, SingleWordMention) {
+  EXPECT_EQ(command_text(
+                channel_text("<at>Haveri</at> incident lead <at>Aino</at>",
+                             json::array({bot_mention(), person_mention("Aino", "<at>Aino</at>")})),
+                haveri_bot),
+            "lead " + person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, TheBotsMentionIsStillStripped) {
+  // Its own split name too, and a person right after it.
+  json first = bot_mention("<at>Haveri</at>");
+  json second = bot_mention("<at>Incidents</at>");
+  second["mentioned"]["name"] = "Haveri Incidents";
+  first["mentioned"]["name"] = "Haveri Incidents";
+  EXPECT_EQ(command_text(
+                channel_text("<at>Haveri</at> <at>Incidents</at> <at>Aino</at>",
+                             json::array({first, second, person_mention("Aino", "<at>Aino</at>")})),
+                haveri_bot),
+            person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, WhatPrecedesTheBotsMentionIsForPeople) {
+  const json activity =
+      channel_text("<at>Aino</at> please <at>Haveri</at> lead <at>Mikko</at>",
+                   json::array({person_mention("Aino", "<at>Aino</at>"), bot_mention(),
+                                mention_of(kMikkoMri, "Mikko Korhonen", "<at>Mikko</at>")}));
+  EXPECT_EQ(command_text(activity, haveri_bot),
+            "lead " + person(kMikkoMri, std::string("Mikko") + kNbsp + "Korhonen"));
+  EXPECT_EQ(translated(activity).mentioned_user_ids, std::vector<std::string>{kMikkoMri});
+}
+
+TEST(CommandTextMention, NamesLoseWhatTheGrammarCannotRead) {
+  const auto command_for = [](const char* name) {
+    return command_text(
+        channel_text("<at>Haveri</at> lead <at>Aino</at>",
+                     json::array({bot_mention(), person_mention(name, "<at>Aino</at>")})),
+        haveri_bot);
+  };
+  EXPECT_EQ(command_for("Aino | Ops >"),
+            "lead " + person(kAinoMri, std::string("Aino") + kNbsp + "Ops"));
+  EXPECT_EQ(command_for("R&D <Lead>"),
+            "lead " + person(kAinoMri, std::string("R&D") + kNbsp + "Lead"));
+  EXPECT_EQ(command_for("|>"), "lead " + person(kAinoMri, ""));
+  EXPECT_EQ(command_for(" Aino\t\nVirtanen "), "lead " + person(kAinoMri, aino_virtanen));
+  EXPECT_EQ(command_for(std::string(300, 'a').c_str()),
+            "lead " + person(kAinoMri, std::string(200, 'a')));
+  // Inner texts as the name: entities decoded, then the same rules.
+  EXPECT_EQ(
+      command_text(channel_text("<at>Haveri</at> lead <at>A&amp;B|C&gt;</at>",
+                                json::array({bot_mention(), mention_of(kAinoMri, nullptr,
+                                                                       "<at>A&amp;B|C&gt;</at>")})),
+                   haveri_bot),
+      "lead " + person(kAinoMri, "A&BC"));
+}
+
+TEST(CommandTextMention, UnpairedMentionsStayPlainText) {
+  // No entities: the first <at> is the bot, the others are their inner text.
+  json activity = channel_text("<at>Haveri</at> lead <at>Aino</at>", json::array());
+  activity.erase("entities");
+  EXPECT_EQ(command_text(activity, haveri_bot), "lead Aino");
+  EXPECT_TRUE(translated(activity).mentioned_user_ids.empty());
+  // An entity without an id, or for another name, or with an id the grammar cannot hold.
+  for (const json& aino :
+       {json{{"type", "mention"}, {"text", "<at>Aino</at>"}, {"mentioned", {{"name", "Aino"}}}},
+        person_mention("Mikko", "<at>Mikko</at>"), mention_of("29:a b", "Aino", "<at>Aino</at>"),
+        mention_of("29:a|b", "Aino", "<at>Aino</at>")}) {
+    EXPECT_EQ(command_text(channel_text("<at>Haveri</at> lead <at>Aino</at>",
+                                        json::array({bot_mention(), aino})),
+                           haveri_bot),
+              "lead Aino")
+        << aino.dump();
+  }
+}
+
+TEST(CommandTextMention, PersonalChatMentionsPeople) {
+  json activity = personal_command();
+  activity["text"] = "lead <at>Aino</at> <at>Virtanen</at>";
+  activity["entities"] = json::array({mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                                      mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  EXPECT_EQ(command_text(activity, haveri_bot), "lead " + person(kAinoMri, aino_virtanen));
+}
+
+TEST(ActivityTranslation, CommandListsMentionedUserIdsInOrderOnce) {
+  const ActivityTranslation out = translated(
+      channel_text("<at>Haveri</at> note <at>Mikko</at> to <at>Aino</at>, <at>Mikko</at> again",
+                   json::array({bot_mention(), mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>"),
+                                person_mention("Aino", "<at>Aino</at>"),
+                                mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>")})));
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0]["type"], "command");
+  EXPECT_EQ(out.events[0]["text"], "note " + person(kMikkoMri, "Mikko") + " to " +
+                                       person(kAinoMri, "Aino") + ", " +
+                                       person(kMikkoMri, "Mikko") + " again");
+  EXPECT_EQ(out.mentioned_user_ids, (std::vector<std::string>{kMikkoMri, kAinoMri}));
+}
+
+TEST(ActivityTranslation, MessageMentioningPeopleKeepsTheirNames) {
+  json activity = channel_post();
+  activity["text"] = "<at>Aino</at> <at>Virtanen</at> can you check pump 3?";
+  activity["entities"] = json::array({mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                                      mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  const ActivityTranslation out = translated(activity);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0]["type"], "message");
+  EXPECT_EQ(out.events[0]["text"], "Aino Virtanen can you check pump 3?");
+  EXPECT_TRUE(out.mentioned_user_ids.empty());
+}
+
+TEST(ReplaceMentionedIds, BothFormsWholeIdsOnly) {
+  const std::map<std::string, std::string> ids{{"29:a", "aad-a"}, {"29:ab", "aad-ab"}};
+  EXPECT_EQ(replace_mentioned_ids("lead <@29:a|Aino> and <@29:ab> <@29:a>", ids),
+            "lead <@aad-a|Aino> and <@aad-ab> <@aad-a>");
+  // A prefix of a known id, an unknown id, no terminator: untouched.
+  EXPECT_EQ(replace_mentioned_ids("<@29:|x> <@29:abc> <@29:c|C> 29:a <@29:a", ids),
+            "<@29:|x> <@29:abc> <@29:c|C> 29:a <@29:a");
+  EXPECT_EQ(replace_mentioned_ids("<@<@29:a>", ids), "<@<@aad-a>");
+  EXPECT_EQ(replace_mentioned_ids("", ids), "");
+  // One pass: a replacement that is itself a key is not replaced again.
+  const std::map<std::string, std::string> chain{{"x", "y"}, {"y", "z"}};
+  EXPECT_EQ(replace_mentioned_ids("<@x> <@y|Y>", chain), "<@y> <@z|Y>");
+}
+
+TEST(ReplaceMentionedIds, StaysLinearOnHostileText) {
+  std::string text;
+  for (int i = 0; i < 200000; ++i) {
+    text += "<@";
+  }
+  const std::map<std::string, std::string> ids{{"29:a", "b"}};
+  EXPECT_EQ(replace_mentioned_ids(text + "29:a>", ids), text + "b>");
 }
 
 // ---------------------------------------------------------------------------------------
