@@ -1,5 +1,6 @@
 #include "activity.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -36,6 +37,10 @@ constexpr std::size_t kMaxMentionEntities = 64;
 // Card data is our own flat object plus the card's inputs; a deeper one is forged, and
 // copying it recurses once per level.
 constexpr std::size_t kMaxCardDataDepth = 16;
+// The command grammar refuses a person's id or name longer than this
+// (core/src/commands.cpp, kMaxUserIdBytes).
+constexpr std::size_t kMaxPersonBytes = 200;
+constexpr std::string_view kNoBreakSpace = "\xC2\xA0";
 
 // ---------------------------------------------------------------------------------------
 // UTF-8
@@ -443,6 +448,7 @@ std::vector<AtElement> at_elements(std::string_view text) {
 // A mention entity: {"type":"mention","mentioned":{"id":…,"name":…},"text":"<at>…</at>"}.
 struct MentionEntity {
   std::string_view id;
+  std::string_view name;  // mentioned.name, or ""
   std::string_view text;
   std::string text_key;  // mention_key(text)
   std::string name_key;  // mention_key(mentioned.name)
@@ -470,6 +476,7 @@ std::vector<MentionEntity> mention_entities(const json& activity, const BotIdent
     }
     MentionEntity mention;
     mention.id = *id;
+    mention.name = string_member(mentioned, "name").value_or(std::string_view{});
     mention.text = string_member(&entity, "text").value_or(std::string_view{});
     mention.text_key = mention_key(mention.text);
     mention.name_key = mention_key(string_member(mentioned, "name").value_or(""));
@@ -592,7 +599,7 @@ std::string sha256_hex(std::string_view data) {
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(2 * length);
+  hex.reserve(std::size_t{2} * length);
   for (unsigned int i = 0; i < length; ++i) {
     hex += kHex[digest[i] >> 4];
     hex += kHex[digest[i] & 0x0F];
@@ -829,6 +836,191 @@ void translate_card_data(const Delivery& delivery, const json& data, std::string
                              : "card action: unknown haveri_action " + quoted(action));
 }
 
+// An id the command grammar reads back whole inside "<@…>".
+bool is_writable_user_id(std::string_view id) {
+  if (id.size() > kMaxPersonBytes) {
+    return false;
+  }
+  for (std::size_t at = 0; at < id.size(); ++at) {
+    if (std::string_view("<>@|").find(id[at]) != std::string_view::npos ||
+        space_width_at(id, at) > 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A display name as one word of a command: '|' '>' '<' '@' and control characters
+// dropped, runs of spaces one U+00A0, cut at a character boundary.
+std::string person_name(std::string_view raw) {
+  std::string name;
+  bool gap = false;
+  for (std::size_t at = 0; at < raw.size();) {
+    if (const std::size_t width = space_width_at(raw, at); width > 0) {
+      gap = !name.empty();
+      at += width;
+      continue;
+    }
+    const auto c = static_cast<unsigned char>(raw[at]);
+    const std::size_t length = utf8_sequence_at(raw, at);
+    if (length == 0 || c < 0x20 || c == 0x7F || c == '|' || c == '>' || c == '<' || c == '@') {
+      ++at;
+      continue;
+    }
+    if (name.size() + (gap ? kNoBreakSpace.size() : 0) + length > kMaxPersonBytes) {
+      break;
+    }
+    if (gap) {
+      name += kNoBreakSpace;
+      gap = false;
+    }
+    name.append(raw.substr(at, length));
+    at += length;
+  }
+  return name;
+}
+
+std::string escaped_html(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '&') {
+      out += "&amp;";
+    } else if (c == '<') {
+      out += "&lt;";
+    } else if (c == '>') {
+      out += "&gt;";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool only_space_between(std::string_view text, const AtElement& left, const AtElement& right) {
+  return trim(plain_text(text.substr(left.end, right.begin - left.end))).empty();
+}
+
+// A command's text and the people written into it as "<@id|name>".
+struct CommandOfMessage {
+  std::string text;
+  std::vector<std::string> mentioned_user_ids;
+};
+
+// The command in text[from…]: mentions of people as "<@id|name>" (see command_text), the
+// rest plain_text.
+CommandOfMessage command_from(std::string_view text, std::size_t from,
+                              const std::vector<AtElement>& elements, const std::vector<int>& owner,
+                              const std::vector<MentionEntity>& mentions) {
+  const auto person_of = [&](std::size_t e) -> const MentionEntity* {
+    if (owner[e] < 0) {
+      return nullptr;
+    }
+    const MentionEntity& mention = mentions[static_cast<std::size_t>(owner[e])];
+    return mention.is_bot || !is_writable_user_id(mention.id) ? nullptr : &mention;
+  };
+  CommandOfMessage out;
+  std::string html;
+  html.reserve(text.size() - from);
+  std::size_t copied = from;
+  for (std::size_t e = 0; e < elements.size(); ++e) {
+    const MentionEntity* person = elements[e].begin >= from ? person_of(e) : nullptr;
+    if (person == nullptr) {
+      continue;
+    }
+    std::size_t last = e;
+    while (last + 1 < elements.size() && person_of(last + 1) != nullptr &&
+           person_of(last + 1)->id == person->id &&
+           only_space_between(text, elements[last], elements[last + 1])) {
+      ++last;
+    }
+    // Each word's entity may carry the whole name or just its word.
+    std::vector<std::string_view> names;
+    for (std::size_t k = e; k <= last; ++k) {
+      const std::string_view name = mentions[static_cast<std::size_t>(owner[k])].name;
+      if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) {
+        names.push_back(name);
+      }
+    }
+    std::string joined;
+    for (const std::string_view name : names) {
+      joined.append(" ").append(name);
+    }
+    for (std::size_t k = e; k <= last && names.empty(); ++k) {
+      const AtElement& element = elements[k];
+      joined += " " + plain_text(text.substr(element.inner_begin,
+                                             element.inner_end - element.inner_begin));
+    }
+    const std::string name = person_name(joined);
+    html.append(text.substr(copied, elements[e].begin - copied));
+    html += escaped_html("<@" + std::string(person->id) + (name.empty() ? "" : "|" + name) + ">");
+    copied = elements[last].end;
+    const std::string id(person->id);
+    if (std::find(out.mentioned_user_ids.begin(), out.mentioned_user_ids.end(), id) ==
+        out.mentioned_user_ids.end()) {
+      out.mentioned_user_ids.push_back(id);
+    }
+    e = last;
+  }
+  html.append(text.substr(copied));
+  out.text = without_incident_word(plain_text(html));
+  return out;
+}
+
+std::optional<CommandOfMessage> command_of(const json& activity, const BotIdentity& bot) {
+  try {
+    const std::string_view text = string_member(&activity, "text").value_or("");
+    const bool personal = conversation_type_of(activity) == "personal";
+    const std::vector<MentionEntity> mentions = mention_entities(activity, bot);
+    const std::vector<AtElement> elements = at_elements(text);
+    const std::vector<int> owner = pair_mentions(text, elements, mentions);
+    const auto is_bot_element = [&](std::size_t e) {
+      return owner[e] >= 0 && mentions[static_cast<std::size_t>(owner[e])].is_bot;
+    };
+    bool bot_mentioned = false;
+    for (const MentionEntity& mention : mentions) {
+      bot_mentioned = bot_mentioned || mention.is_bot;
+    }
+    std::optional<std::size_t> at;  // the element addressing the bot
+    if (bot_mentioned) {
+      for (std::size_t e = 0; e < elements.size() && !at; ++e) {
+        if (is_bot_element(e)) {
+          at = e;
+        }
+      }
+      // The entity says the bot was mentioned but matches no element's text: the first
+      // element that stands for nobody else.
+      for (std::size_t e = 0; e < elements.size() && !at; ++e) {
+        if (owner[e] < 0) {
+          at = e;
+        }
+      }
+      if (!at) {
+        return command_from(text, 0, elements, owner, mentions);
+      }
+    } else if (mentions.empty() && !elements.empty()) {
+      at = 0;  // no mention entities at all: the first <at> is taken for the bot
+    } else {
+      if (personal) {
+        return command_from(text, 0, elements, owner, mentions);
+      }
+      return std::nullopt;  // people mentioned, not the bot: said to them
+    }
+    // Teams splits a mention of a name with spaces into one element per word
+    // ("<at>Haveri</at> <at>Bot</at>"), each with an entity for the same id.
+    std::size_t last = *at;
+    while (last + 1 < elements.size() && is_bot_element(last + 1) &&
+           only_space_between(text, elements[last], elements[last + 1])) {
+      ++last;
+    }
+    return command_from(text, elements[last].end, elements, owner, mentions);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 void translate_message(const Delivery& delivery, ActivityTranslation& out) {
   const json& activity = delivery.activity;
   const json* text_member = member(&activity, "text");
@@ -844,9 +1036,10 @@ void translate_message(const Delivery& delivery, ActivityTranslation& out) {
     }
     return translate_card_data(delivery, *value, "", out);
   }
-  if (auto command = command_text(activity, delivery.bot)) {
+  if (auto command = command_of(activity, delivery.bot)) {
     json event = neutral_event(delivery, "command", message_key(delivery), user_of(delivery.from));
-    event["text"] = std::move(*command);
+    event["text"] = std::move(command->text);
+    out.mentioned_user_ids = std::move(command->mentioned_user_ids);
     event["message_id"] = std::string(delivery.activity_id);
     out.events.push_back(std::move(event));
     return;
@@ -1109,59 +1302,37 @@ std::string plain_text(std::string_view teams_html) {
 }
 
 std::optional<std::string> command_text(const nlohmann::json& activity, const BotIdentity& bot) {
-  try {
-    const std::string_view text = string_member(&activity, "text").value_or("");
-    const bool personal = conversation_type_of(activity) == "personal";
-    const std::vector<MentionEntity> mentions = mention_entities(activity, bot);
-    const std::vector<AtElement> elements = at_elements(text);
-    const std::vector<int> owner = pair_mentions(text, elements, mentions);
-    const auto is_bot_element = [&](std::size_t e) {
-      return owner[e] >= 0 && mentions[static_cast<std::size_t>(owner[e])].is_bot;
-    };
-    bool bot_mentioned = false;
-    for (const MentionEntity& mention : mentions) {
-      bot_mentioned = bot_mentioned || mention.is_bot;
-    }
-    std::optional<std::size_t> at;  // the element addressing the bot
-    if (bot_mentioned) {
-      for (std::size_t e = 0; e < elements.size() && !at; ++e) {
-        if (is_bot_element(e)) {
-          at = e;
-        }
-      }
-      // The entity says the bot was mentioned but matches no element's text: the first
-      // element that stands for nobody else.
-      for (std::size_t e = 0; e < elements.size() && !at; ++e) {
-        if (owner[e] < 0) {
-          at = e;
-        }
-      }
-      if (!at) {
-        return without_incident_word(plain_text(text));
-      }
-    } else if (mentions.empty() && !elements.empty()) {
-      at = 0;  // no mention entities at all: the first <at> is taken for the bot
-    } else {
-      if (personal) {
-        return without_incident_word(plain_text(text));
-      }
-      return std::nullopt;  // people mentioned, not the bot: said to them
-    }
-    // Teams splits a mention of a name with spaces into one element per word
-    // ("<at>Haveri</at> <at>Bot</at>"), each with an entity for the same id.
-    std::size_t last = *at;
-    while (last + 1 < elements.size() && is_bot_element(last + 1) &&
-           trim(plain_text(
-                    text.substr(elements[last].end, elements[last + 1].begin - elements[last].end)))
-               .empty()) {
-      ++last;
-    }
-    return without_incident_word(plain_text(text.substr(elements[last].end)));
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception&) {
+  auto command = command_of(activity, bot);
+  if (!command) {
     return std::nullopt;
   }
+  return std::move(command->text);
+}
+
+std::string replace_mentioned_ids(std::string_view text,
+                                  const std::map<std::string, std::string>& ids) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t copied = 0;
+  for (std::size_t open = text.find("<@"); open != std::string_view::npos;) {
+    const std::size_t id_begin = open + 2;
+    // Stopping at '<' too keeps this linear on "<@<@<@…".
+    const std::size_t id_end = text.find_first_of("|><", id_begin);
+    if (id_end == std::string_view::npos) {
+      break;
+    }
+    if (text[id_end] != '<') {
+      const auto found = ids.find(std::string(text.substr(id_begin, id_end - id_begin)));
+      if (found != ids.end()) {
+        out.append(text.substr(copied, id_begin - copied));
+        out += found->second;
+        copied = id_end;
+      }
+    }
+    open = text.find("<@", id_end);
+  }
+  out.append(text.substr(copied));
+  return out;
 }
 
 ActivityTranslation translate_activity(const nlohmann::json& activity, const BotIdentity& bot) {

@@ -393,7 +393,8 @@ struct BotApi::Impl {
         settings(std::move(settings_in)),
         now_ms(std::move(now_ms_in)),
         unix_now(std::move(unix_now_in)),
-        jitter(std::random_device{}()) {
+        jitter(static_cast<std::uint32_t>(
+            std::chrono::steady_clock::now().time_since_epoch().count())) {
     settings.graph_base_url = without_trailing_slashes(settings.graph_base_url);
   }
 
@@ -692,7 +693,7 @@ struct BotApi::Impl {
   }
 
   // Every call waiting for this token ends like the token request did.
-  void token_failed(const std::string& key, ApiOutcome outcome) {
+  void token_failed(const std::string& key, const ApiOutcome& outcome) {
     Token& token = tokens.at(key);
     token.call_id = 0;
     const std::vector<std::uint64_t> waiters = std::move(token.waiters);

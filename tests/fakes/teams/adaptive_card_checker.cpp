@@ -570,28 +570,12 @@ class CardChecker {
       }
     }
     for (const auto& [key, member] : value.items()) {
-      if (def.typed && key == "type") {
-        continue;
-      }
-      const std::string at = pointer_to(pointer, key);
-      const auto property = std::find_if(def.properties.begin(), def.properties.end(),
-                                         [&key](const Property& p) { return p.name == key; });
-      if (property == def.properties.end()) {
-        flag(at, "unknown property " + in_quotes(key) + " on " + std::string(def.name) +
-                     " (the schema allows no others)");
-        continue;
-      }
-      if (property->since > version_) {
-        flag(at, in_quotes(key) + " on " + std::string(def.name) + " needs version " +
-                     version_text(property->since) + "; the card declares " +
-                     version_text(version_));
-      }
-      check_value(*property, member, at);
-    }
-    for (const std::string_view name : def.required) {
-      if (!value.contains(name)) {
-        flag(pointer,
-             "required property " + in_quotes(name) + " missing on " + std::string(def.name));
+      const bool known = std::any_of(def.properties.begin(), def.properties.end(),
+                                     [&key](const Property& p) { return p.name == key; });
+      if (!known && !(def.typed && key == "type")) {
+        flag(pointer_to(pointer, key), "unknown property " + in_quotes(key) + " on " +
+                                           std::string(def.name) +
+                                           " (the schema allows no others)");
       }
     }
     if (const auto id = value.find("id"); def.card_id && id != value.end() && id->is_string()) {
@@ -605,6 +589,26 @@ class CardChecker {
           flag(pointer_to(pointer, "id"),
                "duplicate id " + in_quotes(text) + " (also at " + first->second + ")");
         }
+      }
+    }
+    // In the schema's order of properties, which puts a card's body before its actions.
+    for (const Property& property : def.properties) {
+      const auto member = value.find(property.name);
+      if (member == value.end()) {
+        continue;
+      }
+      const std::string at = pointer_to(pointer, property.name);
+      if (property.since > version_) {
+        flag(at, in_quotes(property.name) + " on " + std::string(def.name) + " needs version " +
+                     version_text(property.since) + "; the card declares " +
+                     version_text(version_));
+      }
+      check_value(property, *member, at);
+    }
+    for (const std::string_view name : def.required) {
+      if (!value.contains(name)) {
+        flag(pointer,
+             "required property " + in_quotes(name) + " missing on " + std::string(def.name));
       }
     }
     --depth_;

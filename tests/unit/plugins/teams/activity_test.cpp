@@ -6,6 +6,7 @@
 #include "activity.hpp"
 
 #include <cstddef>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,7 +35,7 @@ constexpr const char* kPersonalChat =
     "a:1Xh7pQ2rS9tU4vW6xY8zA0bC3dE5fG7hI9jK1lM3nO5pQ7rS9tU1vW3xY5zA7bC9dE1fG3hI5jK7lM9nO1pQ";
 constexpr const char* kGroupChat = "19:b8577894a63548969c5c92bb9c80c5e1@thread.v2";
 
-const BotIdentity kBot{kAppId};
+const BotIdentity haveri_bot{kAppId};
 
 json aino() {
   return json{{"id", kAinoMri}, {"name", "Aino Virtanen"}, {"aadObjectId", kAinoAad}};
@@ -422,10 +423,11 @@ json from_bot() {
   if (!event.contains("v") || event["v"] != 1) {
     return fail("v is not 1");
   }
-  static const std::set<std::string> kTypes{"command",         "message",         "message_changed",
-                                            "message_deleted", "form_submission", "member_joined"};
+  static const std::set<std::string> known_types{"command",         "message",
+                                                 "message_changed", "message_deleted",
+                                                 "form_submission", "member_joined"};
   if (!event.contains("type") || !event["type"].is_string() ||
-      kTypes.count(event["type"].get<std::string>()) == 0) {
+      known_types.count(event["type"].get<std::string>()) == 0) {
     return fail("unknown type");
   }
   const std::string type = event["type"];
@@ -483,7 +485,7 @@ json from_bot() {
 // Translates and checks what every translation must satisfy.
 ActivityTranslation translated(const json& activity) {
   ActivityTranslation out;
-  EXPECT_NO_THROW(out = translate_activity(activity, kBot));
+  EXPECT_NO_THROW(out = translate_activity(activity, haveri_bot));
   for (const json& event : out.events) {
     EXPECT_TRUE(valid_event(event));
   }
@@ -944,13 +946,13 @@ json person_mention(std::string name, std::string text) {
 }
 
 TEST(CommandText, MentionFirst) {
-  EXPECT_EQ(command_text(channel_mention(), kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(channel_mention(), haveri_bot), "declare Pump 3 down sev2");
 }
 
 TEST(CommandText, WhatPrecedesTheMentionIsForPeople) {
   EXPECT_EQ(command_text(channel_text("Morning all, <at>Haveri</at> status investigating",
                                       json::array({bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "status investigating");
 }
 
@@ -958,16 +960,16 @@ TEST(CommandText, TwoMentions) {
   const json aino_mention = person_mention("Aino", "<at>Aino</at>");
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> lead <at>Aino</at>",
                                       json::array({bot_mention(), aino_mention})),
-                         kBot),
-            "lead Aino");
+                         haveri_bot),
+            std::string("lead <@") + kAinoMri + "|Aino>");
   EXPECT_EQ(command_text(channel_text("<at>Aino</at> please <at>Haveri</at> ack",
                                       json::array({aino_mention, bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "ack");
   // The bot twice: the command follows the first.
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> note ask <at>Haveri</at> later",
                                       json::array({bot_mention(), bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "note ask Haveri later");
 }
 
@@ -975,65 +977,67 @@ TEST(CommandText, PersonNamedLikeTheBotIsPairedByOrder) {
   json haveri_person = person_mention("Haveri", "<at>Haveri</at>");
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> hi, <at>Haveri</at> ack",
                                       json::array({haveri_person, bot_mention()})),
-                         kBot),
+                         haveri_bot),
             "ack");
 }
 
 TEST(CommandText, MentionOfSomeoneElseOnlyIsNoCommand) {
   EXPECT_EQ(command_text(channel_text("<at>Aino</at> can you check pump 3?",
                                       json::array({person_mention("Aino", "<at>Aino</at>")})),
-                         kBot),
+                         haveri_bot),
             std::nullopt);
   json group = group_chat("<at>Aino</at> ack", false);
   group["entities"] = json::array({person_mention("Aino", "<at>Aino</at>")});
-  EXPECT_EQ(command_text(group, kBot), std::nullopt);
+  EXPECT_EQ(command_text(group, haveri_bot), std::nullopt);
 }
 
 TEST(CommandText, IncidentWordInAnyCase) {
   for (const char* text : {"<at>Haveri</at> incident ack", "<at>Haveri</at> INCIDENT ack",
                            "<at>Haveri</at> Incident\tack", "<at>Haveri</at>&nbsp;InCiDeNt ack"}) {
-    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), kBot), "ack") << text;
+    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), haveri_bot), "ack")
+        << text;
   }
-  EXPECT_EQ(
-      command_text(channel_text("<at>Haveri</at> incidents", json::array({bot_mention()})), kBot),
-      "incidents");
+  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> incidents", json::array({bot_mention()})),
+                         haveri_bot),
+            "incidents");
 }
 
 TEST(CommandText, EmptyIsHelp) {
   for (const char* text : {"<at>Haveri</at>", "<at>Haveri</at> ", "<at>Haveri</at> incident",
                            "<at>Haveri</at>&nbsp;<br>", "<p><at>Haveri</at></p>"}) {
-    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), kBot), "help") << text;
+    EXPECT_EQ(command_text(channel_text(text, json::array({bot_mention()})), haveri_bot), "help")
+        << text;
   }
   json personal = personal_command();
   personal["text"] = "  ";
-  EXPECT_EQ(command_text(personal, kBot), "help");
+  EXPECT_EQ(command_text(personal, haveri_bot), "help");
 }
 
 TEST(CommandText, PersonalChatWithoutMention) {
-  EXPECT_EQ(command_text(personal_command(), kBot), "status mitigated");
+  EXPECT_EQ(command_text(personal_command(), haveri_bot), "status mitigated");
   json html = personal_command();
   html["text"] = "<p>declare Conveyor&nbsp;2 stopped sev1</p>";
-  EXPECT_EQ(command_text(html, kBot), "declare Conveyor 2 stopped sev1");
+  EXPECT_EQ(command_text(html, haveri_bot), "declare Conveyor 2 stopped sev1");
   json mentioned = personal_command();
   mentioned["text"] = "<at>Haveri</at> timeline";
   mentioned["entities"] = json::array({bot_mention()});
-  EXPECT_EQ(command_text(mentioned, kBot), "timeline");
+  EXPECT_EQ(command_text(mentioned, haveri_bot), "timeline");
 }
 
 TEST(CommandText, EntitiesAbsentTakeTheFirstAtElement) {
   json activity = channel_mention();
   activity.erase("entities");
-  EXPECT_EQ(command_text(activity, kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(activity, haveri_bot), "declare Pump 3 down sev2");
   activity["entities"] = "not an array";
-  EXPECT_EQ(command_text(activity, kBot), "declare Pump 3 down sev2");
+  EXPECT_EQ(command_text(activity, haveri_bot), "declare Pump 3 down sev2");
   activity["text"] = "no mention at all";
-  EXPECT_EQ(command_text(activity, kBot), std::nullopt);
+  EXPECT_EQ(command_text(activity, haveri_bot), std::nullopt);
 }
 
 TEST(CommandText, OldClientsEntityTextWithAtSign) {
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at> status resolved",
                                       json::array({bot_mention("<at>@Haveri</at>")})),
-                         kBot),
+                         haveri_bot),
             "status resolved");
 }
 
@@ -1043,25 +1047,214 @@ TEST(CommandText, ABotNameWithSpacesIsSplitIntoElements) {
   second["mentioned"]["name"] = "Incidents";
   EXPECT_EQ(command_text(channel_text("<at>Haveri</at>&nbsp;<at>Incidents</at> sev sev1",
                                       json::array({first, second})),
-                         kBot),
+                         haveri_bot),
             "sev sev1");
 }
 
 TEST(CommandText, BotIdInAnotherCase) {
   json mention = bot_mention();
   mention["mentioned"]["id"] = "28:3F2A6C1E-8B7D-4E59-A0C4-5D1E9B2F7A60";
-  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> ack", json::array({mention})), kBot), "ack");
+  EXPECT_EQ(command_text(channel_text("<at>Haveri</at> ack", json::array({mention})), haveri_bot),
+            "ack");
 }
 
 TEST(CommandText, BotEntityWithoutElementTakesTheWholeText) {
-  EXPECT_EQ(
-      command_text(channel_text("Haveri ack", json::array({bot_mention("<at>X</at>")})), kBot),
-      "Haveri ack");
+  EXPECT_EQ(command_text(channel_text("Haveri ack", json::array({bot_mention("<at>X</at>")})),
+                         haveri_bot),
+            "Haveri ack");
 }
 
 TEST(CommandText, AnotherBotIsNotUs) {
   const BotIdentity other{"00000000-0000-0000-0000-000000000000"};
   EXPECT_EQ(command_text(channel_mention(), other), std::nullopt);
+}
+
+// ---------------------------------------------------------------------------------------
+// Mentions of people in commands
+
+constexpr const char* kMikkoMri = "29:9zY8xW7vU6tS5rQ4pO3nM2lK1jI0hG-mikko";
+constexpr const char* kNbsp = "\xC2\xA0";  // spaces inside a written name
+
+json mention_of(std::string id, json name, std::string text) {
+  json mentioned{{"id", std::move(id)}};
+  if (!name.is_null()) {
+    mentioned["name"] = std::move(name);
+  }
+  return json{{"type", "mention"}, {"text", std::move(text)}, {"mentioned", std::move(mentioned)}};
+}
+
+std::string person(const std::string& id, const std::string& name) {
+  return "<@" + id + (name.empty() ? "" : "|" + name) + ">";
+}
+
+const std::string aino_virtanen = std::string("Aino") + kNbsp + "Virtanen";
+
+TEST(CommandTextMention, SplitNameIsOneMention) {
+  // Teams today: one element and one entity per word, each entity with the whole name.
+  const json whole_name =
+      json::array({bot_mention(), mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                   mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  for (const char* text : {"<at>Haveri</at> lead <at>Aino</at> <at>Virtanen</at>",
+                           "<at>Haveri</at> lead <at>Aino</at>&nbsp;<at>Virtanen</at>",
+                           "<at>Haveri</at> lead <at>Aino</at><at>Virtanen</at>"}) {
+    EXPECT_EQ(command_text(channel_text(text, whole_name), haveri_bot),
+              "lead " + person(kAinoMri, aino_virtanen))
+        << text;
+  }
+  // Entities naming only their word, or nothing: the words are joined.
+  const json word_names = json::array({bot_mention(), mention_of(kAinoMri, "Aino", "<at>Aino</at>"),
+                                       mention_of(kAinoMri, "Virtanen", "<at>Virtanen</at>")});
+  const json no_names = json::array({bot_mention(), mention_of(kAinoMri, nullptr, "<at>Aino</at>"),
+                                     mention_of(kAinoMri, nullptr, "<at>Virtanen</at>")});
+  for (const json& entities : {word_names, no_names}) {
+    EXPECT_EQ(command_text(
+                  channel_text("<at>Haveri</at> comms <at>Aino</at> <at>Virtanen</at> ", entities),
+                  haveri_bot),
+              "comms " + person(kAinoMri, aino_virtanen));
+  }
+}
+
+TEST(CommandTextMention, OnlyAdjacentMentionsOfOneIdMerge) {
+  const json entities = json::array({bot_mention(), mention_of(kAinoMri, "Aino", "<at>Aino</at>"),
+                                     mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>"),
+                                     mention_of(kAinoMri, "Aino", "<at>Aino</at>")});
+  EXPECT_EQ(
+      command_text(channel_text("<at>Haveri</at> note <at>Aino</at> <at>Mikko</at>, <at>Aino</at>",
+                                entities),
+                   haveri_bot),
+      "note " + person(kAinoMri, "Aino") + " " + person(kMikkoMri, "Mikko") + ", " +
+          person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, SingleWordMention) {
+  EXPECT_EQ(command_text(
+                channel_text("<at>Haveri</at> incident lead <at>Aino</at>",
+                             json::array({bot_mention(), person_mention("Aino", "<at>Aino</at>")})),
+                haveri_bot),
+            "lead " + person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, TheBotsMentionIsStillStripped) {
+  // Its own split name too, and a person right after it.
+  json first = bot_mention("<at>Haveri</at>");
+  json second = bot_mention("<at>Incidents</at>");
+  second["mentioned"]["name"] = "Haveri Incidents";
+  first["mentioned"]["name"] = "Haveri Incidents";
+  EXPECT_EQ(command_text(
+                channel_text("<at>Haveri</at> <at>Incidents</at> <at>Aino</at>",
+                             json::array({first, second, person_mention("Aino", "<at>Aino</at>")})),
+                haveri_bot),
+            person(kAinoMri, "Aino"));
+}
+
+TEST(CommandTextMention, WhatPrecedesTheBotsMentionIsForPeople) {
+  const json activity =
+      channel_text("<at>Aino</at> please <at>Haveri</at> lead <at>Mikko</at>",
+                   json::array({person_mention("Aino", "<at>Aino</at>"), bot_mention(),
+                                mention_of(kMikkoMri, "Mikko Korhonen", "<at>Mikko</at>")}));
+  EXPECT_EQ(command_text(activity, haveri_bot),
+            "lead " + person(kMikkoMri, std::string("Mikko") + kNbsp + "Korhonen"));
+  EXPECT_EQ(translated(activity).mentioned_user_ids, std::vector<std::string>{kMikkoMri});
+}
+
+TEST(CommandTextMention, NamesLoseWhatTheGrammarCannotRead) {
+  const auto command_for = [](const char* name) {
+    return command_text(
+        channel_text("<at>Haveri</at> lead <at>Aino</at>",
+                     json::array({bot_mention(), person_mention(name, "<at>Aino</at>")})),
+        haveri_bot);
+  };
+  EXPECT_EQ(command_for("Aino | Ops >"),
+            "lead " + person(kAinoMri, std::string("Aino") + kNbsp + "Ops"));
+  EXPECT_EQ(command_for("R&D <Lead>"),
+            "lead " + person(kAinoMri, std::string("R&D") + kNbsp + "Lead"));
+  EXPECT_EQ(command_for("|>"), "lead " + person(kAinoMri, ""));
+  EXPECT_EQ(command_for(" Aino\t\nVirtanen "), "lead " + person(kAinoMri, aino_virtanen));
+  EXPECT_EQ(command_for(std::string(300, 'a').c_str()),
+            "lead " + person(kAinoMri, std::string(200, 'a')));
+  // Inner texts as the name: entities decoded, then the same rules.
+  EXPECT_EQ(
+      command_text(channel_text("<at>Haveri</at> lead <at>A&amp;B|C&gt;</at>",
+                                json::array({bot_mention(), mention_of(kAinoMri, nullptr,
+                                                                       "<at>A&amp;B|C&gt;</at>")})),
+                   haveri_bot),
+      "lead " + person(kAinoMri, "A&BC"));
+}
+
+TEST(CommandTextMention, UnpairedMentionsStayPlainText) {
+  // No entities: the first <at> is the bot, the others are their inner text.
+  json activity = channel_text("<at>Haveri</at> lead <at>Aino</at>", json::array());
+  activity.erase("entities");
+  EXPECT_EQ(command_text(activity, haveri_bot), "lead Aino");
+  EXPECT_TRUE(translated(activity).mentioned_user_ids.empty());
+  // An entity without an id, or for another name, or with an id the grammar cannot hold.
+  for (const json& aino :
+       {json{{"type", "mention"}, {"text", "<at>Aino</at>"}, {"mentioned", {{"name", "Aino"}}}},
+        person_mention("Mikko", "<at>Mikko</at>"), mention_of("29:a b", "Aino", "<at>Aino</at>"),
+        mention_of("29:a|b", "Aino", "<at>Aino</at>")}) {
+    EXPECT_EQ(command_text(channel_text("<at>Haveri</at> lead <at>Aino</at>",
+                                        json::array({bot_mention(), aino})),
+                           haveri_bot),
+              "lead Aino")
+        << aino.dump();
+  }
+}
+
+TEST(CommandTextMention, PersonalChatMentionsPeople) {
+  json activity = personal_command();
+  activity["text"] = "lead <at>Aino</at> <at>Virtanen</at>";
+  activity["entities"] = json::array({mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                                      mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  EXPECT_EQ(command_text(activity, haveri_bot), "lead " + person(kAinoMri, aino_virtanen));
+}
+
+TEST(ActivityTranslation, CommandListsMentionedUserIdsInOrderOnce) {
+  const ActivityTranslation out = translated(
+      channel_text("<at>Haveri</at> note <at>Mikko</at> to <at>Aino</at>, <at>Mikko</at> again",
+                   json::array({bot_mention(), mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>"),
+                                person_mention("Aino", "<at>Aino</at>"),
+                                mention_of(kMikkoMri, "Mikko", "<at>Mikko</at>")})));
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0]["type"], "command");
+  EXPECT_EQ(out.events[0]["text"], "note " + person(kMikkoMri, "Mikko") + " to " +
+                                       person(kAinoMri, "Aino") + ", " +
+                                       person(kMikkoMri, "Mikko") + " again");
+  EXPECT_EQ(out.mentioned_user_ids, (std::vector<std::string>{kMikkoMri, kAinoMri}));
+}
+
+TEST(ActivityTranslation, MessageMentioningPeopleKeepsTheirNames) {
+  json activity = channel_post();
+  activity["text"] = "<at>Aino</at> <at>Virtanen</at> can you check pump 3?";
+  activity["entities"] = json::array({mention_of(kAinoMri, "Aino Virtanen", "<at>Aino</at>"),
+                                      mention_of(kAinoMri, "Aino Virtanen", "<at>Virtanen</at>")});
+  const ActivityTranslation out = translated(activity);
+  ASSERT_EQ(out.events.size(), 1u);
+  EXPECT_EQ(out.events[0]["type"], "message");
+  EXPECT_EQ(out.events[0]["text"], "Aino Virtanen can you check pump 3?");
+  EXPECT_TRUE(out.mentioned_user_ids.empty());
+}
+
+TEST(ReplaceMentionedIds, BothFormsWholeIdsOnly) {
+  const std::map<std::string, std::string> ids{{"29:a", "aad-a"}, {"29:ab", "aad-ab"}};
+  EXPECT_EQ(replace_mentioned_ids("lead <@29:a|Aino> and <@29:ab> <@29:a>", ids),
+            "lead <@aad-a|Aino> and <@aad-ab> <@aad-a>");
+  // A prefix of a known id, an unknown id, no terminator: untouched.
+  EXPECT_EQ(replace_mentioned_ids("<@29:|x> <@29:abc> <@29:c|C> 29:a <@29:a", ids),
+            "<@29:|x> <@29:abc> <@29:c|C> 29:a <@29:a");
+  EXPECT_EQ(replace_mentioned_ids("<@<@29:a>", ids), "<@<@aad-a>");
+  EXPECT_EQ(replace_mentioned_ids("", ids), "");
+  // One pass: a replacement that is itself a key is not replaced again.
+  const std::map<std::string, std::string> chain{{"x", "y"}, {"y", "z"}};
+  EXPECT_EQ(replace_mentioned_ids("<@x> <@y|Y>", chain), "<@y> <@z|Y>");
+}
+
+TEST(ReplaceMentionedIds, StaysLinearOnHostileText) {
+  std::string text;
+  for (int i = 0; i < 200000; ++i) {
+    text += "<@";
+  }
+  const std::map<std::string, std::string> ids{{"29:a", "b"}};
+  EXPECT_EQ(replace_mentioned_ids(text + "29:a>", ids), text + "b>");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1217,7 +1410,7 @@ TEST(ActivityHostile, WrongTypesElsewhereAreIgnoredOrSkipped) {
     ActivityTranslation out;
     ASSERT_NO_THROW(out = translated(activity)) << activity.dump();
     EXPECT_FALSE(out.malformed) << activity.dump();
-    EXPECT_NO_THROW((void)command_text(activity, kBot));
+    EXPECT_NO_THROW((void)command_text(activity, haveri_bot));
   }
 }
 
@@ -1266,7 +1459,7 @@ TEST(ActivityHostile, EveryMemberOfEveryFixtureWithEveryType) {
         json activity = fixture;
         activity[pointer] = replacement;
         ASSERT_NO_THROW((void)translated(activity)) << pointer.to_string();
-        ASSERT_NO_THROW((void)command_text(activity, kBot)) << pointer.to_string();
+        ASSERT_NO_THROW((void)command_text(activity, haveri_bot)) << pointer.to_string();
         ++translations;
       }
     }

@@ -122,12 +122,20 @@ class TeamsPluginTest : public ::testing::Test {
 
   // Serves the OpenID metadata and JWKS calls the first request triggers.
   void serve_keys() {
-    ASSERT_GE(host_.http.size(), 1U);
-    EXPECT_EQ(host_.http[0].url(), kMetadataUrl);
-    answer(0, 200, json{{"issuer", "https://api.botframework.com"}, {"jwks_uri", kJwksUrl}});
-    ASSERT_GE(host_.http.size(), 2U);
-    EXPECT_EQ(host_.http[1].url(), kJwksUrl);
-    answer(1, 200, haveri::fakes::jwks_of({&signing_key()}));
+    const auto index_of = [&](std::string_view url) {
+      for (std::size_t i = 0; i < host_.http.size(); ++i) {
+        if (host_.http[i].url() == url) {
+          return i;
+        }
+      }
+      return host_.http.size();
+    };
+    const std::size_t metadata = index_of(kMetadataUrl);
+    ASSERT_LT(metadata, host_.http.size()) << "no OpenID metadata request";
+    answer(metadata, 200, json{{"issuer", "https://api.botframework.com"}, {"jwks_uri", kJwksUrl}});
+    const std::size_t keys = index_of(kJwksUrl);
+    ASSERT_LT(keys, host_.http.size()) << "no JWKS request";
+    answer(keys, 200, haveri::fakes::jwks_of({&signing_key()}));
   }
 
   json channel_message(const std::string& text, const std::string& id = "1700000000001") {
