@@ -15,6 +15,7 @@
 //   channel.name = channelData.channel.name when present;
 //   message_id   = activity.id; thread_id = the root message id of a channel thread
 //                  (the ";messageid=" suffix) when it differs from the activity's id.
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,7 +36,7 @@ struct BotIdentity {
 struct ConversationRef {
   std::string service_url;  // activity.serviceUrl
   std::string tenant_id;
-  std::string team_id;     // channelData.team.id ("19:…@thread.tacv2" team thread) or ""
+  std::string team_id;            // channelData.team.id ("19:…@thread.tacv2" team thread) or ""
   std::string team_aad_group_id;  // channelData.team.aadGroupId when Teams sends it, or ""
   std::string conversation_id;    // activity.conversation.id as sent
   std::string conversation_type;  // "channel", "personal", "groupChat"
@@ -51,17 +52,23 @@ struct ActivityTranslation {
   bool is_card_action_invoke = false;
   std::string card_action_verb;
   nlohmann::json card_action_data = nlohmann::json::object();
-  std::string replied_to_activity;  // activity.replyToId: the card the action was on
+  // activity.replyToId: the card the action was on (invokes, and Action.Submit messages).
+  std::string replied_to_activity;
   // The conversation the activity came from (always filled when the activity has one).
   ConversationRef conversation;
   // conversationUpdate with the bot itself among membersAdded: the app was installed.
   bool bot_installed = false;
-  // Why nothing was produced: for a debug log line ("" when events were produced or
-  // the activity was fully understood, such as typing).
+  // Why nothing was produced, for a debug log line: set whenever `events` is empty (also
+  // for typing, or a conversationUpdate adding only the bot); "" when events were produced.
   std::string ignored_because;
-  // The activity is unusable (missing id, conversation, from, or tenant; not an
+  // The activity is unusable (missing type, id, conversation, from, or tenant; not an
   // object; strings not UTF-8): answer 400 and store nothing.
   bool malformed = false;
+  // The distinct Bot Framework user ids ("29:…") written into command texts as
+  // "<@29:…|Name>" (see command_text), in order of first appearance. The directory knows
+  // people by Entra object id, which mention entities do not carry: the plugin looks the
+  // ids up (conversation members) and rewrites the texts with replace_mentioned_ids.
+  std::vector<std::string> mentioned_user_ids;
 };
 
 // Text of a Teams message as people wrote it: <at>…</at> mentions kept as their inner
@@ -77,16 +84,34 @@ std::string plain_text(std::string_view teams_html);
 // "incident" (any case) removed; empty -> "help". In a personal chat there is no
 // mention: the whole text is the command. Nullopt when a channel or group message does
 // not mention the bot.
+// A mention of anyone but the bot becomes "<@ID|Name>", the form the command grammar
+// takes for a person (core/src/commands.cpp, parse_person): ID = the entity's
+// mentioned.id; consecutive <at> elements separated only by white space whose entities
+// share one id (Teams splits a name with spaces into one element per word) make one
+// mention. Name = the entities' mentioned.name (distinct ones joined), else the elements'
+// inner texts joined; '|', '>', '<' and '@' dropped, cut to 200 bytes, and its spaces
+// written as U+00A0 so that the grammar, which splits words at ASCII white space, reads
+// one word; "<@ID>" when nothing is left. A mention no entity pairs with, or whose id the
+// grammar could not read (white space, one of "<>@|", over 200 bytes), stays its inner
+// text; so do further mentions of the bot.
 std::optional<std::string> command_text(const nlohmann::json& activity, const BotIdentity& bot);
 
+// Replaces "<@from|" / "<@from>" by "<@to|" / "<@to>" in a command text, for each pair.
+// One pass: a replacement is never replaced again, and an id is matched whole (an id
+// that is a prefix of another does not match it). Never throws but std::bad_alloc.
+std::string replace_mentioned_ids(std::string_view text,
+                                  const std::map<std::string, std::string>& ids);
+
 // One activity into events:
-//   message in a personal chat -> "command" (command_text); in a channel or group chat
-//     mentioning the bot -> "command"; otherwise -> "message" (plain_text of text;
-//     thread_id; attachments as references: "files" entries from attachments whose
+//   message in a personal chat -> "command" (command_text; mentioned_user_ids); in a
+//     channel or group chat mentioning the bot -> "command"; otherwise -> "message" (plain_text of
+//     text; thread_id; attachments as references: "files" entries from attachments whose
 //     contentType is "application/vnd.microsoft.teams.file.download.info" (name,
-//     content.uniqueId as id, content.downloadUrl as url, content.fileType) or that
-//     carry a contentUrl (name, contentUrl; id = contentUrl); cards and text/html
-//     attachments are not files);
+//     content.uniqueId as id, contentUrl (the file in SharePoint/OneDrive) as url,
+//     content.fileType as mimetype when known; content.downloadUrl only without a
+//     contentUrl and without a tempauth token: that URL is a credential that expires in
+//     an hour) or that carry a contentUrl (name, contentUrl; id = contentUrl); cards and
+//     text/html attachments are not files; every file gets a name, as the host requires);
 //   message with a `value` object and no text (an Action.Submit) whose value has
 //     "haveri_action": "command" -> "command" with value.command;
 //     "haveri_action": "form" -> "form_submission" (form_id = value.form_id, values =

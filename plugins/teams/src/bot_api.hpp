@@ -124,8 +124,8 @@ class BotApi {
 };
 
 // Percent-encodes one URL path segment as Microsoft's SDKs do (encodeURIComponent:
-// RFC 3986 unreserved characters kept, every other byte %XX, so the ":", "@", ";" and
-// "=" of "19:…@thread.tacv2;messageid=…" are encoded).
+// RFC 3986 unreserved characters and !*'() kept, every other byte %XX, so the ":", "@",
+// ";" and "=" of "19:…@thread.tacv2;messageid=…" are encoded).
 std::string encode_path_segment(std::string_view segment);
 
 }  // namespace haveri::teams

@@ -30,7 +30,7 @@ struct OpenIdSettings {
   std::int64_t max_age_ms = std::int64_t{24} * 3600 * 1000;
   std::int64_t unknown_kid_refetch_ms = std::int64_t{5} * 60 * 1000;
   std::size_t max_waiting = 1000;
-  std::size_t max_document_bytes = 1024 * 1024;
+  std::size_t max_document_bytes = std::size_t{1024} * 1024;
 };
 
 class OpenIdKeys {
@@ -71,7 +71,9 @@ class OpenIdKeys {
   OpenIdSettings settings_;
   SteadyMs now_ms_;
   KeySet keys_;
-  std::int64_t fetched_at_ms_ = 0;
+  std::int64_t fetched_at_ms_ = 0;    // when keys_ arrived
+  std::int64_t attempted_at_ms_ = 0;  // when the last fetch started, failed or not
+  std::string jwks_uri_;              // from the metadata of the fetch under way
   bool have_keys_ = false;
   bool fetching_ = false;
   std::size_t fetches_ = 0;
