@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <stdexcept>
@@ -46,12 +47,14 @@ using json = nlohmann::json;
 
 // Operation keys remembered so a retried operation is answered, not done again.
 constexpr std::size_t kRememberedOperations = 2000;
-// Cards we posted (by activity id), to answer a button press with the card refreshed.
-constexpr std::size_t kRememberedCards = 1000;
 // Forms we showed (by form id), to check answers and show what was submitted.
 constexpr std::size_t kRememberedForms = 1000;
 // Conversations: their tenant; people: their personal conversation with the bot.
 constexpr std::size_t kRememberedConversations = 10000;
+// People looked up (Bot Connector, conversation member) for one command, at most.
+constexpr std::size_t kMaxMentionLookups = 3;
+// People whose Entra object id we know from their "29:…" id.
+constexpr std::size_t kRememberedPeople = 10000;
 // Teams' limits on a channel's display name and description (Graph, channel-post).
 constexpr std::size_t kChannelNameChars = 50;
 constexpr std::size_t kChannelDescriptionChars = 1024;
@@ -60,9 +63,10 @@ constexpr std::size_t kMaxPendingRequests = 500;
 
 const std::vector<std::string>& default_service_url_allow_list() {
   // The Bot Connector's public and government clouds.
-  static const std::vector<std::string> list = {
-      "https://smba.trafficmanager.net/", "https://smba.infra.gcc.teams.microsoft.com/",
-      "https://smba.infra.gov.teams.microsoft.us/", "https://smba.infra.dod.teams.microsoft.us/"};
+  // The Bot Connector of the public cloud and of GCC, whose tokens the public Bot
+  // Framework issues. (GCC High and DoD have their own issuer and keys: not supported.)
+  static const std::vector<std::string> list = {"https://smba.trafficmanager.net/",
+                                                "https://smba.infra.gcc.teams.microsoft.com/"};
   return list;
 }
 
@@ -166,7 +170,9 @@ struct Settings {
   std::vector<std::string> service_url_allow_list = default_service_url_allow_list();
   std::string openid_metadata_url =
       "https://login.botframework.com/v1/.well-known/openidconfiguration";
-  std::string token_url = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token";
+  // Single-tenant bots (Microsoft's default for new ones) get tokens from their own
+  // tenant; multi-tenant bots from botframework.com. "{tenant}" is the home tenant.
+  std::string token_url = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token";
   std::string graph_token_url = "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token";
   std::string graph_base_url = "https://graph.microsoft.com/v1.0";
   std::string proxy;
@@ -235,9 +241,9 @@ Settings parse_settings(std::string_view config_json) {
       throw std::invalid_argument(
           "settings." + key +
           ": unknown key (known: app_id, client_secret[_file], tenants, team_id, "
-          "announcements_channel, service_url, service_url_allow_list, openid_metadata_url, "
-          "token_url, graph_token_url, graph_base_url, https_proxy, api_timeout_ms, "
-          "tenant_requests_per_second)");
+          "announcements_channel, app_type, service_url, service_url_allow_list, "
+          "openid_metadata_url, token_url, graph_token_url, graph_base_url, https_proxy, "
+          "api_timeout_ms, tenant_requests_per_second)");
     }
     const bool is_list = key == "tenants" || key == "service_url_allow_list";
     const bool is_number = key == "api_timeout_ms" || key == "tenant_requests_per_second";
@@ -289,16 +295,32 @@ Settings parse_settings(std::string_view config_json) {
     }
     settings.service_url_allow_list.clear();
     for (const json& prefix : *list) {
-      if (!prefix.is_string() || !(prefix.get_ref<const std::string&>().starts_with("https://") ||
-                                   prefix.get_ref<const std::string&>().starts_with("http://"))) {
+      // A prefix ends in "/" after its host, so that "https://smba.trafficmanager.net"
+      // cannot admit "https://smba.trafficmanager.net.example".
+      const std::string text = prefix.is_string() ? prefix.get<std::string>() : std::string();
+      const std::size_t host = text.starts_with("https://")  ? 8
+                               : text.starts_with("http://") ? 7
+                                                             : 0;
+      if (host == 0 || text.size() <= host + 1 || text.find('/', host) == std::string::npos ||
+          !text.ends_with("/")) {
         throw std::invalid_argument("settings.service_url_allow_list: " + dump(prefix) +
-                                    " is not an http(s) URL prefix");
+                                    " is not an http(s) URL prefix ending in \"/\" "
+                                    "(https://smba.trafficmanager.net/)");
       }
       settings.service_url_allow_list.push_back(prefix.get<std::string>());
     }
   }
   settings.openid_metadata_url =
       url_setting(config, "openid_metadata_url", settings.openid_metadata_url);
+  const std::string app_type =
+      config.contains("app_type") ? string_at(config, "app_type") : "single_tenant";
+  if (app_type == "multi_tenant") {
+    settings.token_url = "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token";
+  } else if (app_type != "single_tenant") {
+    throw std::invalid_argument("settings.app_type: \"" + app_type +
+                                "\" is neither single_tenant nor multi_tenant (the Azure Bot's "
+                                "Type of App)");
+  }
   settings.token_url = url_setting(config, "token_url", settings.token_url);
   settings.graph_token_url = url_setting(config, "graph_token_url", settings.graph_token_url);
   if (settings.graph_token_url.find("{tenant}") == std::string::npos) {
@@ -518,10 +540,12 @@ class TeamsPlugin {
               steady_ms),
         api_(host, api_settings(settings_), steady_ms, unix_seconds) {
     done_operations_.limit = kRememberedOperations;
-    cards_.limit = kRememberedCards;
     forms_.limit = kRememberedForms;
     conversation_tenants_.limit = kRememberedConversations;
     personal_conversations_.limit = kRememberedConversations;
+    entra_ids_.limit = kRememberedPeople;
+    teams_ids_.limit = kRememberedPeople;
+    people_tenants_.limit = kRememberedPeople;
     service_urls_[home_tenant()] = settings_.service_url;
   }
 
@@ -530,6 +554,10 @@ class TeamsPlugin {
     api.app_id = settings.app_id;
     api.client_secret = settings.client_secret;
     api.connector_token_url = settings.token_url;
+    if (const auto at = api.connector_token_url.find("{tenant}"); at != std::string::npos) {
+      api.connector_token_url.replace(at, std::string_view("{tenant}").size(),
+                                      settings.tenants.front());
+    }
     api.graph_token_url = settings.graph_token_url;
     api.graph_base_url = settings.graph_base_url;
     api.proxy = settings.proxy;
@@ -649,17 +677,96 @@ class TeamsPlugin {
           event["values"] = std::move(values);
         }
       }
-      if (host_.submit_inbound(request_id, dump(event)) != HAVERI_OK) {
-        respond(request_id, refusal(503, "the event could not be handed to haverid"));
-        return;
+    }
+    learn_people(activity, translation.conversation.tenant_id);
+    // Teams waits about 15 s for its answer: a few lookups at most; the rest stay
+    // "29:…" ids and the daemon says it does not know them.
+    std::vector<std::string> unknown;
+    for (const std::string& id : translation.mentioned_user_ids) {
+      if (entra_ids_.find(id) == nullptr && unknown.size() < kMaxMentionLookups) {
+        unknown.push_back(id);
       }
     }
-    respond(request_id, answer);
+    resolve_mentions_then_submit(request_id, std::move(translation), std::move(answer),
+                                 std::move(unknown));
   }
 
-  // The invoke response for an Action.Execute: the form replaced by what was submitted,
-  // or the card the button was on (its state arrives when haverid updates it), or a
-  // short message when we no longer have that card.
+  // Who is who: Teams names people by "29:…" ids in mentions, the directory by Entra
+  // object ids; every activity's sender (and people added) tells us both.
+  void learn_people(const json& activity, const std::string& tenant) {
+    const json& from = object_at(activity, "from");
+    learn_person(string_at(from, "id"), string_at(from, "aadObjectId"), tenant);
+    if (const auto added = activity.find("membersAdded");
+        added != activity.end() && added->is_array()) {
+      for (const json& member : *added) {
+        learn_person(string_at(member, "id"), string_at(member, "aadObjectId"), tenant);
+      }
+    }
+  }
+
+  void learn_person(const std::string& teams_id, const std::string& entra,
+                    const std::string& tenant = {}) {
+    if (teams_id.empty() || entra.empty()) {
+      return;
+    }
+    entra_ids_.put(teams_id, entra);
+    teams_ids_.put(entra, teams_id);
+    if (!tenant.empty()) {
+      people_tenants_.put(entra, tenant);
+    }
+  }
+
+  // Person mentions in a command become Entra object ids before the command is handed
+  // on; one we have not seen is asked of the Bot Connector (the conversation's member).
+  // One that cannot be resolved stays a "29:…" id, which the daemon reports as unknown.
+  void resolve_mentions_then_submit(std::uint64_t request_id, ActivityTranslation translation,
+                                    Answer answer, std::vector<std::string> unknown) {
+    if (unknown.empty()) {
+      std::map<std::string, std::string> ids;
+      for (const std::string& id : translation.mentioned_user_ids) {
+        if (const std::string* entra = entra_ids_.find(id)) {
+          ids[id] = *entra;
+        }
+      }
+      for (json& event : translation.events) {
+        if (!ids.empty() && string_at(event, "type") == "command") {
+          event["text"] = replace_mentioned_ids(string_at(event, "text"), ids);
+        }
+        if (host_.submit_inbound(request_id, dump(event)) != HAVERI_OK) {
+          respond(request_id, refusal(503, "the event could not be handed to haverid"));
+          return;
+        }
+      }
+      respond(request_id, answer);
+      return;
+    }
+    const std::string id = unknown.back();
+    unknown.pop_back();
+    // Copies: `translation` moves into the callback below.
+    const std::string tenant = translation.conversation.tenant_id;
+    const std::string service_url = translation.conversation.service_url;
+    const std::string path = "/v3/conversations/" +
+                             encode_path_segment(translation.conversation.conversation_id) +
+                             "/members/" + encode_path_segment(id);
+    api_.connector(
+        tenant, "", "GET", service_url, path, nullptr,
+        [this, request_id, id, translation = std::move(translation), answer = std::move(answer),
+         unknown = std::move(unknown)](const ApiOutcome& outcome) mutable {
+          if (const std::string entra = string_at(outcome.response, "aadObjectId");
+              outcome.ok() && !entra.empty()) {
+            learn_person(id, entra);
+          } else {
+            host_.log(HAVERI_LOG_DEBUG, "could not look up the mentioned person " + id + ": " +
+                                            (outcome.ok() ? "no aadObjectId" : outcome.error));
+          }
+          resolve_mentions_then_submit(request_id, std::move(translation), std::move(answer),
+                                       std::move(unknown));
+        });
+  }
+
+  // The invoke response for an Action.Execute: the form replaced by what was submitted;
+  // for a command button, a short message (the card's new state arrives when haverid
+  // updates it).
   Answer invoke_answer(const ActivityTranslation& translation, const json& activity) {
     const std::string by = string_at(object_at(activity, "from"), "name");
     if (translation.card_action_verb == kFormVerb) {
@@ -672,10 +779,10 @@ class TeamsPlugin {
       }
       return Answer{200, invoke_message_response("Submitted.")};
     }
-    if (const json* card = cards_.find(translation.replied_to_activity)) {
-      return Answer{200, invoke_card_response(*card)};
-    }
-    return Answer{200, invoke_message_response("Done — the card updates in a moment.")};
+    // Not the card as it was: haverid updates it for everyone once the command is
+    // recorded, and an old card in this answer could land after that update.
+    (void)activity;
+    return Answer{200, invoke_message_response("Got it — the card updates in a moment.")};
   }
 
   void remember_conversation(const ConversationRef& where, bool bot_installed) {
@@ -688,6 +795,9 @@ class TeamsPlugin {
     const std::string channel = channel_of_conversation(where.conversation_id);
     if (!channel.empty()) {
       conversation_tenants_.put(channel, where.tenant_id);
+    }
+    if (bot_installed && !where.team_id.empty()) {
+      teams_by_tenant_[where.tenant_id] = where.team_id;
     }
     if (bot_installed) {
       host_.log(HAVERI_LOG_INFO, "installed in team " + where.team_id + " of tenant " +
@@ -722,18 +832,55 @@ class TeamsPlugin {
 
   // ---- create_channel ----
 
+  // Teams allows 50 characters in a channel name; the host's names run to 80 and end in
+  // "-2", "-3", … when a name is taken, so a long name is shortened in the middle and
+  // keeps that ending (else every attempt would send the same name).
+  static std::string channel_display_name(const std::string& name) {
+    if (cut_to(name, kChannelNameChars) == name) {
+      return name;
+    }
+    std::string ending;
+    if (const auto dash = name.rfind('-');
+        dash != std::string::npos && dash + 1 < name.size() && name.size() - dash <= 6 &&
+        name.find_first_not_of("0123456789", dash + 1) == std::string::npos) {
+      ending = name.substr(dash);
+    }
+    std::string start = cut_to(name, kChannelNameChars - ending.size());
+    if (start.ends_with("…")) {  // Teams refuses some punctuation in names: no "…"
+      start.resize(start.size() - std::string_view("…").size());
+    }
+    while (!start.empty() && start.back() == '-') {
+      start.pop_back();
+    }
+    return start + ending;
+  }
+
+  // What marks a channel as made by one create_channel operation, in its description:
+  // after a lost answer, the retry finds its own channel by it (also after a restart).
+  static std::string creation_mark(const std::string& key) {
+    std::uint64_t hash = 14695981039346656037ULL;  // FNV-1a: the same in every build
+    for (const char c : key) {
+      hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+    }
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string mark = "haveri:";
+    for (int shift = 60; shift >= 0; shift -= 4) {
+      mark += kHex[(hash >> shift) & 0xF];
+    }
+    return mark;
+  }
+
   void create_channel(const json& operation, const std::string& key, const Finish& finish) {
-    const std::string name = cut_to(string_at(operation, "name"), kChannelNameChars);
-    if (name.empty()) {
+    const std::string display_name = channel_display_name(string_at(operation, "name"));
+    if (display_name.empty()) {
       finish(result_permanent("invalid", "create_channel needs a name"));
       return;
     }
-    // A cut name must not end in "…": Teams refuses some punctuation in names.
-    std::string display_name = name;
-    if (display_name.ends_with("…")) {
-      display_name.resize(display_name.size() - std::string_view("…").size());
+    std::string description = cut_to(string_at(operation, "topic"), kChannelDescriptionChars - 40);
+    const std::string mark = key.empty() ? std::string() : creation_mark(key);
+    if (!mark.empty()) {
+      description += (description.empty() ? "" : "\n\n") + mark;
     }
-    const std::string topic = cut_to(string_at(operation, "topic"), kChannelDescriptionChars);
     std::vector<std::string> members;
     if (const auto list = operation.find("members"); list != operation.end() && list->is_array()) {
       for (const json& member : *list) {
@@ -743,16 +890,15 @@ class TeamsPlugin {
       }
     }
     json body = {{"displayName", display_name}, {"membershipType", "standard"}};
-    if (!topic.empty()) {
-      body["description"] = topic;
+    if (!description.empty()) {
+      body["description"] = description;
     }
     api_.graph(home_tenant(), "POST",
                "/teams/" + encode_path_segment(settings_.team_id) + "/channels", body,
-               [this, key, display_name, members, finish](const ApiOutcome& outcome) {
-                 json channel;
+               [this, key, mark, display_name, members, finish](const ApiOutcome& outcome) {
                  if (outcome.ok()) {
-                   channel = {{"id", string_at(outcome.response, "id")},
-                              {"name", string_at(outcome.response, "displayName")}};
+                   json channel = {{"id", string_at(outcome.response, "id")},
+                                   {"name", string_at(outcome.response, "displayName")}};
                    if (string_at(channel, "id").empty()) {
                      finish(result_retryable(0, "Graph made a channel but sent no id"));
                      return;
@@ -760,26 +906,61 @@ class TeamsPlugin {
                    if (string_at(channel, "name").empty()) {
                      channel["name"] = display_name;
                    }
-                   conversation_tenants_.put(string_at(channel, "id"), home_tenant());
-                   if (!key.empty()) {
-                     created_channels_.put(key, channel);
-                   }
+                   channel_made(key, channel, members, finish);
+                 } else if (name_taken(outcome) && !mark.empty()) {
+                   find_own_channel(key, mark, display_name, members, finish);
                  } else if (name_taken(outcome)) {
-                   if (const json* ours = key.empty() ? nullptr : created_channels_.find(key)) {
-                     channel = *ours;  // our own, from an attempt whose answer was lost
-                   } else {
-                     finish(result_permanent("name_taken", "a channel named \"" + display_name +
-                                                               "\" exists already in the team"));
-                     return;
-                   }
+                   finish(result_permanent("name_taken", "a channel named \"" + display_name +
+                                                             "\" exists already in the team"));
                  } else {
                    finish(result_of_failure(outcome, "create channel (Graph)"));
-                   return;
                  }
-                 add_team_members(members, [channel, finish](const json& failure) {
-                   finish(failure.is_null() ? result_ok(json{{"channel", channel}}) : failure);
-                 });
                });
+  }
+
+  void channel_made(const std::string& key, const json& channel,
+                    const std::vector<std::string>& members, const Finish& finish) {
+    conversation_tenants_.put(string_at(channel, "id"), home_tenant());
+    if (!key.empty()) {
+      created_channels_.put(key, channel);
+    }
+    add_team_members(members, [channel, finish](const json& failure) {
+      finish(failure.is_null() ? result_ok(json{{"channel", channel}}) : failure);
+    });
+  }
+
+  // The name is taken: by our own channel from an attempt whose answer was lost (its
+  // description carries this operation's mark), or by someone else's.
+  void find_own_channel(const std::string& key, const std::string& mark,
+                        const std::string& display_name, const std::vector<std::string>& members,
+                        const Finish& finish) {
+    if (const json* ours = created_channels_.find(key)) {
+      channel_made(key, *ours, members, finish);
+      return;
+    }
+    api_.graph(
+        home_tenant(), "GET", "/teams/" + encode_path_segment(settings_.team_id) + "/channels",
+        nullptr, [this, key, mark, display_name, members, finish](const ApiOutcome& listed) {
+          if (!listed.ok()) {
+            finish(result_of_failure(listed, "list the team's channels (Graph)"));
+            return;
+          }
+          const auto channels = listed.response.find("value");
+          if (channels != listed.response.end() && channels->is_array()) {
+            for (const json& found : *channels) {
+              if (string_at(found, "description").find(mark) != std::string::npos &&
+                  !string_at(found, "id").empty()) {
+                channel_made(
+                    key,
+                    json{{"id", string_at(found, "id")}, {"name", string_at(found, "displayName")}},
+                    members, finish);
+                return;
+              }
+            }
+          }
+          finish(result_permanent(
+              "name_taken", "a channel named \"" + display_name + "\" exists already in the team"));
+        });
   }
 
   static bool name_taken(const ApiOutcome& outcome) {
@@ -848,18 +1029,6 @@ class TeamsPlugin {
     return activity;
   }
 
-  void remember_card(const std::string& activity_id, const json& activity) {
-    const auto attachments = activity.find("attachments");
-    if (activity_id.empty() || attachments == activity.end() || !attachments->is_array() ||
-        attachments->empty()) {
-      return;
-    }
-    const json& card = object_at((*attachments)[0], "content");
-    if (!card.empty()) {
-      cards_.put(activity_id, card);
-    }
-  }
-
   void post_message(const json& operation, const Finish& finish) {
     const std::string channel = resolve_channel(operation);
     if (channel.empty()) {
@@ -889,13 +1058,12 @@ class TeamsPlugin {
       activity["replyToId"] = thread;
     }
     api_.connector(tenant, channel, "POST", service_url_for(tenant), path, activity,
-                   [this, activity, finish](const ApiOutcome& outcome) {
+                   [finish](const ApiOutcome& outcome) {
                      if (!outcome.ok()) {
                        finish(result_of_failure(outcome, "post to the conversation"));
                        return;
                      }
                      const std::string id = string_at(outcome.response, "id");
-                     remember_card(id, activity);
                      finish(result_ok(json{{"message_id", id}}));
                    });
   }
@@ -907,7 +1075,7 @@ class TeamsPlugin {
                  {"channelData", {{"channel", {{"id", channel}}}, {"tenant", {{"id", tenant}}}}},
                  {"activity", activity}};
     api_.connector(tenant, channel, "POST", service_url_for(tenant), "/v3/conversations", body,
-                   [this, activity, finish](const ApiOutcome& outcome) {
+                   [finish](const ApiOutcome& outcome) {
                      if (!outcome.ok()) {
                        finish(result_of_failure(outcome, "start a conversation in the channel"));
                        return;
@@ -920,7 +1088,6 @@ class TeamsPlugin {
                          id = conversation.substr(at + std::string_view(";messageid=").size());
                        }
                      }
-                     remember_card(id, activity);
                      finish(result_ok(json{{"message_id", id}}));
                    });
   }
@@ -940,12 +1107,16 @@ class TeamsPlugin {
     api_.connector(tenant, channel, "PUT", service_url_for(tenant),
                    "/v3/conversations/" + encode_path_segment(conversation) + "/activities/" +
                        encode_path_segment(message_id),
-                   activity, [this, message_id, activity, finish](const ApiOutcome& outcome) {
+                   activity, [message_id, finish](const ApiOutcome& outcome) {
                      if (!outcome.ok()) {
-                       finish(result_of_failure(outcome, "update the message"));
+                       // Teams answers 403 for an activity that is not the bot's own.
+                       json failure = result_of_failure(outcome, "update the message");
+                       if (outcome.status == 403) {
+                         failure["error_code"] = "cant_update_message";
+                       }
+                       finish(failure);
                        return;
                      }
-                     remember_card(message_id, activity);
                      finish(result_ok(json{{"message_id", message_id}}));
                    });
   }
@@ -961,7 +1132,9 @@ class TeamsPlugin {
       finish(result_permanent("invalid", "notify_person needs user.id"));
       return;
     }
-    send_personal(user, home_tenant(), activity_for(object_at(operation, "message")), finish);
+    const std::string* tenant = people_tenants_.find(user);
+    send_personal(user, tenant != nullptr ? *tenant : home_tenant(),
+                  activity_for(object_at(operation, "message")), finish);
   }
 
   // The bot's 1:1 chat with `user` (created once, then remembered), then the message.
@@ -971,13 +1144,12 @@ class TeamsPlugin {
       api_.connector(
           tenant, conversation, "POST", service_url_for(tenant),
           "/v3/conversations/" + encode_path_segment(conversation) + "/activities", activity,
-          [this, conversation, activity, finish](const ApiOutcome& posted) {
+          [conversation, finish](const ApiOutcome& posted) {
             if (!posted.ok()) {
               finish(result_of_failure(posted, "personal message"));
               return;
             }
             const std::string id = string_at(posted.response, "id");
-            remember_card(id, activity);
             finish(result_ok(json{{"message_id", id}, {"channel", {{"id", conversation}}}}));
           });
     };
@@ -985,9 +1157,12 @@ class TeamsPlugin {
       post(*known);
       return;
     }
+    // The Bot Connector takes the person's "29:…" id; their Entra object id works too
+    // in Teams, and is all we have for someone who never wrote to the bot.
+    const std::string* teams_id = teams_ids_.find(user);
     json body = {{"bot", {{"id", bot_.bot_id()}}},
                  {"isGroup", false},
-                 {"members", json::array({{{"id", user}}})},
+                 {"members", json::array({{{"id", teams_id != nullptr ? *teams_id : user}}})},
                  {"tenantId", tenant},
                  {"channelData", {{"tenant", {{"id", tenant}}}}}};
     api_.connector(tenant, "", "POST", service_url_for(tenant), "/v3/conversations", body,
@@ -1018,10 +1193,13 @@ class TeamsPlugin {
   Remembered<json> done_operations_;
   std::unordered_map<std::string, std::uint64_t> running_operations_;
   Remembered<json> created_channels_;  // by operation key
-  Remembered<json> cards_;             // by activity id
   Remembered<json> forms_;             // by form id
   Remembered<std::string> conversation_tenants_;
-  Remembered<std::string> personal_conversations_;  // "tenant/user" -> conversation
+  Remembered<std::string> personal_conversations_;                // "tenant/user" -> conversation
+  Remembered<std::string> entra_ids_;                             // "29:…" -> Entra object id
+  Remembered<std::string> teams_ids_;                             // Entra object id -> "29:…"
+  Remembered<std::string> people_tenants_;                        // Entra object id -> tenant
+  std::unordered_map<std::string, std::string> teams_by_tenant_;  // where the app is installed
 };
 
 }  // namespace

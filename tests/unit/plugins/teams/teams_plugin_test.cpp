@@ -200,6 +200,10 @@ TEST_F(TeamsPluginTest, SettingsErrorsNameTheKeyAndNeverTheSecret) {
       {[](json& s) { s["tenant_requests_per_second"] = 500; }, "tenant_requests_per_second"},
       {[](json& s) { s["colour"] = "blue"; }, "settings.colour: unknown key"},
       {[](json& s) { s["https_proxy"] = "socks5://user:pw@proxy"; }, "https_proxy"},
+      {[](json& s) { s["app_type"] = "both"; }, "settings.app_type"},
+      {[](json& s) { s["service_url_allow_list"] = {"https://smba.trafficmanager.net"}; },
+       "service_url_allow_list"},
+      {[](json& s) { s["service_url_allow_list"] = {"https://"}; }, "service_url_allow_list"},
   };
   for (const auto& c : cases) {
     json settings = base_settings();
@@ -308,7 +312,8 @@ TEST_F(TeamsPluginTest, CreateChannelThroughGraphAndTakenNames) {
   const json body = host_.http[1].body_json();
   EXPECT_EQ(body["displayName"], "inc-7-pump-3-down");
   EXPECT_EQ(body["membershipType"], "standard");
-  EXPECT_EQ(body["description"], "Pump 3 down");
+  EXPECT_TRUE(body["description"].get<std::string>().starts_with("Pump 3 down\n\nhaveri:"))
+      << body["description"];
   answer(1, 201, json{{"id", kChannel}, {"displayName", "inc-7-pump-3-down"}});
   ASSERT_EQ(host_.completions.size(), 1U);
   EXPECT_EQ(host_.completions[0].second["status"], "ok");
@@ -330,9 +335,61 @@ TEST_F(TeamsPluginTest, CreateChannelThroughGraphAndTakenNames) {
          json{{"error",
                {{"code", "NameAlreadyExists"},
                 {"message", "Channel name already existed, please use other name"}}}});
+  ASSERT_EQ(host_.http.size(), 4U);
+  answer(3, 200, json{{"value", json::array()}});
   ASSERT_EQ(host_.completions.size(), 3U);
   EXPECT_EQ(host_.completions[2].second["status"], "permanent");
   EXPECT_EQ(host_.completions[2].second["error_code"], "name_taken");
+}
+
+TEST_F(TeamsPluginTest, ALongNameKeepsItsEndingAndALostAnswerFindsItsOwnChannel) {
+  start();
+  const std::string long_name = "inc-12-" + std::string(70, 'a') + "-3";
+  perform(
+      1,
+      json{{"v", 1}, {"type", "create_channel"}, {"operation_key", "op-9"}, {"name", long_name}});
+  answer_token(0);
+  ASSERT_EQ(host_.http.size(), 2U);
+  const json body = host_.http[1].body_json();
+  const std::string sent = body["displayName"];
+  EXPECT_LE(sent.size(), 50U);
+  EXPECT_TRUE(sent.ends_with("a-3")) << sent;
+  EXPECT_TRUE(sent.starts_with("inc-12-aaa")) << sent;
+  const std::string description = body.value("description", "");
+  const std::string mark = description.substr(description.find("haveri:"));
+  // An earlier attempt made the channel but its answer was lost: the name is taken.
+  answer(1, 400,
+         json{{"error",
+               {{"code", "NameAlreadyExists"}, {"message", "Channel name already existed"}}}});
+  ASSERT_EQ(host_.http.size(), 3U);
+  EXPECT_EQ(host_.http[2].method(), "GET");
+  EXPECT_EQ(host_.http[2].url(),
+            "https://graph.microsoft.com/v1.0/teams/" + std::string(kTeam) + "/channels");
+  answer(2, 200,
+         json{{"value",
+               {{{"id", "19:someone-elses@thread.tacv2"},
+                 {"displayName", "General"},
+                 {"description", "x"}},
+                {{"id", kChannel}, {"displayName", sent}, {"description", "Pump\n\n" + mark}}}}});
+  ASSERT_EQ(host_.completions.size(), 1U);
+  EXPECT_EQ(host_.completions[0].second["status"], "ok") << host_.completions[0].second.dump();
+  EXPECT_EQ(host_.completions[0].second["channel"]["id"], kChannel);
+  // Someone else's channel of that name: taken.
+  perform(
+      2,
+      json{{"v", 1}, {"type", "create_channel"}, {"operation_key", "op-10"}, {"name", "inc-13-x"}});
+  ASSERT_EQ(host_.http.size(), 4U);
+  answer(3, 400,
+         json{{"error",
+               {{"code", "NameAlreadyExists"}, {"message", "Channel name already existed"}}}});
+  ASSERT_EQ(host_.http.size(), 5U);
+  answer(4, 200,
+         json{{"value",
+               {{{"id", "19:other@thread.tacv2"},
+                 {"displayName", "inc-13-x"},
+                 {"description", "theirs"}}}}});
+  ASSERT_EQ(host_.completions.size(), 2U);
+  EXPECT_EQ(host_.completions[1].second["error_code"], "name_taken");
 }
 
 TEST_F(TeamsPluginTest, PostsUpdatesAndPagesGoThroughTheBotConnector) {
@@ -467,6 +524,57 @@ TEST_F(TeamsPluginTest, ACardButtonIsAnsweredWithTheCardAndAFormWithItsAnswers) 
   ASSERT_EQ(host_.inbound.size(), 1U);
   EXPECT_EQ(host_.inbound[0].second["type"], "form_submission");
   EXPECT_EQ(host_.inbound[0].second["values"]["what_happened"], "pump tripped");
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(TeamsPluginTest, PeopleMentionedInACommandAreNamedByTheirEntraObjectIds) {
+  start();
+  // Bob has written before: his ids are known from that.
+  json said = channel_message("on my way", "1700000000401");
+  said["from"] = {
+      {"id", "29:bob"}, {"name", "Bob"}, {"aadObjectId", "00000000-0000-4000-8000-000000000b0b"}};
+  handle(1, said, token_for(said));
+  serve_keys();
+  ASSERT_EQ(host_.responses.size(), 1U);
+  // "@Haveri lead @Bob" and "@Haveri comms @Carol", Carol never seen: asked of the Connector.
+  auto mention = [&](const std::string& verb, const std::string& id, const std::string& name,
+                     const std::string& activity_id) {
+    json activity =
+        channel_message("<at>Haveri</at> " + verb + " <at>" + name + "</at>", activity_id);
+    activity["entities"] = {
+        {{"type", "mention"},
+         {"text", "<at>Haveri</at>"},
+         {"mentioned", {{"id", "28:" + std::string(kAppId)}, {"name", "Haveri"}}}},
+        {{"type", "mention"},
+         {"text", "<at>" + name + "</at>"},
+         {"mentioned", {{"id", id}, {"name", name}}}}};
+    return activity;
+  };
+  const json lead = mention("lead", "29:bob", "Bob", "1700000000402");
+  handle(2, lead, token_for(lead));
+  ASSERT_EQ(host_.inbound.size(), 2U);
+  EXPECT_EQ(host_.inbound[1].second["text"], "lead <@00000000-0000-4000-8000-000000000b0b|Bob>");
+
+  const json comms = mention("comms", "29:carol", "Carol", "1700000000403");
+  const std::size_t calls = host_.http.size();
+  handle(3, comms, token_for(comms));
+  EXPECT_EQ(host_.inbound.size(), 2U) << "waits for the lookup";
+  answer_token(calls);
+  ASSERT_EQ(host_.http.size(), calls + 2);
+  EXPECT_EQ(host_.http[calls + 1].method(), "GET");
+  EXPECT_NE(host_.http[calls + 1].url().find("/members/29%3Acarol"), std::string::npos)
+      << host_.http[calls + 1].url();
+  answer(calls + 1, 200,
+         json{{"id", "29:carol"},
+              {"name", "Carol"},
+              {"aadObjectId", "00000000-0000-4000-8000-00000000ca01"}});
+  ASSERT_EQ(host_.inbound.size(), 3U);
+  EXPECT_EQ(host_.inbound[2].second["text"], "comms <@00000000-0000-4000-8000-00000000ca01|Carol>");
+  ASSERT_EQ(host_.responses.size(), 3U);
+  EXPECT_EQ(host_.responses[2].status, 200);
 }
 
 }  // namespace
