@@ -42,10 +42,10 @@ namespace haveri::teams {
 struct ApiOutcome {
   enum class Kind { ok, retryable, permanent };
   Kind kind = Kind::permanent;
-  int status = 0;                                     // HTTP status; 0 transport failure
+  int status = 0;                                      // HTTP status; 0 transport failure
   nlohmann::json response = nlohmann::json::object();  // the answer's JSON (object if none)
-  std::string error_code;  // Graph/Connector error.code ("NameAlreadyExists", "NotFound")
-  std::string error;       // for people and logs: never a token or secret
+  std::string error_code;            // Graph/Connector error.code ("NameAlreadyExists", "NotFound")
+  std::string error;                 // for people and logs: never a token or secret
   std::uint64_t retry_after_ms = 0;  // retryable: the wait still needed (0: caller decides)
 
   bool ok() const noexcept { return kind == Kind::ok; }
@@ -84,7 +84,7 @@ struct BotApiSettings {
 class BotApi {
  public:
   using Done = std::function<void(const ApiOutcome&)>;
-  using SteadyMs = std::function<std::int64_t()>;   // a steady clock, milliseconds
+  using SteadyMs = std::function<std::int64_t()>;     // a steady clock, milliseconds
   using UnixSeconds = std::function<std::int64_t()>;  // wall clock, for Retry-After dates
 
   // Timer ids this object uses are at or above kTimerBase; call ids at or above
@@ -100,8 +100,8 @@ class BotApi {
   // Paced by `tenant` and by `conversation` ("" for none). `done` is called once, later,
   // never inside this call.
   void connector(const std::string& tenant, const std::string& conversation,
-                 const std::string& method, const std::string& service_url,
-                 const std::string& path, const nlohmann::json& body, Done done);
+                 const std::string& method, const std::string& service_url, const std::string& path,
+                 const nlohmann::json& body, Done done);
 
   // A Graph call: graph_base_url + path ("/teams/{id}/channels"), token for `tenant`.
   void graph(const std::string& tenant, const std::string& method, const std::string& path,

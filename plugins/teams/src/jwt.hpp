@@ -57,18 +57,18 @@ class KeySet {
 // Why a token was refused. Every value but `none` means 401 and nothing stored.
 enum class JwtError {
   none,
-  missing_authorization,   // no Authorization header
-  malformed_authorization, // not "Bearer <token>" (scheme compared case-insensitively)
-  malformed_token,         // not three base64url parts, header or claims not JSON objects
-  unsupported_algorithm,   // alg other than RS256 ("none", "HS256", …), or a "crit" header
-  unknown_key,             // no key with the header's kid in the set (or no kid)
-  bad_signature,           // the RS256 signature does not verify with that key
-  not_endorsed,            // the key's endorsements do not include the expected channel
-  wrong_issuer,            // iss differs from the expected issuer
-  wrong_audience,          // aud (a string, or an array) does not name our app id
-  expired,                 // exp missing, not a number, or exp + skew <= now
-  not_yet_valid,           // nbf (when present) - skew > now
-  service_url_mismatch,    // the serviceurl/serviceUrl claim is missing or differs
+  missing_authorization,    // no Authorization header
+  malformed_authorization,  // not "Bearer <token>" (scheme compared case-insensitively)
+  malformed_token,          // not three base64url parts, header or claims not JSON objects
+  unsupported_algorithm,    // alg other than RS256 ("none", "HS256", …), or a "crit" header
+  unknown_key,              // no key with the header's kid in the set (or no kid)
+  bad_signature,            // the RS256 signature does not verify with that key
+  not_endorsed,             // the key's endorsements do not include the expected channel
+  wrong_issuer,             // iss differs from the expected issuer
+  wrong_audience,           // aud (a string, or an array) does not name our app id
+  expired,                  // exp missing, not a number, or exp + skew <= now
+  not_yet_valid,            // nbf (when present) - skew > now
+  service_url_mismatch,     // the serviceurl/serviceUrl claim is missing or differs
 };
 // "wrong_issuer" etc., for logs and tests.
 std::string_view to_string(JwtError error) noexcept;
@@ -77,7 +77,7 @@ std::string_view to_string(JwtError error) noexcept;
 // `kid` to fetch keys it does not have yet.
 struct ParsedJwt {
   JwtError error = JwtError::none;  // malformed_* / unsupported_algorithm / missing_*
-  std::string detail;              // for the log: never the token itself
+  std::string detail;               // for the log: never the token itself
   std::string kid;
   std::string alg;
   nlohmann::json header = nlohmann::json::object();
@@ -94,9 +94,9 @@ ParsedJwt parse_bearer(std::string_view authorization);
 
 struct ExpectedClaims {
   std::string issuer = "https://api.botframework.com";
-  std::string audience;     // the Microsoft app id
-  std::string service_url;  // the activity's serviceUrl, compared exactly (trailing "/"
-                            // ignored on both sides)
+  std::string audience;                // the Microsoft app id
+  std::string service_url;             // the activity's serviceUrl, compared exactly (trailing "/"
+                                       // ignored on both sides)
   std::string channel_id = "msteams";  // the key must be endorsed for it; "" skips the check
   std::int64_t now_unix_seconds = 0;
   std::int64_t skew_seconds = 300;

@@ -36,7 +36,8 @@ class TestSigningKey {
 
   // RS256 over "<b64url(header)>.<b64url(claims)>"; `header` gets "alg":"RS256",
   // "typ":"JWT" and "kid" unless it already has them.
-  std::string sign(const nlohmann::json& claims, nlohmann::json header = nlohmann::json::object()) const;
+  std::string sign(const nlohmann::json& claims,
+                   nlohmann::json header = nlohmann::json::object()) const;
 
  private:
   struct Pkey;

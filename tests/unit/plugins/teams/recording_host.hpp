@@ -54,7 +54,7 @@ struct RecordingHost {
   std::vector<std::pair<std::uint64_t, nlohmann::json>> inbound;  // request id, event
   std::vector<Response> responses;
   std::vector<std::pair<std::uint64_t, nlohmann::json>> completions;  // operation id, result
-  std::vector<HttpCall> http;  // every call made, in order (answered or not)
+  std::vector<HttpCall> http;                     // every call made, in order (answered or not)
   std::map<std::uint64_t, std::uint64_t> timers;  // pending: id -> delay in ms
   std::uint64_t next_inbound = 1000;
   // What submit_inbound answers (HAVERI_OK unless a test makes it fail).
@@ -76,7 +76,8 @@ struct RecordingHost {
   }
 
   // {"v":1,"status":…,"headers":{…}} as the host hands an HTTP answer to a plugin.
-  static std::string response_json(int status, const nlohmann::json& headers = nlohmann::json::object(),
+  static std::string response_json(int status,
+                                   const nlohmann::json& headers = nlohmann::json::object(),
                                    std::string_view error = {}) {
     nlohmann::json response = {{"v", 1}, {"status", status}, {"headers", headers}};
     if (!error.empty()) {
@@ -86,9 +87,15 @@ struct RecordingHost {
   }
 
  private:
-  static RecordingHost& self(haveri_host_instance* h) { return *reinterpret_cast<RecordingHost*>(h); }
-  static std::string text(haveri_str s) { return s.len == 0 ? std::string{} : std::string{s.ptr, s.len}; }
-  static nlohmann::json parsed(haveri_str s) { return nlohmann::json::parse(text(s), nullptr, false); }
+  static RecordingHost& self(haveri_host_instance* h) {
+    return *reinterpret_cast<RecordingHost*>(h);
+  }
+  static std::string text(haveri_str s) {
+    return s.len == 0 ? std::string{} : std::string{s.ptr, s.len};
+  }
+  static nlohmann::json parsed(haveri_str s) {
+    return nlohmann::json::parse(text(s), nullptr, false);
+  }
 
   static void log(haveri_host_instance* h, int level, haveri_str message) {
     self(h).logs.emplace_back(level, text(message));
@@ -136,8 +143,8 @@ struct RecordingHost {
   }
 
   static constexpr haveri_host_api kApi = {
-      sizeof(haveri_host_api), &log,       &submit,        &respond,      &complete,
-      &http_request,           &ws_open,   &ws_send,       &ws_close,     &set_timer,
+      sizeof(haveri_host_api), &log,           &submit,  &respond,  &complete,
+      &http_request,           &ws_open,       &ws_send, &ws_close, &set_timer,
       &cancel_timer,           &begin_inbound,
   };
 };
