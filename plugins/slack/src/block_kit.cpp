@@ -7,14 +7,14 @@
 #include <utility>
 #include <vector>
 
+#include <haveri/utf8.hpp>
+
 namespace haveri::slack {
 namespace {
 
 using json = nlohmann::json;
 using Limits = BlockKitLimits;
 
-constexpr std::string_view kEllipsis = "\xE2\x80\xA6";     // "…"
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 constexpr std::string_view kNoValue = "\xE2\x80\x94";      // "—"
 
 // A field's label takes at most this much of kFieldText, so its value always shows.
@@ -27,102 +27,14 @@ constexpr std::size_t kNoteReserve = 200;
 // ---------------------------------------------------------------------------------
 // UTF-8
 
-// Bytes of the well-formed UTF-8 sequence at s[i] (Unicode, table 3-7), 0 when it is not
-// one: overlong forms and surrogates are refused, as Slack's JSON parser would.
-std::size_t sequence_length(std::string_view s, std::size_t i) {
-  const auto byte = [&s](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char lead = byte(i);
-  if (lead < 0x80U) {
-    return 1;
-  }
-  std::size_t length = 0;
-  unsigned char low = 0x80U;
-  unsigned char high = 0xBFU;
-  if (lead >= 0xC2U && lead <= 0xDFU) {
-    length = 2;
-  } else if (lead == 0xE0U) {
-    length = 3;
-    low = 0xA0U;
-  } else if (lead == 0xEDU) {
-    length = 3;
-    high = 0x9FU;
-  } else if (lead >= 0xE1U && lead <= 0xEFU) {
-    length = 3;
-  } else if (lead == 0xF0U) {
-    length = 4;
-    low = 0x90U;
-  } else if (lead == 0xF4U) {
-    length = 4;
-    high = 0x8FU;
-  } else if (lead >= 0xF1U && lead <= 0xF3U) {
-    length = 4;
-  } else {
-    return 0;
-  }
-  if (i + length > s.size() || byte(i + 1) < low || byte(i + 1) > high) {
-    return 0;
-  }
-  for (std::size_t k = 2; k < length; ++k) {
-    if ((byte(i + k) & 0xC0U) != 0x80U) {
-      return 0;
-    }
-  }
-  return length;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t length = sequence_length(s, i);
-    if (length == 0) {
-      return false;
-    }
-    i += length;
-  }
-  return true;
-}
-
-// Every byte that starts no well-formed sequence becomes U+FFFD.
-std::string valid_utf8(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t length = sequence_length(s, i);
-    if (length == 0) {
-      out += kReplacement;
-      ++i;
-    } else {
-      out.append(s.substr(i, length));
-      i += length;
-    }
-  }
-  return out;
-}
-
-// Code points of valid UTF-8.
-std::size_t code_points(std::string_view valid) {
-  return static_cast<std::size_t>(std::count_if(valid.begin(), valid.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U;
-  }));
-}
-
-// Byte offset after the first `n` code points of valid UTF-8.
-std::size_t offset_after(std::string_view valid, std::size_t n) {
-  std::size_t i = 0;
-  for (std::size_t seen = 0; i < valid.size() && seen < n; ++seen) {
-    i += std::max<std::size_t>(sequence_length(valid, i), 1);
-  }
-  return i;
-}
-
-std::string cut_valid(std::string_view valid, std::size_t max) {
-  if (code_points(valid) <= max) {
-    return std::string(valid);
-  }
-  if (max == 0) {
-    return {};
-  }
-  return std::string(valid.substr(0, offset_after(valid, max - 1))) + std::string(kEllipsis);
-}
+using sdk::code_points;
+using sdk::cut_valid;
+using sdk::is_valid_utf8;
+using sdk::kEllipsis;
+using sdk::kReplacement;
+using sdk::offset_after;
+using sdk::sequence_length;
+using sdk::valid_utf8;
 
 // ---------------------------------------------------------------------------------
 // Text

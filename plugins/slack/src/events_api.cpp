@@ -5,10 +5,12 @@
 #include <exception>
 #include <utility>
 
-#include "utf8.hpp"
+#include <haveri/utf8.hpp>
 
 namespace haveri::slack {
 namespace {
+
+using sdk::is_valid_utf8;
 
 using nlohmann::json;
 

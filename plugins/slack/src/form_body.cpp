@@ -2,10 +2,12 @@
 
 #include <cstddef>
 
-#include "utf8.hpp"
+#include <haveri/utf8.hpp>
 
 namespace haveri::slack {
 namespace {
+
+using sdk::is_valid_utf8;
 
 int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9') {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include <haveri/utf8.hpp>
 #include <openssl/evp.h>
 
 #include "adaptive_card.hpp"
@@ -26,7 +27,6 @@ constexpr std::size_t kMaxFiles = 20;
 constexpr std::size_t kMaxFormValues = 50;
 constexpr std::string_view kFileDownloadInfo = "application/vnd.microsoft.teams.file.download.info";
 constexpr std::string_view kMessageIdMarker = ";messageid=";
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 // Values quoted in a reason are cut here: the reason goes to a log line, and the value
 // came from whoever sent the request.
 constexpr std::size_t kMaxQuotedBytes = 64;
@@ -45,59 +45,12 @@ constexpr std::string_view kNoBreakSpace = "\xC2\xA0";
 // ---------------------------------------------------------------------------------------
 // UTF-8
 
-// The length of the well-formed UTF-8 sequence at `at` (no overlongs, no surrogates,
-// nothing above U+10FFFF), or 0.
-std::size_t utf8_sequence_at(std::string_view text, std::size_t at) {
-  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) {
-    return 1;
-  }
-  std::size_t length = 0;
-  unsigned char low = 0x80;
-  unsigned char high = 0xBF;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    if (lead == 0xE0) {
-      low = 0xA0;  // overlong below U+0800
-    } else if (lead == 0xED) {
-      high = 0x9F;  // surrogates
-    }
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    if (lead == 0xF0) {
-      low = 0x90;  // overlong below U+10000
-    } else if (lead == 0xF4) {
-      high = 0x8F;  // above U+10FFFF
-    }
-  } else {
-    return 0;
-  }
-  if (text.size() - at < length) {
-    return 0;
-  }
-  if (byte(at + 1) < low || byte(at + 1) > high) {
-    return 0;
-  }
-  for (std::size_t i = 2; i < length; ++i) {
-    if ((byte(at + i) & 0xC0) != 0x80) {
-      return 0;
-    }
-  }
-  return length;
-}
+using sdk::is_valid_utf8;
+using sdk::kReplacement;
 
-bool is_valid_utf8(std::string_view text) {
-  for (std::size_t at = 0; at < text.size();) {
-    const std::size_t length = utf8_sequence_at(text, at);
-    if (length == 0) {
-      return false;
-    }
-    at += length;
-  }
-  return true;
+// The length of the well-formed UTF-8 sequence at `at`, or 0.
+std::size_t utf8_sequence_at(std::string_view text, std::size_t at) {
+  return sdk::sequence_length(text, at);
 }
 
 void append_code_point(std::string& out, std::uint32_t cp) {
