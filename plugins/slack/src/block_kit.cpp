@@ -15,7 +15,7 @@ namespace {
 using json = nlohmann::json;
 using Limits = BlockKitLimits;
 
-constexpr std::string_view kNoValue = "\xE2\x80\x94";      // "—"
+constexpr std::string_view kNoValue = "\xE2\x80\x94";  // "—"
 
 // A field's label takes at most this much of kFieldText, so its value always shows.
 constexpr std::size_t kFieldLabel = 300;
@@ -31,9 +31,7 @@ using sdk::code_points;
 using sdk::cut_valid;
 using sdk::is_valid_utf8;
 using sdk::kEllipsis;
-using sdk::kReplacement;
 using sdk::offset_after;
-using sdk::sequence_length;
 using sdk::valid_utf8;
 
 // ---------------------------------------------------------------------------------

@@ -10,8 +10,9 @@
 #include <utility>
 #include <vector>
 
-#include <haveri/utf8.hpp>
 #include <openssl/evp.h>
+
+#include <haveri/utf8.hpp>
 
 #include "adaptive_card.hpp"
 

@@ -17,7 +17,7 @@ namespace {
 using json = nlohmann::json;
 using Limits = CardLimits;
 
-constexpr std::string_view kNoValue = "\xE2\x80\x94";      // "—"
+constexpr std::string_view kNoValue = "\xE2\x80\x94";  // "—"
 constexpr std::string_view kSchemaUrl = "http://adaptivecards.io/schemas/adaptive-card.json";
 constexpr std::string_view kCardContentType = "application/vnd.microsoft.card.adaptive";
 

@@ -19,7 +19,7 @@ struct CardLimits {
   // Teams refuses a message over about 28 KB, all of it (activity JSON, card, text):
   // https://learn.microsoft.com/microsoftteams/platform/bots/how-to/format-your-bot-messages
   // We keep the serialized card under this, which leaves room for the activity around it.
-  static constexpr std::size_t kCardBytes = 24 * 1024;
+  static constexpr std::size_t kCardBytes = std::size_t{24} * 1024;
   static constexpr std::size_t kTitleChars = 200;
   static constexpr std::size_t kTextChars = 8000;
   static constexpr std::size_t kFacts = 30;

@@ -654,7 +654,7 @@ struct BotApi::Impl {
       refused.error = "the host refused the HTTP call (status " +
                       std::to_string(static_cast<int>(status)) + ")";
       refused.retry_after_ms = kBusyRetryMs;
-      token_failed(key, std::move(refused));
+      token_failed(key, refused);
       return;
     }
     token.call_id = call;
@@ -667,7 +667,7 @@ struct BotApi::Impl {
     token.call_id = 0;
     ApiOutcome outcome = interpret_answer(status, headers, body, transport_error, unix_seconds());
     if (!outcome.ok()) {
-      token_failed(key, std::move(outcome));
+      token_failed(key, outcome);
       return;
     }
     const std::string value = string_member(outcome.response, "access_token");

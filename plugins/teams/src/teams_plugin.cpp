@@ -1041,7 +1041,7 @@ class TeamsPlugin {
     if (!visible_to.empty() && !channel.starts_with("a:")) {
       // Teams has no messages only one person sees in a channel: the answer goes to
       // that person's chat with the bot instead.
-      send_personal(visible_to, tenant_of(channel), std::move(activity), finish);
+      send_personal(visible_to, tenant_of(channel), activity, finish);
       return;
     }
     const std::string tenant = tenant_of(channel);
@@ -1138,7 +1138,7 @@ class TeamsPlugin {
   }
 
   // The bot's 1:1 chat with `user` (created once, then remembered), then the message.
-  void send_personal(const std::string& user, const std::string& tenant, json activity,
+  void send_personal(const std::string& user, const std::string& tenant, const json& activity,
                      const Finish& finish) {
     auto post = [this, tenant, activity, finish](const std::string& conversation) {
       api_.connector(
