@@ -77,7 +77,7 @@ class TeamsEndToEnd : public DaemonTest {
         "        token_url: " + teams_->connector_token_url() + "\n" +
         "        graph_token_url: \"" + teams_->graph_token_url() + "\"\n" +
         "        graph_base_url: " + teams_->graph_base_url() + "\n" +
-        "        api_timeout_ms: 1500\n";
+        "        api_timeout_ms: 3000\n";
     write_file(dir_.path() / "directory.yaml",
                "organizations:\n"
                "  - id: acme\n"
@@ -467,7 +467,7 @@ TEST_F(TeamsEndToEnd, MicrosoftErrorsAreRetriedWithoutDuplicates) {
                  "/channels");
   teams_->inject(TeamsService::graph, TeamsFault::drop_connection(), "/channels");
   // Made, but its answer comes after the plugin stopped waiting: the retry finds it.
-  teams_->inject(TeamsService::graph, TeamsFault::slow(std::chrono::milliseconds(2500)),
+  teams_->inject(TeamsService::graph, TeamsFault::slow(std::chrono::milliseconds(4500)),
                  "/channels");
   teams_->inject(TeamsService::connector, TeamsFault::throttled(std::chrono::seconds(1)),
                  "/v3/conversations");
