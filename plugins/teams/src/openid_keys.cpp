@@ -98,6 +98,13 @@ void OpenIdKeys::with_key(const std::string& kid, Ready ready) {
       return;
     }
   }
+  // No keys and the last fetch failed a moment ago (Microsoft unreachable at start):
+  // do not make every request a fetch.
+  if (!have_keys_ && !fetching_ && !last_error_.empty() &&
+      now_ms_() - attempted_at_ms_ < settings_.failed_fetch_retry_ms) {
+    ready(nullptr, last_error_);
+    return;
+  }
   if (waiting_.size() >= settings_.max_waiting) {
     ready(nullptr, std::to_string(waiting_.size()) +
                        " requests already wait for the Bot Framework signing keys from " +
@@ -209,6 +216,7 @@ bool OpenIdKeys::on_http_response(std::uint64_t call_id, std::string_view respon
 
 void OpenIdKeys::finish(const std::string& error) {
   fetching_ = false;
+  last_error_ = error;
   if (!error.empty()) {
     if (have_keys_) {
       const std::int64_t age_s = (now_ms_() - fetched_at_ms_) / 1000;

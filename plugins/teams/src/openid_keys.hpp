@@ -30,6 +30,9 @@ struct OpenIdSettings {
   std::int64_t max_age_ms = std::int64_t{24} * 3600 * 1000;
   std::int64_t unknown_kid_refetch_ms = std::int64_t{5} * 60 * 1000;
   std::size_t max_waiting = 1000;
+  // With no keys at all, a failed fetch is not tried again before this: meanwhile
+  // requests are answered at once with the failure (Teams retries them).
+  std::int64_t failed_fetch_retry_ms = 5000;
   std::size_t max_document_bytes = std::size_t{1024} * 1024;
 };
 
@@ -76,6 +79,7 @@ class OpenIdKeys {
   std::string jwks_uri_;              // from the metadata of the fetch under way
   bool have_keys_ = false;
   bool fetching_ = false;
+  std::string last_error_;  // of the last fetch, "" when it succeeded
   std::size_t fetches_ = 0;
   std::uint64_t next_call_id_ = kCallBase;
   std::unordered_map<std::uint64_t, Step> in_flight_;

@@ -143,6 +143,32 @@ TEST_F(OpenIdKeysTest, FirstNeedFetchesTheMetadataThenTheJwks) {
   EXPECT_EQ(keys_under_test().keys_cached(), 2U);
 }
 
+TEST_F(OpenIdKeysTest, WithoutKeysAFailedFetchIsNotRepeatedForEveryRequest) {
+  ask("kid-1");
+  ASSERT_EQ(host_.http.size(), 1U);
+  answer_last(503, "unavailable");
+  ASSERT_EQ(answers_.size(), 1U);
+  EXPECT_FALSE(answers_[0].had_keys);
+  // Requests right after it are answered at once with the same failure, no new fetch.
+  now_ms_ += settings_.failed_fetch_retry_ms - 1;
+  ask("kid-1");
+  ask("kid-2");
+  EXPECT_EQ(host_.http.size(), 1U);
+  ASSERT_EQ(answers_.size(), 3U);
+  EXPECT_FALSE(answers_[2].had_keys);
+  EXPECT_EQ(answers_[2].error, answers_[0].error);
+  // Then the next request tries again, and succeeds.
+  now_ms_ += 1;
+  const std::size_t before = answers_.size();
+  ask("kid-1");
+  ASSERT_EQ(host_.http.size(), 2U);
+  answer_last(200, metadata());
+  ASSERT_EQ(host_.http.size(), 3U);
+  answer_last(200, jwks({&keys().first}));
+  ASSERT_EQ(answers_.size(), before + 1);
+  EXPECT_TRUE(answers_.back().had_keys);
+}
+
 TEST_F(OpenIdKeysTest, NoProxyMemberWithoutAProxy) {
   settings_.proxy.clear();
   ask("kid-1");
@@ -297,7 +323,11 @@ TEST_P(OpenIdKeysFailureTest, WithoutKeysWaitersGetNullAndAnErrorNamingTheUrl) {
   }
   EXPECT_EQ(keys_under_test().keys_cached(), 0U);
   EXPECT_NE(host_.all_logs().find(c.url), std::string::npos);
-  // No keys at all: the next request tries again.
+  // No keys at all: a request right after gets the failure; one after
+  // failed_fetch_retry_ms tries again.
+  ask("kid-1");
+  EXPECT_EQ(keys_under_test().fetches_started(), 1U);
+  now_ms_ += settings_.failed_fetch_retry_ms;
   ask("kid-1");
   EXPECT_EQ(keys_under_test().fetches_started(), 2U);
 }
