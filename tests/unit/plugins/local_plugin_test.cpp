@@ -8,11 +8,12 @@
 #include <string_view>
 #include <vector>
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <haveri/plugin.h>
+
+#include "support/plugin_loader.hpp"
 
 namespace {
 
@@ -114,32 +115,7 @@ constexpr haveri_host_api kHostApi = {
 
 // The plugin library, loaded once for the whole suite (as the host does).
 const haveri_plugin_api* load_plugin() {
-  static const haveri_plugin_api* api = []() -> const haveri_plugin_api* {
-    // CTest sets HAVERI_BUILD_DIR; a direct run falls back to the configured build dir.
-    const char* build_dir = std::getenv("HAVERI_BUILD_DIR");
-#ifdef HAVERI_TEST_BUILD_DIR
-    if (build_dir == nullptr) {
-      build_dir = HAVERI_TEST_BUILD_DIR;
-    }
-#endif
-    if (build_dir == nullptr) {
-      ADD_FAILURE() << "HAVERI_BUILD_DIR is not set (run the test through ctest)";
-      return nullptr;
-    }
-    const std::string path = std::string(build_dir) + "/plugins/libhaveri_local.so";
-    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) {
-      ADD_FAILURE() << "dlopen " << path << ": " << dlerror();
-      return nullptr;
-    }
-    void* symbol = dlsym(library, HAVERI_PLUGIN_ENTRY_SYMBOL);
-    if (symbol == nullptr) {
-      ADD_FAILURE() << path << " does not export " << HAVERI_PLUGIN_ENTRY_SYMBOL;
-      return nullptr;
-    }
-    const auto entry = reinterpret_cast<haveri_plugin_entry_fn>(symbol);
-    return entry(HAVERI_ABI_VERSION_MAJOR, HAVERI_ABI_VERSION_MINOR);
-  }();
+  static const haveri_plugin_api* api = haveri::testing::load_built_plugin("local");
   return api;
 }
 

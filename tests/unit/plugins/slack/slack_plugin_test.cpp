@@ -12,7 +12,6 @@
 #include <string_view>
 #include <vector>
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +20,7 @@
 #include "block_kit.hpp"
 #include "form_body.hpp"
 #include "signature.hpp"
+#include "support/plugin_loader.hpp"
 
 namespace {
 
@@ -122,21 +122,7 @@ constexpr haveri_host_api kHostApi = {
 };
 
 const haveri_plugin_api* load_plugin() {
-  static const haveri_plugin_api* api = []() -> const haveri_plugin_api* {
-    const char* build_dir = std::getenv("HAVERI_BUILD_DIR");
-    if (build_dir == nullptr) {
-      build_dir = HAVERI_TEST_BUILD_DIR;
-    }
-    const std::string path = std::string(build_dir) + "/plugins/libhaveri_slack.so";
-    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) {
-      ADD_FAILURE() << "dlopen " << path << ": " << dlerror();
-      return nullptr;
-    }
-    const auto entry =
-        reinterpret_cast<haveri_plugin_entry_fn>(dlsym(library, HAVERI_PLUGIN_ENTRY_SYMBOL));
-    return entry == nullptr ? nullptr : entry(HAVERI_ABI_VERSION_MAJOR, HAVERI_ABI_VERSION_MINOR);
-  }();
+  static const haveri_plugin_api* api = haveri::testing::load_built_plugin("slack");
   return api;
 }
 

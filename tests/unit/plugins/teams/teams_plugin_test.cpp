@@ -9,13 +9,13 @@
 #include <string_view>
 #include <vector>
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <haveri/plugin.h>
 
 #include "recording_host.hpp"
+#include "support/plugin_loader.hpp"
 #include "teams/jwt_signer.hpp"
 
 namespace {
@@ -39,21 +39,7 @@ haveri_str borrow(std::string_view s) {
 }
 
 const haveri_plugin_api* load_plugin() {
-  static const haveri_plugin_api* api = []() -> const haveri_plugin_api* {
-    const char* build_dir = std::getenv("HAVERI_BUILD_DIR");
-    if (build_dir == nullptr) {
-      build_dir = HAVERI_TEST_BUILD_DIR;
-    }
-    const std::string path = std::string(build_dir) + "/plugins/libhaveri_teams.so";
-    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (library == nullptr) {
-      ADD_FAILURE() << "dlopen " << path << ": " << dlerror();
-      return nullptr;
-    }
-    const auto entry =
-        reinterpret_cast<haveri_plugin_entry_fn>(dlsym(library, HAVERI_PLUGIN_ENTRY_SYMBOL));
-    return entry == nullptr ? nullptr : entry(HAVERI_ABI_VERSION_MAJOR, HAVERI_ABI_VERSION_MINOR);
-  }();
+  static const haveri_plugin_api* api = haveri::testing::load_built_plugin("teams");
   return api;
 }
 
