@@ -38,6 +38,7 @@
 #include <nlohmann/json.hpp>
 
 #include <haveri/plugin.hpp>
+#include <haveri/plugin_json.hpp>
 
 #include "block_kit.hpp"
 #include "events_api.hpp"
@@ -50,6 +51,14 @@ namespace haveri::slack {
 namespace {
 
 using json = nlohmann::json;
+using sdk::dump;
+using sdk::object_at;
+using sdk::remember_bounded;
+using sdk::required_string;
+using sdk::result_ok;
+using sdk::result_permanent;
+using sdk::result_retryable;
+using sdk::string_at;
 
 // Operation keys remembered so a retried operation is answered, not done again.
 constexpr std::size_t kRememberedOperations = 2000;
@@ -75,48 +84,6 @@ std::int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string string_at(const json& object, std::string_view key) {
-  if (!object.is_object()) {
-    return {};
-  }
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-const json& object_at(const json& object, std::string_view key) {
-  static const json empty_object = json::object();
-  if (!object.is_object()) {
-    return empty_object;
-  }
-  const auto it = object.find(key);
-  return it != object.end() && it->is_object() ? *it : empty_object;
-}
-
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json result_ok(json fields = json::object()) {
-  fields["v"] = 1;
-  fields["status"] = "ok";
-  return fields;
-}
-
-json result_permanent(std::string code, std::string error) {
-  return {{"v", 1},
-          {"status", "permanent"},
-          {"error_code", std::move(code)},
-          {"error", std::move(error)}};
-}
-
-json result_retryable(std::uint64_t after_ms, std::string error) {
-  json result = {{"v", 1}, {"status", "retryable"}, {"error", std::move(error)}};
-  if (after_ms > 0) {
-    result["retry_after_ms"] = std::min<std::uint64_t>(after_ms, 60000);
-  }
-  return result;
 }
 
 // The host's error codes for Slack's (docs/plugin-abi.md, "Operation results").
@@ -152,15 +119,6 @@ struct Settings {
   std::string response_url_prefix;
   std::uint64_t api_timeout_ms = 10000;
 };
-
-std::string required_string(const json& config, const char* key, std::string_view hint) {
-  const auto it = config.find(key);
-  if (it == config.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-    throw std::invalid_argument(std::string("settings.") + key + ": required (" +
-                                std::string(hint) + ")");
-  }
-  return it->get<std::string>();
-}
 
 Settings parse_settings(std::string_view config_json) {
   const json config = json::parse(config_json, nullptr, false);
@@ -267,18 +225,6 @@ Delivery ephemeral_text(const std::string& text) {
   delivery.body = dump(reply);
   delivery.ack_payload = reply;
   return delivery;
-}
-
-template <class Map, class Order>
-void remember_bounded(Map& map, Order& order, const std::string& key,
-                      typename Map::mapped_type value, std::size_t limit) {
-  if (map.insert_or_assign(key, std::move(value)).second) {
-    order.push_back(key);
-  }
-  while (order.size() > limit) {
-    map.erase(order.front());
-    order.pop_front();
-  }
 }
 
 class SlackPlugin {

@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include <haveri/plugin.hpp>
+#include <haveri/plugin_json.hpp>
 
 #include "activity.hpp"
 #include "adaptive_card.hpp"
@@ -44,6 +45,14 @@ namespace haveri::teams {
 namespace {
 
 using json = nlohmann::json;
+using sdk::dump;
+using sdk::object_at;
+using sdk::remember_bounded;
+using sdk::required_string;
+using sdk::result_ok;
+using sdk::result_permanent;
+using sdk::result_retryable;
+using sdk::string_at;
 
 // Operation keys remembered so a retried operation is answered, not done again.
 constexpr std::size_t kRememberedOperations = 2000;
@@ -80,48 +89,6 @@ std::int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string string_at(const json& object, std::string_view key) {
-  if (!object.is_object()) {
-    return {};
-  }
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
-}
-
-const json& object_at(const json& object, std::string_view key) {
-  static const json empty = json::object();
-  if (!object.is_object()) {
-    return empty;
-  }
-  const auto it = object.find(key);
-  return it != object.end() && it->is_object() ? *it : empty;
-}
-
-std::string dump(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-json result_ok(json fields = json::object()) {
-  fields["v"] = 1;
-  fields["status"] = "ok";
-  return fields;
-}
-
-json result_permanent(std::string code, std::string error) {
-  return {{"v", 1},
-          {"status", "permanent"},
-          {"error_code", std::move(code)},
-          {"error", std::move(error)}};
-}
-
-json result_retryable(std::uint64_t after_ms, std::string error) {
-  json result = {{"v", 1}, {"status", "retryable"}, {"error", std::move(error)}};
-  if (after_ms > 0) {
-    result["retry_after_ms"] = after_ms;
-  }
-  return result;
 }
 
 // The host's code for what Microsoft said, where the host can act on it.
@@ -195,15 +162,6 @@ bool is_guid(std::string_view text) {
     }
   }
   return true;
-}
-
-std::string required_string(const json& config, const char* key, std::string_view hint) {
-  const auto it = config.find(key);
-  if (it == config.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
-    throw std::invalid_argument(std::string("settings.") + key + ": required (" +
-                                std::string(hint) + ")");
-  }
-  return it->get<std::string>();
 }
 
 std::string url_setting(const json& config, const char* key, std::string fallback) {
@@ -364,18 +322,6 @@ Answer refusal(std::uint16_t status, std::string message) {
                                         : status == 403 ? "Forbidden"
                                                         : "BadRequest"},
                                {"message", std::move(message)}}}}};
-}
-
-template <class Map, class Order>
-void remember_bounded(Map& map, Order& order, const std::string& key,
-                      typename Map::mapped_type value, std::size_t limit) {
-  if (map.insert_or_assign(key, std::move(value)).second) {
-    order.push_back(key);
-  }
-  while (order.size() > limit) {
-    map.erase(order.front());
-    order.pop_front();
-  }
 }
 
 // A bounded map remembered in insertion order.
