@@ -27,7 +27,8 @@ inline const haveri_plugin_api* load_built_plugin(std::string_view name) {
     ADD_FAILURE() << "HAVERI_BUILD_DIR is not set (run the test through ctest)";
     return nullptr;
   }
-  const std::string path = std::string(build_dir) + "/plugins/libhaveri_" + std::string(name) + ".so";
+  const std::string path =
+      std::string(build_dir) + "/plugins/libhaveri_" + std::string(name) + ".so";
   void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (library == nullptr) {
     ADD_FAILURE() << "dlopen " << path << ": " << dlerror();
