@@ -599,15 +599,16 @@ class TeamsPlugin {
     if (translation.events.empty() && !translation.ignored_because.empty()) {
       host_.log(HAVERI_LOG_DEBUG, "activity ignored: " + translation.ignored_because);
     }
-    Answer answer;
-    if (translation.is_card_action_invoke) {
-      answer = invoke_answer(translation, activity);
-    }
+    // A submitted form we showed: its answers checked against it (once, for the event
+    // and for the card that replaces the form).
+    const json* submitted_form = nullptr;
+    CardAnswers answers;
     for (json& event : translation.events) {
       if (string_at(event, "type") == "form_submission") {
         const std::string form_id = string_at(event, "form_id");
         if (const json* form = forms_.find(form_id)) {
-          const CardAnswers answers =
+          submitted_form = form;
+          answers =
               read_card_answers(translation.is_card_action_invoke ? translation.card_action_data
                                                                   : object_at(activity, "value"),
                                 form);
@@ -623,6 +624,11 @@ class TeamsPlugin {
           event["values"] = std::move(values);
         }
       }
+    }
+    Answer answer;
+    if (translation.is_card_action_invoke) {
+      answer = invoke_answer(translation, string_at(object_at(activity, "from"), "name"),
+                             submitted_form, answers);
     }
     learn_people(activity, translation.conversation.tenant_id);
     // Teams waits about 15 s for its answer: a few lookups at most; the rest stay
@@ -713,21 +719,17 @@ class TeamsPlugin {
   // The invoke response for an Action.Execute: the form replaced by what was submitted;
   // for a command button, a short message (the card's new state arrives when haverid
   // updates it).
-  Answer invoke_answer(const ActivityTranslation& translation, const json& activity) {
-    const std::string by = string_at(object_at(activity, "from"), "name");
+  Answer invoke_answer(const ActivityTranslation& translation, const std::string& by,
+                       const json* submitted_form, const CardAnswers& answers) {
     if (translation.card_action_verb == kFormVerb) {
-      const std::string form_id = string_at(translation.card_action_data, "form_id");
-      if (const json* form = forms_.find(form_id)) {
-        const CardAnswers answers = read_card_answers(translation.card_action_data, form);
-        if (answers.errors.empty()) {
-          return Answer{200, invoke_card_response(render_submitted_form(*form, answers, by))};
-        }
+      if (submitted_form != nullptr) {
+        return Answer{200,
+                      invoke_card_response(render_submitted_form(*submitted_form, answers, by))};
       }
       return Answer{200, invoke_message_response("Submitted.")};
     }
     // Not the card as it was: haverid updates it for everyone once the command is
     // recorded, and an old card in this answer could land after that update.
-    (void)activity;
     return Answer{200, invoke_message_response("Got it — the card updates in a moment.")};
   }
 
