@@ -62,15 +62,44 @@ struct Shift {
   std::vector<int> days;          // 0 = Monday … 6 = Sunday, ascending, no repeats
   std::chrono::minutes start{0};  // from midnight, 0..1439
   std::chrono::minutes end{0};    // from midnight, 0..1439; == start: all day
+  // Who works this shift (Member::id, a subset of the team's members, in order of
+  // preference); empty: every member of the team.
+  std::vector<std::string> members = {};
+  // IANA name the hours are in; empty: the facility's time zone.
+  std::string time_zone = {};
   bool operator==(const Shift&) const = default;
+};
+
+// A wall-clock date and time with no zone ("2026-12-24T22:00"), in minutes.
+using LocalMinutes = std::chrono::local_time<std::chrono::minutes>;
+
+// A change of who is on duty for a while (holidays, sickness, swaps): from `from`
+// until `to` (local times in the team's facility time zone, `to` excluded) the
+// team's members on duty are exactly `members`, whatever its shifts say.
+struct ShiftOverride {
+  LocalMinutes from{};
+  LocalMinutes to{};                 // later than `from`
+  std::vector<std::string> members;  // Member::id (need not be in the team); may be empty
+  std::string reason;                // shown to people; may be empty
+  bool operator==(const ShiftOverride&) const = default;
+};
+
+// Where a team is reached as a group (a policy step `team_channel`).
+struct TeamChannel {
+  std::string instance;  // plugin instance name from the daemon config
+  std::string channel;   // the platform's channel id
+  std::string name;      // shown to people; defaults to `channel`
+  bool operator==(const TeamChannel&) const = default;
 };
 
 struct Team {
   std::string id;
   std::string name;
-  std::string facility;              // Facility::id; empty only for a team without shifts
-  std::vector<std::string> members;  // Member::id, in the order written
-  std::vector<Shift> shifts;         // empty: always on duty
+  std::string facility;                       // Facility::id; empty only for a team without shifts
+  std::vector<std::string> members;           // Member::id, in the order written
+  std::vector<Shift> shifts;                  // empty: always on duty
+  std::vector<ShiftOverride> overrides = {};  // in the order written; they do not overlap
+  std::optional<TeamChannel> channel = {};
   bool operator==(const Team&) const = default;
 };
 
