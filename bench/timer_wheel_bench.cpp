@@ -1,2 +1,4 @@
 // TODO(issue 7): benchmark in progress.
-int main() { return 0; }
+int main() {
+  return 0;
+}

@@ -21,7 +21,7 @@ constexpr std::string_view kStatusUsage =
 constexpr std::string_view kSevUsage = "/incident sev <sev1|sev2|sev3>";
 constexpr std::string_view kLeadUsage = "/incident lead <@user|user id|me>";
 constexpr std::string_view kCommsUsage = "/incident comms <@user|user id|me>";
-constexpr std::string_view kAckUsage = "/incident ack";
+constexpr std::string_view kAckUsage = "/incident ack [INC-<n>]";
 constexpr std::string_view kNoteUsage = "/incident note <text>";
 constexpr std::string_view kActionUsage = "/incident action <text>";
 constexpr std::string_view kHelpUsage = "/incident help [command]";
@@ -467,6 +467,20 @@ std::optional<std::int64_t> parse_count(std::string_view text) {
   return value > 0 ? std::optional<std::int64_t>(value) : std::nullopt;
 }
 
+// "7", "#7", "INC-7" (any case): an incident number.
+std::optional<IncidentId> parse_incident_number(std::string_view text) {
+  if (!text.empty() && text.front() == '#') {
+    text.remove_prefix(1);
+  } else if (text.size() > 4 && wording::lower_ascii(text.substr(0, 4)) == "inc-") {
+    text.remove_prefix(4);
+  }
+  auto number = parse_count(text);
+  if (!number || *number < 1) {
+    return std::nullopt;
+  }
+  return static_cast<IncidentId>(*number);
+}
+
 // Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   y -= m <= 2 ? 1 : 0;
@@ -759,10 +773,16 @@ std::variant<Command, CommandError> parse_command(std::string_view text) {
     return lead ? Command{LeadCommand{std::move(who)}} : Command{CommsCommand{std::move(who)}};
   }
   if (verb == "ack") {
-    if (!args.empty()) {
-      return CommandError{"ack takes nothing after it", std::string(kAckUsage)};
+    if (args.empty()) {
+      return Command{AckCommand{}};
     }
-    return Command{AckCommand{}};
+    if (args.size() == 1) {
+      if (auto number = parse_incident_number(args.front())) {
+        return Command{AckCommand{*number}};
+      }
+    }
+    return CommandError{"ack takes nothing after it, or an incident number such as INC-7",
+                        std::string(kAckUsage)};
   }
   if (verb == "note" || verb == "action") {
     const bool note = verb == "note";

@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <haveri/core/engine.hpp>
+#include <haveri/policy/escalation.hpp>
+#include <haveri/policy/policy.hpp>
+#include <haveri/policy/time_zone.hpp>
 
 namespace haveri::core {
 
@@ -90,11 +93,142 @@ VoidResult IncidentEngine::start() {
   }
   schedule(std::move(pending.value()));
   remove_superseded();
+  resync_timers_ = true;  // the daemon's wheel starts empty: give it every pending step
   return Done{};
 }
 
 void IncidentEngine::set_directory(std::shared_ptr<const Directory> directory) {
   directory_ = std::move(directory);
+}
+
+void IncidentEngine::set_policies(std::shared_ptr<const policy::PolicySet> policies) {
+  policies_ = std::move(policies);
+}
+
+void IncidentEngine::set_time_zones(std::shared_ptr<policy::TimeZoneDatabase> zones) {
+  zones_ = std::move(zones);
+}
+
+void IncidentEngine::set_instance_platforms(std::map<std::string, std::string> platforms) {
+  platforms_ = std::move(platforms);
+}
+
+std::vector<EventPayload> IncidentEngine::escalation_events_for(
+    const Incident& before, const std::vector<EventPayload>& decided,
+    const Organization& organization, TimePoint now) {
+  static const policy::PolicySet kNoPolicies;
+  if (!zones_) {
+    zones_ = std::make_shared<policy::TimeZoneDatabase>();
+  }
+  Incident after = before;
+  Sequence sequence = before.last_sequence;
+  for (const EventPayload& payload : decided) {
+    after = apply(std::move(after), Event{before.id, ++sequence, now, Actor::system(), payload});
+  }
+  return policy::escalation_events(before, after, decided, policies_ ? *policies_ : kNoPolicies,
+                                   organization, now, *zones_);
+}
+
+namespace {
+
+std::vector<EscalationTimer> timers_of(const Incident& incident) {
+  std::vector<EscalationTimer> timers;
+  if (incident.escalation) {
+    for (const EscalationStep& step : incident.escalation->pending) {
+      timers.push_back(EscalationTimer{incident.id, incident.escalation->started_by, step.step,
+                                       step.round, step.due});
+    }
+  }
+  return timers;
+}
+
+bool changes_escalation(const std::vector<Event>& committed) {
+  return std::any_of(committed.begin(), committed.end(), [](const Event& event) {
+    return std::holds_alternative<EscalationStarted>(event.payload) ||
+           std::holds_alternative<EscalationStopped>(event.payload) ||
+           std::holds_alternative<Escalated>(event.payload);
+  });
+}
+
+}  // namespace
+
+void IncidentEngine::note_escalation_change(const Incident& after,
+                                            const std::vector<Event>& committed) {
+  if (!changes_escalation(committed)) {
+    return;
+  }
+  (hold_outbox_ ? held_timers_ : settled_timers_)[after.id] = timers_of(after);
+}
+
+Result<std::vector<EscalationTimer>> IncidentEngine::pending_escalations() {
+  auto incidents = store_.incidents_with_timed_work();
+  if (!incidents) {
+    return incidents.error();
+  }
+  std::vector<EscalationTimer> timers;
+  for (const Incident& incident : incidents.value()) {
+    for (EscalationTimer& timer : timers_of(incident)) {
+      timers.push_back(timer);
+    }
+  }
+  return timers;
+}
+
+EscalationTimerUpdate IncidentEngine::take_escalation_updates() {
+  EscalationTimerUpdate update;
+  if (resync_timers_) {
+    auto all = pending_escalations();
+    if (all) {
+      resync_timers_ = false;
+      settled_timers_.clear();
+      update.replace_all = true;
+      update.timers = std::move(all.value());
+      return update;
+    }
+    last_problem_ = all.error().message;  // tried again on the next call
+  }
+  for (auto& [incident, timers] : settled_timers_) {
+    update.incidents.push_back(incident);
+    for (EscalationTimer& timer : timers) {
+      update.timers.push_back(timer);
+    }
+  }
+  settled_timers_.clear();
+  return update;
+}
+
+InboundOutcome IncidentEngine::fire_escalation(const EscalationTimer& timer) {
+  auto loaded = store_.incident(timer.incident);
+  if (!loaded) {
+    last_problem_ = loaded.error().message;
+    return InboundOutcome::retry_later;
+  }
+  if (!loaded.value() || !directory_) {
+    return InboundOutcome::committed;  // gone: nothing to page for
+  }
+  const Incident& incident = *loaded.value();
+  const Organization* organization = directory_->organization(incident.organization);
+  if (organization == nullptr) {
+    return InboundOutcome::committed;
+  }
+  if (!zones_) {
+    zones_ = std::make_shared<policy::TimeZoneDatabase>();
+  }
+  const TimePoint now = clock_.now();
+  const auto platform_of = [this](std::string_view instance) {
+    const auto found = platforms_.find(std::string(instance));
+    return found != platforms_.end() ? found->second : std::string(instance);
+  };
+  auto page = policy::fire_step(incident, timer.chain, timer.step, timer.round, *organization,
+                                platform_of, now, *zones_);
+  if (!page) {
+    return InboundOutcome::committed;
+  }
+  AppendRequest request;
+  request.incident = incident.id;
+  request.expected_last_sequence = incident.last_sequence;
+  request.events.push_back(Event{0, 0, now, Actor::system(), std::move(*page)});
+  return commit(std::move(request));
 }
 
 void IncidentEngine::set_limits(const std::string& instance, InstanceLimits limits) {
@@ -270,6 +404,9 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
   if (event.type == InboundEvent::Type::form_submission) {
     id = form_incident(event.form_id);
   }
+  if (const auto* ack = std::get_if<AckCommand>(&command); ack != nullptr && ack->incident) {
+    id = ack->incident;
+  }
   if (!id) {
     auto by_channel = channel_incident(organization, event.channel);
     if (!by_channel) {
@@ -361,6 +498,10 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
       return reply_only(event, *decision->reply, decision->reply_privately);
     }
     return InboundOutcome::committed;
+  }
+  for (EventPayload& payload : escalation_events_for(incident ? *incident : Incident{},
+                                                     decision->events, organization, now)) {
+    decision->events.push_back(std::move(payload));
   }
   AppendRequest request;
   const bool declares = std::holds_alternative<Declared>(decision->events.front());
@@ -514,6 +655,13 @@ std::vector<OutboxEntry> IncidentEngine::outbox_of(const Incident& after,
             entries.push_back(entry_for(after.organization, after.declared_in.instance,
                                         incident_lane(item.incident), key, std::move(operation),
                                         item.incident, now));
+          } else if constexpr (std::is_same_v<Item, PagePerson>) {
+            json operation = {{"type", "notify_person"},
+                              {"user", {{"id", item.user}}},
+                              {"message", message_to_json(item.message)}};
+            entries.push_back(entry_for(after.organization, item.instance,
+                                        "page:" + item.instance + ":" + item.user, key,
+                                        std::move(operation), after.id, now));
           } else {
             static_assert(std::is_same_v<Item, PublishGlobalCard>);
             json operation = {{"type", item.first ? "post_message" : "update_message"},
@@ -546,6 +694,7 @@ InboundOutcome IncidentEngine::commit(AppendRequest request) {
     last_problem_ = outcome.error().message;
     return InboundOutcome::retry_later;
   }
+  note_escalation_change(outcome->state, outcome->committed);
   queue(std::move(outcome->outbox));
   return InboundOutcome::committed;
 }
@@ -587,12 +736,22 @@ std::size_t IncidentEngine::held_mark() const noexcept {
 }
 
 void IncidentEngine::drop_held(std::size_t mark) {
+  // Which incidents' steps the undone job changed is not kept: read them all again.
+  resync_timers_ = resync_timers_ || !held_timers_.empty();
   if (mark < held_.size()) {
     held_.erase(held_.begin() + static_cast<std::ptrdiff_t>(mark), held_.end());
   }
 }
 
 bool IncidentEngine::settle(bool committed) {
+  if (committed) {
+    for (auto& [incident, timers] : held_timers_) {
+      settled_timers_[incident] = std::move(timers);
+    }
+  } else if (!held_timers_.empty()) {
+    resync_timers_ = true;
+  }
+  held_timers_.clear();
   std::vector<OutboxEntry> entries = std::move(held_);
   held_.clear();
   if (!committed) {

@@ -227,6 +227,70 @@ class JsonReader {
     }
   }
 
+  void read(const json& obj, std::string_view path, std::vector<ChannelRef>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      wrong_type(path, "an array of channels", *value);
+      return;
+    }
+    out.clear();
+    for (const json& item : *value) {
+      ChannelRef channel;
+      read(json{{"channel", item}}, std::string(path) + ".channel", channel);
+      out.push_back(std::move(channel));
+    }
+  }
+
+  void read(const json& obj, std::string_view path, EscalationStep& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "step", out.step);
+    read(*value, prefix + "round", out.round);
+    read(*value, prefix + "due", out.due);
+    read(*value, prefix + "if_unacknowledged", out.if_unacknowledged);
+    read(*value, prefix + "teams", out.teams);
+    read(*value, prefix + "members", out.members);
+    read(*value, prefix + "team_channels", out.team_channels);
+  }
+
+  void read(const json& obj, std::string_view path, std::vector<EscalationStep>& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr) {
+      return;
+    }
+    if (!value->is_array()) {
+      wrong_type(path, "an array of escalation steps", *value);
+      return;
+    }
+    out.clear();
+    for (const json& item : *value) {
+      EscalationStep step;
+      read(json{{"step", item}}, std::string(path) + ".step", step);
+      out.push_back(std::move(step));
+    }
+  }
+
+  void read(const json& obj, std::string_view path, EscalationChain& out) {
+    const json* value = member(obj, path);
+    if (value == nullptr || !expect_object(*value, quoted(path))) {
+      return;
+    }
+    const std::string prefix = std::string(path) + ".";
+    read(*value, prefix + "policy", out.policy);
+    read(*value, prefix + "started_by", out.started_by);
+    read(*value, prefix + "started_at", out.started_at);
+    read(*value, prefix + "pending", out.pending);
+  }
+  void read(const json& obj, std::string_view path, std::optional<EscalationChain>& out) {
+    read_optional(obj, path, out);
+  }
+
   void read(const json& obj, std::string_view path, FollowUpStatus& out) {
     std::string text;
     read(obj, path, text);
@@ -475,6 +539,21 @@ Result<EventPayload> read_payload(JsonReader& reader, const json& json_value, Pa
     reader.read(json_value, "notified", payload.notified);
     reader.read(json_value, "team", payload.team);
     reader.read(json_value, "late", payload.late);
+    reader.read_if_present(json_value, "round", payload.round);
+    reader.read_if_present(json_value, "chain", payload.chain);
+    reader.read_if_present(json_value, "due", payload.due);
+    reader.read_if_present(json_value, "instance", payload.instance);
+    reader.read_if_present(json_value, "channels", payload.channels);
+    reader.read_if_present(json_value, "unreachable", payload.unreachable);
+  } else if constexpr (std::is_same_v<Payload, EscalationStarted>) {
+    reader.read(json_value, "policy", payload.policy);
+    reader.read(json_value, "reason", payload.reason);
+    reader.read(json_value, "steps", payload.steps);
+  } else if constexpr (std::is_same_v<Payload, EscalationStopped>) {
+    reader.read(json_value, "policy", payload.policy);
+    reader.read(json_value, "reason", payload.reason);
+    reader.read(json_value, "all", payload.all);
+    reader.read(json_value, "cancelled", payload.cancelled);
   } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
     reader.read(json_value, "file_id", payload.file_id);
     reader.read(json_value, "name", payload.name);
@@ -564,6 +643,10 @@ std::string_view to_string(EventType type) noexcept {
       return "nudge";
     case EventType::sla_breach:
       return "sla_breach";
+    case EventType::escalation_started:
+      return "escalation_started";
+    case EventType::escalation_stopped:
+      return "escalation_stopped";
   }
   return "unknown";
 }
@@ -585,14 +668,29 @@ std::string_view to_string(FollowUpChanged::Change change) noexcept {
 }
 
 std::optional<EventType> parse_event_type(std::string_view text) noexcept {
-  for (const EventType type :
-       {EventType::declared,           EventType::message,         EventType::status_change,
-        EventType::channel_linked,     EventType::severity_change, EventType::assignment,
-        EventType::comms_assignment,   EventType::acknowledgement, EventType::annotation,
-        EventType::action_taken,       EventType::escalation,      EventType::attachment,
-        EventType::bot_guidance,       EventType::triage_response, EventType::summary,
-        EventType::follow_up,          EventType::closed,          EventType::title_change,
-        EventType::global_card_posted, EventType::nudge,           EventType::sla_breach}) {
+  for (const EventType type : {EventType::declared,
+                               EventType::message,
+                               EventType::status_change,
+                               EventType::channel_linked,
+                               EventType::severity_change,
+                               EventType::assignment,
+                               EventType::comms_assignment,
+                               EventType::acknowledgement,
+                               EventType::annotation,
+                               EventType::action_taken,
+                               EventType::escalation,
+                               EventType::attachment,
+                               EventType::bot_guidance,
+                               EventType::triage_response,
+                               EventType::summary,
+                               EventType::follow_up,
+                               EventType::closed,
+                               EventType::title_change,
+                               EventType::global_card_posted,
+                               EventType::nudge,
+                               EventType::sla_breach,
+                               EventType::escalation_started,
+                               EventType::escalation_stopped}) {
     if (text == to_string(type)) {
       return type;
     }
@@ -655,6 +753,20 @@ json follow_up_to_json(const FollowUp& follow_up) {
               {"last_reminder_at", optional_time_json(follow_up.last_reminder_at)}};
 }
 
+json escalation_steps_to_json(const std::vector<EscalationStep>& steps) {
+  json out = json::array();
+  for (const EscalationStep& step : steps) {
+    out.push_back(json{{"step", step.step},
+                       {"round", step.round},
+                       {"due", format_time(step.due)},
+                       {"if_unacknowledged", step.if_unacknowledged},
+                       {"teams", step.teams},
+                       {"members", step.members},
+                       {"team_channels", step.team_channels}});
+  }
+  return out;
+}
+
 }  // namespace
 
 json follow_up_json(const FollowUp& follow_up) {
@@ -702,11 +814,30 @@ json payload_to_json(const EventPayload& payload) {
           for (const Actor& actor : value.notified) {
             notified.push_back(actor_to_json(actor));
           }
+          json channels = json::array();
+          for (const ChannelRef& channel : value.channels) {
+            channels.push_back(channel_to_json(channel));
+          }
           return json{{"policy", value.policy},
                       {"step", value.step},
                       {"notified", std::move(notified)},
                       {"team", value.team},
-                      {"late", value.late}};
+                      {"late", value.late},
+                      {"round", value.round},
+                      {"chain", value.chain},
+                      {"due", optional_time_json(value.due)},
+                      {"instance", value.instance},
+                      {"channels", std::move(channels)},
+                      {"unreachable", value.unreachable}};
+        } else if constexpr (std::is_same_v<Payload, EscalationStarted>) {
+          return json{{"policy", value.policy},
+                      {"reason", value.reason},
+                      {"steps", escalation_steps_to_json(value.steps)}};
+        } else if constexpr (std::is_same_v<Payload, EscalationStopped>) {
+          return json{{"policy", value.policy},
+                      {"reason", value.reason},
+                      {"all", value.all},
+                      {"cancelled", value.cancelled}};
         } else if constexpr (std::is_same_v<Payload, AttachmentAdded>) {
           return json{
               {"file_id", value.file_id},     {"name", value.name},
@@ -789,6 +920,10 @@ Result<EventPayload> payload_from_json(EventType type, const json& json_value) {
         return read_payload(reader, json_value, Nudged{});
       case EventType::sla_breach:
         return read_payload(reader, json_value, SlaBreached{});
+      case EventType::escalation_started:
+        return read_payload(reader, json_value, EscalationStarted{});
+      case EventType::escalation_stopped:
+        return read_payload(reader, json_value, EscalationStopped{});
     }
     return Error{ErrorCode::invalid_argument, "unknown event type"};
   } catch (const std::exception& e) {
@@ -845,7 +980,13 @@ json incident_to_json(const Incident& incident) {
       {"last_update_at", format_time(incident.last_update_at)},
       {"last_nudge_at", optional_time_json(incident.last_nudge_at)},
       {"acknowledge_sla_breached", incident.acknowledge_sla_breached},
-      {"resolve_sla_breached", incident.resolve_sla_breached}};
+      {"resolve_sla_breached", incident.resolve_sla_breached},
+      {"escalation", incident.escalation
+                         ? json{{"policy", incident.escalation->policy},
+                                {"started_by", incident.escalation->started_by},
+                                {"started_at", format_time(incident.escalation->started_at)},
+                                {"pending", escalation_steps_to_json(incident.escalation->pending)}}
+                         : json(nullptr)}};
 }
 
 Result<Incident> incident_from_json(const json& json_value) {
@@ -887,6 +1028,7 @@ Result<Incident> incident_from_json(const json& json_value) {
       reader.read_if_present(json_value, "acknowledge_sla_breached",
                              incident.acknowledge_sla_breached);
       reader.read_if_present(json_value, "resolve_sla_breached", incident.resolve_sla_breached);
+      reader.read_if_present(json_value, "escalation", incident.escalation);
     }
     if (reader.failed()) {
       return reader.error();

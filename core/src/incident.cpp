@@ -314,8 +314,23 @@ Incident apply(Incident state, const Event& event) noexcept {
           } else if (payload.target == "resolve") {
             state.resolve_sla_breached = true;
           }
+        } else if constexpr (std::is_same_v<Payload, EscalationStarted>) {
+          state.escalation =
+              EscalationChain{payload.policy, event.sequence, event.at, payload.steps};
+        } else if constexpr (std::is_same_v<Payload, EscalationStopped>) {
+          if (state.escalation) {
+            std::erase_if(state.escalation->pending, [&](const EscalationStep& step) {
+              return payload.all || step.if_unacknowledged;
+            });
+          }
+        } else if constexpr (std::is_same_v<Payload, Escalated>) {
+          if (state.escalation && state.escalation->started_by == payload.chain) {
+            std::erase_if(state.escalation->pending, [&](const EscalationStep& step) {
+              return step.step == payload.step && step.round == payload.round;
+            });
+          }
         }
-        // Escalated, BotGuidance: timeline entries only; the state has no field for them.
+        // BotGuidance: a timeline entry only; the state has no field for it.
       },
       event.payload);
   state.last_sequence = event.sequence;

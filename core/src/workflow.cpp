@@ -162,11 +162,31 @@ Result<Decision> decide_role(const Incident* incident, bool lead,
   return Decision{{CommsLeadAssigned{who}}, std::nullopt};
 }
 
-Result<Decision> decide_ack(const Incident* incident, const ChannelRef& channel) {
+Result<Decision> decide_ack(const Incident* incident, const AckCommand& command,
+                            const ChannelRef& channel) {
   if (auto refusal = refuse_change(incident, "ack", channel)) {
     return std::move(*refusal);
   }
-  if (incident->acknowledged_at) {
+  // A chain started after the first acknowledgement (the severity was raised) waits
+  // for an acknowledgement of its own.
+  const bool chain_waits =
+      incident->escalation &&
+      std::any_of(incident->escalation->pending.begin(), incident->escalation->pending.end(),
+                  [](const EscalationStep& step) { return step.if_unacknowledged; });
+  if (command.incident) {
+    Message reply;
+    if (incident->acknowledged_at && !chain_waits) {
+      reply.text = incident_label(incident->id) + " is already acknowledged by " +
+                   (incident->acknowledged_by ? name_of(*incident->acknowledged_by) : "?") +
+                   "; nobody else will be paged.";
+      return private_reply(std::move(reply));
+    }
+    reply.text = "You acknowledged " + incident_label(incident->id) + " · " + incident->title + ".";
+    Decision decision{{Acknowledged{}}, std::move(reply)};
+    decision.reply_privately = true;
+    return decision;
+  }
+  if (incident->acknowledged_at && !chain_waits) {
     const std::string by = incident->acknowledged_by ? name_of(*incident->acknowledged_by) : "?";
     return refused(incident_label(incident->id) + " is already acknowledged by " + by + " at " +
                    format_time(*incident->acknowledged_at) + ".");
@@ -461,7 +481,7 @@ Result<Decision> decide(const Incident* incident, const Command& command,
         } else if constexpr (std::is_same_v<Cmd, CommsCommand>) {
           return decide_role(incident, false, cmd.person, context);
         } else if constexpr (std::is_same_v<Cmd, AckCommand>) {
-          return decide_ack(incident, channel);
+          return decide_ack(incident, cmd, channel);
         } else if constexpr (std::is_same_v<Cmd, NoteCommand>) {
           if (auto refusal = refuse_change(incident, "note", channel)) {
             return std::move(*refusal);
@@ -514,6 +534,72 @@ Result<Decision> decide(const Incident* incident, const Command& command,
       },
       command);
 }
+
+namespace {
+
+std::string names_of(const std::vector<Actor>& people) {
+  std::string names;
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    names += (i == 0 ? "" : (i + 1 == people.size() ? " and " : ", ")) + name_of(people[i]);
+  }
+  return names;
+}
+
+// The page itself (a personal message and team channel posts, each with an
+// Acknowledge button naming the incident, so it works outside the incident's
+// channel) and a line in the incident's channel saying who was paged.
+void escalation_effects(const Incident& after, const Escalated& page,
+                        std::vector<Effect>& effects) {
+  const std::string label = incident_label(after.id);
+  std::string late;
+  if (page.late && page.due) {
+    late =
+        "Late: this page was due at " + format_time(*page.due) + " while Haveri was not running.";
+  }
+  Message message;
+  message.title = "Page: " + label + " · " + after.title;
+  message.text = "*" + std::string(to_string(after.severity)) + "* · " +
+                 std::string(to_string(after.status)) + " · declared by " +
+                 name_of(after.declared_by) + ". You are paged by escalation policy " +
+                 page.policy + ", step " + std::to_string(page.step) + ".";
+  if (after.channel) {
+    message.fields.push_back({"Channel", "#" + after.channel->name});
+  }
+  if (!after.area.empty()) {
+    message.fields.push_back({"Area", after.area});
+  }
+  message.actions.push_back({"Acknowledge", "ack " + label, "primary"});
+  message.context = late;
+  for (const Actor& person : page.notified) {
+    if (!person.id.empty()) {
+      effects.emplace_back(PagePerson{after.id, page.instance, person.id, message});
+    }
+  }
+  for (const ChannelRef& channel : page.channels) {
+    Message post = message;
+    post.text = "*" + std::string(to_string(after.severity)) + "* · " + label +
+                " needs someone from this team. Escalation policy " + page.policy + ", step " +
+                std::to_string(page.step) + ".";
+    effects.emplace_back(PostMessage{channel, std::move(post), {}});
+  }
+  Message line;
+  std::string paged = names_of(page.notified);
+  for (const ChannelRef& channel : page.channels) {
+    paged += (paged.empty() ? "#" : ", #") + channel.name;
+  }
+  line.context = "Escalation " + page.policy + " step " + std::to_string(page.step) +
+                 (page.round > 0 ? " (repeat " + std::to_string(page.round) + ")" : "") + ": " +
+                 (paged.empty() ? "nobody could be paged" : "paged " + paged) + ".";
+  for (const std::string& why : page.unreachable) {
+    line.context += " " + why + ".";
+  }
+  if (!late.empty()) {
+    line.context += " " + late;
+  }
+  effects.emplace_back(PostToIncident{after.id, std::move(line)});
+}
+
+}  // namespace
 
 std::vector<Effect> effects_of(const Incident& after, const std::vector<Event>& committed,
                                const IncidentSettings& settings, TimePoint now,
@@ -578,6 +664,22 @@ std::vector<Effect> effects_of(const Incident& after, const std::vector<Event>& 
     } else if (const auto* follow_up = std::get_if<FollowUpChanged>(&event.payload)) {
       effects.emplace_back(
           PostToIncident{after.id, follow_up_message(after, *follow_up, event.actor, now)});
+    } else if (const auto* page = std::get_if<Escalated>(&event.payload)) {
+      escalation_effects(after, *page, effects);
+    } else if (const auto* started = std::get_if<EscalationStarted>(&event.payload)) {
+      Message message;
+      message.context =
+          "Escalation policy " + started->policy + ": " + std::to_string(started->steps.size()) +
+          (started->steps.size() == 1 ? " step" : " steps") + " planned; acknowledge to stop it.";
+      effects.emplace_back(PostToIncident{after.id, std::move(message)});
+    } else if (const auto* stopped = std::get_if<EscalationStopped>(&event.payload)) {
+      if (stopped->cancelled > 0) {
+        Message message;
+        message.context = "Escalation " + stopped->policy + " stopped (" + stopped->reason +
+                          "): " + std::to_string(stopped->cancelled) +
+                          (stopped->cancelled == 1 ? " step" : " steps") + " cancelled.";
+        effects.emplace_back(PostToIncident{after.id, std::move(message)});
+      }
     } else if (const auto* nudge = std::get_if<Nudged>(&event.payload)) {
       Message message;
       message.title = (after.lead ? mention_of(*after.lead) + ": no" : "No") + " update on " +

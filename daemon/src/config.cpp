@@ -35,8 +35,10 @@ constexpr std::string_view kFileSuffix = "_file";
 // A directory lists people and places of a few plants, not a data set.
 constexpr std::size_t kMaxDirectoryBytes = std::size_t{16} * 1024 * 1024;
 
-constexpr std::array<std::string_view, 8> kTopKeys = {
-    "server", "storage", "api", "plugins", "logging", "directory", "incidents", "outbox"};
+constexpr std::array<std::string_view, 9> kTopKeys = {"server",    "storage", "api",
+                                                      "plugins",   "logging", "directory",
+                                                      "incidents", "outbox",  "policies"};
+constexpr std::array<std::string_view, 2> kPoliciesKeys = {"path", "tick_ms"};
 constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "body_limit_bytes",
                                                          "read_timeout_seconds", "max_connections"};
 constexpr std::array<std::string_view, 2> kStorageKeys = {"sqlite", "max_batch"};
@@ -390,6 +392,7 @@ class ConfigReader {
     read_directory(section(top, "", "directory", kDirectoryKeys), config);
     read_incidents(section(top, "", "incidents", kIncidentsKeys), config.incidents);
     read_outbox(section(top, "", "outbox", kOutboxKeys), config.outbox);
+    read_policies(section(top, "", "policies", kPoliciesKeys), config);
   }
 
   void add_problem(std::string text) { problems_.push_back({-1, -1, std::move(text)}); }
@@ -941,6 +944,42 @@ class ConfigReader {
     }
   }
 
+  void read_policies(const Section& s, Config& config) {
+    if (const Field* f = s.find("tick_ms")) {
+      if (auto value = integer(f->value, "policies.tick_ms", 1, 10'000)) {
+        config.escalation_tick = std::chrono::milliseconds(*value);
+      }
+    }
+    const Field* f = s.find("path");
+    if (f == nullptr) {
+      return;
+    }
+    auto written = path_value(f->value, "policies.path");
+    if (!written) {
+      return;
+    }
+    config.policies_path = *written;
+    if (!directory_problems_.empty()) {
+      return;  // policies are checked against the directory; fix that first
+    }
+    std::vector<policy::PolicyProblem> warnings;
+    auto loaded = policy::load_policies(*written, config.directory, &warnings);
+    if (!loaded) {
+      const std::string& message = loaded.error().message;
+      std::size_t start = 0;
+      while (start < message.size()) {
+        const std::size_t end = std::min(message.find('\n', start), message.size());
+        directory_problems_.push_back(message.substr(start, end - start));
+        start = end + 1;
+      }
+      return;
+    }
+    config.policies = std::move(loaded.value());
+    for (const auto& warning : warnings) {
+      config.policy_warnings.push_back(warning.text());
+    }
+  }
+
   void read_directory(const Section& s, Config& config) {
     bool zoneinfo_ok = true;
     if (const Field* f = s.find("zoneinfo")) {
@@ -1015,18 +1054,26 @@ class ConfigReader {
     for (const auto& instance : config.plugins.instances) {
       names.push_back(instance.name);
     }
-    for (const auto& organization : directory->organizations) {
-      if (!organization.announcements) {
-        continue;
-      }
-      const std::string& instance = organization.announcements->instance;
+    const auto check_instance = [&](const std::string& instance, const std::string& who,
+                                    std::string_view what) {
       if (std::find(names.begin(), names.end(), instance) == names.end()) {
         report(mark, "directory.path",
-               "organization " + quote(organization.id) + " in " + shown +
-                   " posts announcements through instance " + quote(instance) +
-                   ", which is not in plugins.instances (" +
+               who + " in " + shown + " " + std::string(what) + " through instance " +
+                   quote(instance) + ", which is not in plugins.instances (" +
                    (names.empty() ? std::string("there are none") : "instances: " + join(names)) +
                    ")");
+      }
+    };
+    for (const auto& organization : directory->organizations) {
+      if (organization.announcements) {
+        check_instance(organization.announcements->instance,
+                       "organization " + quote(organization.id), "posts announcements");
+      }
+      for (const auto& team : organization.teams) {
+        if (team.channel) {
+          check_instance(team.channel->instance, "team " + quote(team.id),
+                         "is reached in its channel");
+        }
       }
     }
     config.directory = std::move(*directory);

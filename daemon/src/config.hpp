@@ -13,6 +13,7 @@
 
 #include <haveri/core/directory.hpp>
 #include <haveri/core/settings.hpp>
+#include <haveri/policy/policy.hpp>
 
 namespace haveri::daemon {
 
@@ -90,6 +91,13 @@ struct Config {
   core::Directory directory;
   core::IncidentSettings incidents;  // the `incidents:` section
   core::OutboxSettings outbox;       // the `outbox:` section
+  // `policies.path`, absolute after loading; nullopt: no escalation policies (no
+  // chain ever starts). Loaded and checked against `directory` (docs/policies.md).
+  std::optional<std::filesystem::path> policies_path;
+  policy::PolicySet policies;
+  std::vector<std::string> policy_warnings;  // "file:line:col: warning: …"
+  // `policies.tick_ms`: how often the escalation timer wheel is advanced.
+  std::chrono::milliseconds escalation_tick{100};
 };
 
 // Reads and validates a configuration file.

@@ -14,6 +14,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include <haveri/policy/policy.hpp>
+#include <haveri/policy/time_zone.hpp>
+#include <haveri/policy/timer_wheel.hpp>
+
 namespace haveri::daemon {
 
 namespace asio = boost::asio;
@@ -175,8 +179,14 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         work(asio::make_work_guard(context)),
         outbox_timer(context),
         tick_timer(context),
+        escalation_timer(context),
+        wheel_origin(std::chrono::steady_clock::now()),
         writer(*store, core::GroupCommitOptions{options.max_batch, options.max_queued_inbound}) {
     engine.hold_outbox(true);
+    engine.set_policies(options.policies);
+    engine.set_time_zones(options.time_zones ? options.time_zones
+                                             : std::make_shared<policy::TimeZoneDatabase>());
+    engine.set_instance_platforms(options.platforms);
   }
 
   // Touched by the writer thread only (through `writer`'s jobs).
@@ -197,6 +207,19 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   asio::executor_work_guard<asio::io_context::executor_type> work;
   asio::steady_timer outbox_timer;
   asio::steady_timer tick_timer;
+  // Escalation: every pending step is a timer in one wheel (service thread),
+  // advanced by one steady timer; a due step becomes a writer job.
+  struct WheelEntry {
+    core::IncidentId incident = 0;
+    std::uint32_t chain = 0;
+    std::uint16_t step = 0;
+    std::uint16_t round = 0;
+  };
+  asio::steady_timer escalation_timer;
+  std::chrono::steady_clock::time_point wheel_origin;  // tick 0 of the wheel, in ms
+  policy::TimerWheel<WheelEntry> wheel;
+  std::map<core::IncidentId, std::vector<policy::TimerWheel<WheelEntry>::Handle>> wheel_handles;
+  std::atomic<std::size_t> wheel_size{0};
   std::thread thread;
   // Last: constructed once the engine is ready, stopped (joined) before the rest goes.
   core::GroupCommitWriter writer;
@@ -228,6 +251,9 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       // A job that never ran (its batch could not begin, or its savepoint failed)
       // held nothing, and its batch may well have committed the others' work.
       const bool scheduled = *ran && engine.settle(durable.ok());
+      if (*ran) {
+        publish_escalation_updates();
+      }
       if (!durable) {
         spdlog::error("store: {}: not stored: {}", what, durable.error().message);
       }
@@ -237,6 +263,108 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       }
     };
     return writer.submit(std::move(job), admission);
+  }
+
+  // Writer thread: hands the settled changes of pending steps to the wheel.
+  void publish_escalation_updates() {
+    core::EscalationTimerUpdate update = engine.take_escalation_updates();
+    if (update.empty()) {
+      return;
+    }
+    asio::post(context, [this, update = std::move(update)] { apply_to_wheel(update); });
+  }
+
+  std::uint64_t wheel_tick_now() const {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now() - wheel_origin)
+                                          .count());
+  }
+
+  // Service thread.
+  void apply_to_wheel(const core::EscalationTimerUpdate& update) {
+    const auto cancel_all_of = [this](core::IncidentId incident) {
+      if (auto found = wheel_handles.find(incident); found != wheel_handles.end()) {
+        for (const auto& handle : found->second) {
+          wheel.cancel(handle);
+        }
+        wheel_handles.erase(found);
+      }
+    };
+    if (update.replace_all) {
+      while (!wheel_handles.empty()) {
+        cancel_all_of(wheel_handles.begin()->first);
+      }
+    }
+    for (const core::IncidentId incident : update.incidents) {
+      cancel_all_of(incident);
+    }
+    // Due times are wall-clock; the wheel runs on the steady clock from now on.
+    const core::TimePoint wall_now = clock.now();
+    const std::uint64_t now_tick = std::max(wheel_tick_now(), wheel.now());
+    for (const core::EscalationTimer& timer : update.timers) {
+      const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(timer.due - wall_now);
+      const std::uint64_t due =
+          now_tick + static_cast<std::uint64_t>(std::max<std::int64_t>(0, wait.count()));
+      wheel_handles[timer.incident].push_back(
+          wheel.schedule(due, WheelEntry{timer.incident, static_cast<std::uint32_t>(timer.chain),
+                                         static_cast<std::uint16_t>(timer.step),
+                                         static_cast<std::uint16_t>(timer.round)}));
+    }
+    wheel_size = wheel.size();
+  }
+
+  // Service thread: the single steady tick that drives the wheel.
+  void arm_escalation_timer() {
+    escalation_timer.expires_after(options.escalation_tick);
+    escalation_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) {
+        return;
+      }
+      std::vector<WheelEntry> due;
+      wheel.advance(wheel_tick_now(),
+                    [&due](std::uint64_t /*tick*/, WheelEntry&& entry) { due.push_back(entry); });
+      wheel_size = wheel.size();
+      for (const WheelEntry& entry : due) {
+        fire(entry);
+      }
+      arm_escalation_timer();
+    });
+  }
+
+  // A due step goes to the writer; if the store cannot take it now, it is tried
+  // again shortly (the step stays pending in the store until its page is recorded).
+  void fire(const WheelEntry& entry) {
+    const core::EscalationTimer timer{entry.incident, entry.chain, entry.step, entry.round, {}};
+    auto outcome = std::make_shared<core::InboundOutcome>(core::InboundOutcome::retry_later);
+    auto queued = engine_job(
+        "firing an escalation step",
+        [this, timer, outcome] {
+          *outcome = engine.fire_escalation(timer);
+          if (*outcome == core::InboundOutcome::retry_later) {
+            spdlog::error("escalation INC-{} step {}: not recorded, trying again: {}",
+                          timer.incident, timer.step, engine.last_problem());
+          }
+          return *outcome != core::InboundOutcome::retry_later;
+        },
+        [this, entry, outcome](const core::VoidResult& durable, bool ran) {
+          if (!ran || !durable || *outcome == core::InboundOutcome::retry_later) {
+            refire_later(entry);
+          }
+        });
+    if (!queued) {
+      spdlog::warn("escalation INC-{} step {}: {}; trying again", entry.incident, entry.step,
+                   queued.error().message);
+      refire_later(entry);
+    }
+  }
+
+  // Any thread.
+  void refire_later(const WheelEntry& entry) {
+    asio::post(context, [this, entry] {
+      wheel_handles[entry.incident].push_back(wheel.schedule(
+          wheel_tick_now() + static_cast<std::uint64_t>(kStoreRetryDelay.count()), entry));
+      wheel_size = wheel.size();
+    });
   }
 
   // Completions for callers go to their executor when one was given.
@@ -529,7 +657,10 @@ core::VoidResult IncidentService::start() {
                          stats.queued);
           }
           impl->pump_soon();
-          asio::post(impl->context, [impl] { impl->arm_tick_timer(); });
+          asio::post(impl->context, [impl] {
+            impl->arm_tick_timer();
+            impl->arm_escalation_timer();
+          });
         }
         loaded->set_value(!durable ? durable : *outcome);
       });
@@ -580,6 +711,28 @@ void IncidentService::set_directory(std::shared_ptr<const core::Directory> direc
           impl_->retry_later(kStoreRetryDelay, [this, directory] { set_directory(directory); });
         }
       });
+}
+
+void IncidentService::reload(std::shared_ptr<const core::Directory> directory,
+                             std::shared_ptr<const policy::PolicySet> policies) {
+  Impl* impl = impl_.get();
+  (void)impl->engine_job(
+      "reloading the directory and policies",
+      [impl, directory, policies] {
+        impl->engine.set_directory(directory);
+        impl->engine.set_policies(policies);
+        return true;
+      },
+      [this, directory, policies](const core::VoidResult&, bool ran) {
+        if (!ran) {
+          impl_->retry_later(kStoreRetryDelay,
+                             [this, directory, policies] { reload(directory, policies); });
+        }
+      });
+}
+
+std::size_t IncidentService::pending_escalation_timers() const noexcept {
+  return impl_->wheel_size;
 }
 
 void IncidentService::tick_now() {

@@ -41,6 +41,13 @@ struct IncidentServiceOptions {
   core::Executor completions;
   // Plugin instance name -> plugin name ("local"), to map installations.
   std::map<std::string, std::string> platforms;
+  // How often the escalation timer wheel is advanced: a step fires at most this
+  // late (plus the store's commit).
+  std::chrono::milliseconds escalation_tick{100};
+  // Escalation policies and the tz database their hours are read with; null
+  // policies: no chain ever starts.
+  std::shared_ptr<const policy::PolicySet> policies;
+  std::shared_ptr<policy::TimeZoneDatabase> time_zones;
 };
 
 // What a projection rebuild found.
@@ -90,6 +97,13 @@ class IncidentService {
 
   void set_limits(const std::string& instance, core::InstanceLimits limits);
   void set_directory(std::shared_ptr<const core::Directory> directory);
+  // Replaces directory and policies together (SIGHUP), so that no decision sees a
+  // policy naming a team the directory no longer has.
+  void reload(std::shared_ptr<const core::Directory> directory,
+              std::shared_ptr<const policy::PolicySet> policies);
+
+  // Escalation steps waiting in the timer wheel (service thread's count).
+  std::size_t pending_escalation_timers() const noexcept;
 
   // A neutral inbound event from plugin instance `instance` (docs/plugin-abi.md).
   void handle_inbound(const std::string& instance, const nlohmann::json& event,

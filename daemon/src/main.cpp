@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include <haveri/core/clock.hpp>
+#include <haveri/policy/time_zone.hpp>
 #include <haveri/store/sqlite_event_store.hpp>
 
 #include "config.hpp"
@@ -49,6 +50,35 @@ struct Options {
   bool check_only = false;
 };
 
+// SIGHUP: the directory and the escalation policies are read again and replace the
+// running ones together, or not at all. Other sections need a restart.
+void reload(const std::string& config_path, haveri::daemon::IncidentService& incidents) {
+  spdlog::info("received SIGHUP: reloading the directory and escalation policies from {}",
+               config_path);
+  haveri::daemon::Config fresh;
+  try {
+    fresh = haveri::daemon::load_config(config_path);
+  } catch (const haveri::daemon::ConfigError& e) {
+    for (const auto& problem : e.problems()) {
+      spdlog::error("{}", problem);
+    }
+    spdlog::error(
+        "reload refused: {} is invalid ({} problem{}); still running with the "
+        "directory and policies loaded before",
+        config_path, e.problems().size(), e.problems().size() == 1 ? "" : "s");
+    return;
+  }
+  for (const auto& warning : fresh.policy_warnings) {
+    spdlog::warn("{}", warning);
+  }
+  const std::size_t organizations = fresh.directory.organizations.size();
+  const std::size_t policies = fresh.policies.policies.size();
+  incidents.reload(std::make_shared<const haveri::core::Directory>(std::move(fresh.directory)),
+                   std::make_shared<const haveri::policy::PolicySet>(std::move(fresh.policies)));
+  spdlog::info("reloaded: {} organization(s), {} escalation polic{}", organizations, policies,
+               policies == 1 ? "y" : "ies");
+}
+
 int run(const Options& options) {
   haveri::daemon::Config config;
   try {
@@ -63,6 +93,9 @@ int run(const Options& options) {
     return kExitConfig;
   }
   haveri::daemon::setup_logging(config.logging.level);
+  for (const auto& warning : config.policy_warnings) {
+    spdlog::warn("{}", warning);
+  }
 
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
@@ -103,7 +136,9 @@ int run(const Options& options) {
   if (options.check_only) {
     plugins.shutdown();
     std::cout << options.config_path << ": configuration OK (" << config.plugins.instances.size()
-              << " plugin instance" << (config.plugins.instances.size() == 1 ? "" : "s") << ")\n";
+              << " plugin instance" << (config.plugins.instances.size() == 1 ? "" : "s") << ", "
+              << config.policies.policies.size() << " escalation polic"
+              << (config.policies.policies.size() == 1 ? "y" : "ies") << ")\n";
     return kExitOk;
   }
 
@@ -135,6 +170,17 @@ int run(const Options& options) {
   };
   for (const auto& instance : config.plugins.instances) {
     service_options.platforms[instance.name] = instance.plugin;
+  }
+  service_options.escalation_tick = config.escalation_tick;
+  service_options.time_zones = std::make_shared<haveri::policy::TimeZoneDatabase>(config.zoneinfo);
+  service_options.policies = std::make_shared<const haveri::policy::PolicySet>(config.policies);
+  if (!config.policies_path) {
+    spdlog::warn("no policies.path in {}: nobody will be paged by escalation policies",
+                 options.config_path);
+  } else {
+    spdlog::info("{} escalation polic{} loaded from {}", config.policies.policies.size(),
+                 config.policies.policies.size() == 1 ? "y" : "ies",
+                 config.policies_path->string());
   }
   incidents = std::make_unique<haveri::daemon::IncidentService>(
       std::move(store.value()), std::make_shared<const haveri::core::Directory>(config.directory),
@@ -184,8 +230,7 @@ int run(const Options& options) {
           return;
         }
         if (signal_number == SIGHUP) {
-          // TODO(escalation issue): reload policies and the directory here.
-          spdlog::info("received SIGHUP; nothing to reload yet");
+          reload(options.config_path, *incidents);
           signals.async_wait(on_signal);
           return;
         }

@@ -44,6 +44,7 @@
 // Different instances share nothing.
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -877,10 +878,13 @@ class LocalChat {
     if (type == "update_message") {
       return update_bot_message(operation);
     }
+    if (type == "notify_person") {
+      return notify_person(operation);
+    }
     return permanent("unsupported_operation",
                      "unsupported operation type \"" + type +
                          "\" (local chat supports create_channel, post_message, invite, "
-                         "update_message)");
+                         "update_message, notify_person)");
   }
 
   void remember_operation(const std::string& operation_key, const json& result) {
@@ -1642,6 +1646,45 @@ class LocalChat {
     const ChatMessage& posted = append(*channel, std::move(card));
     json result = ok();
     result["message_id"] = posted.id;
+    return result;
+  }
+
+  // {"v":1,"type":"notify_person","user":{"id":"alice"},"message":{…}}: a page. Local
+  // chat has no direct messages, so it goes to the channel "dm-<user>" (lower-cased,
+  // '.' as '-'), visible to that person only; buttons are pressed there as anywhere.
+  json notify_person(const json& operation) {
+    const json user = operation.value("user", json::object());
+    const std::string id = user.is_object() ? string_member(user, "id") : std::string();
+    if (!valid_user_name(id)) {
+      return permanent("invalid", "notify_person needs user.id, a user name; got " +
+                                      (operation.contains("user") ? operation["user"].dump()
+                                                                  : std::string("none")));
+    }
+    std::string name = "dm-";
+    for (const char c : id) {
+      name += c == '.' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    name = name.substr(0, kMaxChannelChars);
+    json error;
+    std::string text = rendered(operation, "notify_person", error);
+    if (!error.is_null()) {
+      return error;
+    }
+    Channel* channel = open_channel(name);
+    if (channel == nullptr) {
+      return permanent("too_many_channels", too_many_channels());
+    }
+    ChatMessage page;
+    page.channel = name;
+    page.from = settings_.bot_name;
+    page.bot = true;
+    page.text = std::move(text);
+    page.message = operation["message"];
+    page.visible_to = id;
+    const ChatMessage& posted = append(*channel, std::move(page));
+    json result = ok();
+    result["message_id"] = posted.id;
+    result["channel"] = json{{"id", name}};
     return result;
   }
 

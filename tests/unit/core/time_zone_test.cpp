@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
 
 // TODO(issue 7): tests in progress.
-TEST(Placeholdertimezone, Builds) { EXPECT_TRUE(true); }
+TEST(Placeholdertimezone, Builds) {
+  EXPECT_TRUE(true);
+}

@@ -49,8 +49,10 @@ struct CommsCommand {
   bool operator==(const CommsCommand&) const = default;
 };
 
-// /incident ack
+// /incident ack [INC-<n>]: the number lets a page's button acknowledge from a
+// personal chat, outside the incident's channel.
 struct AckCommand {
+  std::optional<IncidentId> incident = {};
   bool operator==(const AckCommand&) const = default;
 };
 

@@ -17,7 +17,32 @@
 #include <haveri/core/settings.hpp>
 #include <haveri/core/workflow.hpp>
 
+namespace haveri::policy {
+struct PolicySet;
+class TimeZoneDatabase;
+}  // namespace haveri::policy
+
 namespace haveri::core {
+
+// A pending escalation step, as the daemon's timer wheel holds it.
+struct EscalationTimer {
+  IncidentId incident = 0;
+  Sequence chain = 0;  // Incident::escalation->started_by
+  std::int64_t step = 0;
+  std::int64_t round = 0;
+  TimePoint due{};
+  bool operator==(const EscalationTimer&) const = default;
+};
+
+// How the pending escalation steps changed with committed work: either every
+// pending step (`replace_all`: the wheel is rebuilt from `timers`), or the complete
+// pending steps of each incident in `incidents` (their old timers are dropped).
+struct EscalationTimerUpdate {
+  bool replace_all = false;
+  std::vector<IncidentId> incidents;
+  std::vector<EscalationTimer> timers;
+  bool empty() const noexcept { return !replace_all && incidents.empty(); }
+};
 
 // A file shared in chat, as the platform described it (never the bytes).
 struct FileReference {
@@ -78,6 +103,23 @@ class IncidentEngine {
 
   // Replaces the directory (SIGHUP); incidents keep their organization.
   void set_directory(std::shared_ptr<const Directory> directory);
+  // Escalation (docs/policies.md). Without policies no chain ever starts; running
+  // chains keep the steps planned when they started, whatever a reload brings.
+  void set_policies(std::shared_ptr<const policy::PolicySet> policies);
+  void set_time_zones(std::shared_ptr<policy::TimeZoneDatabase> zones);
+  // Plugin instance -> plugin name ("local"), to find members' accounts for pages;
+  // an instance not listed is taken to be named after its plugin.
+  void set_instance_platforms(std::map<std::string, std::string> platforms);
+
+  // Every pending escalation step of the store's open incidents (at start, and
+  // when an update says replace_all).
+  Result<std::vector<EscalationTimer>> pending_escalations();
+  // Pending steps changed by work that is durable (settled) since the last call.
+  EscalationTimerUpdate take_escalation_updates();
+  // A timer fell due: pages whoever the step names now and records the
+  // `escalation` event. Does nothing when the step is no longer pending (fired,
+  // cancelled, another chain), so a timer firing twice pages once.
+  InboundOutcome fire_escalation(const EscalationTimer& timer);
   // Pacing a plugin instance declared (describe_instance).
   void set_limits(const std::string& instance, InstanceLimits limits);
 
@@ -144,6 +186,10 @@ class IncidentEngine {
   void channel_failed(const OutboxEntry& entry, const nlohmann::json& operation,
                       const nlohmann::json& result, const std::string& error);
   std::string reply_key(const InboundEvent& event);
+  void note_escalation_change(const Incident& after, const std::vector<Event>& committed);
+  std::vector<EventPayload> escalation_events_for(const Incident& before,
+                                                  const std::vector<EventPayload>& decided,
+                                                  const Organization& organization, TimePoint now);
 
   EventStore& store_;
   std::shared_ptr<const Directory> directory_;
@@ -159,6 +205,13 @@ class IncidentEngine {
   std::vector<std::int64_t> superseded_;  // to delete from the store
   std::string last_problem_;
   std::uint64_t unkeyed_replies_ = 0;
+  std::shared_ptr<const policy::PolicySet> policies_;
+  std::shared_ptr<policy::TimeZoneDatabase> zones_;
+  std::map<std::string, std::string> platforms_;
+  // Incidents whose pending steps changed: held with the outbox until settled.
+  std::map<IncidentId, std::vector<EscalationTimer>> held_timers_;
+  std::map<IncidentId, std::vector<EscalationTimer>> settled_timers_;
+  bool resync_timers_ = false;
 };
 
 }  // namespace haveri::core

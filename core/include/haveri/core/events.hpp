@@ -38,6 +38,8 @@ enum class EventType {
   global_card_posted,
   nudge,
   sla_breach,
+  escalation_started,
+  escalation_stopped,
 };
 
 // Payloads, one struct per event type, each naming its type in kType.
@@ -134,10 +136,39 @@ struct Escalated {
   static constexpr EventType kType = EventType::escalation;
   std::string policy;           // the policy's name
   std::int64_t step = 0;        // 1-based step of the chain
-  std::vector<Actor> notified;  // who was paged
-  std::string team;             // the team paged, if the step named one
+  std::vector<Actor> notified;  // who was paged (id: their user id on `instance`; may be empty)
+  std::string team;             // the first team the step named, if any
   bool late = false;            // fired after a restart, later than due
+  std::int64_t round = 0;       // 0: the chain's first run; 1… its repeats
+  Sequence chain = 0;           // the escalation_started event of the chain
+  std::optional<TimePoint> due = {};      // when the step was due
+  std::string instance = {};              // the plugin instance the pages went through
+  std::vector<ChannelRef> channels = {};  // team channels posted to
+  // Why someone named could not be paged ("bob has no local account", "nobody of
+  // team maintenance is on duty"); may be empty.
+  std::vector<std::string> unreachable = {};
   bool operator==(const Escalated&) const = default;
+};
+
+// An escalation policy was chosen for the incident and its chain started: every
+// step with its due time (the pending steps are persisted by this event).
+struct EscalationStarted {
+  static constexpr EventType kType = EventType::escalation_started;
+  std::string policy;
+  std::string reason;                 // "declared", "severity_change", "area_change"
+  std::vector<EscalationStep> steps;  // in due order
+  bool operator==(const EscalationStarted&) const = default;
+};
+
+// The running chain's pending steps were cancelled: all of them, or (`all` false)
+// those only for an unacknowledged incident.
+struct EscalationStopped {
+  static constexpr EventType kType = EventType::escalation_stopped;
+  std::string policy;
+  std::string reason;  // "acknowledged", "resolved", "replaced", "no_policy"
+  bool all = true;
+  std::int64_t cancelled = 0;  // steps cancelled
+  bool operator==(const EscalationStopped&) const = default;
 };
 
 // A file shared in the incident channel: a reference, never the bytes.
@@ -232,7 +263,8 @@ using EventPayload =
     std::variant<Declared, MessagePosted, StatusChanged, ChannelLinked, SeverityChanged,
                  LeadAssigned, CommsLeadAssigned, Acknowledged, Annotation, ActionTaken, Escalated,
                  AttachmentAdded, BotGuidance, TriageResponse, SummaryRecorded, FollowUpChanged,
-                 Closed, TitleChanged, GlobalCardPosted, Nudged, SlaBreached>;
+                 Closed, TitleChanged, GlobalCardPosted, Nudged, SlaBreached, EscalationStarted,
+                 EscalationStopped>;
 
 std::string_view to_string(FollowUpChanged::Change change) noexcept;  // "created", …
 

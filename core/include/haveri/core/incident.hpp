@@ -77,6 +77,28 @@ struct PostedMessage {
   bool operator==(const PostedMessage&) const = default;
 };
 
+// One step of a running escalation chain, as it was planned when the chain started.
+struct EscalationStep {
+  std::int64_t step = 0;   // 1-based position in the policy's chain
+  std::int64_t round = 0;  // 0: first run; 1… repeats
+  TimePoint due{};
+  bool if_unacknowledged = true;
+  std::vector<std::string> teams;          // notify the team's members on duty
+  std::vector<std::string> members;        // notify these members
+  std::vector<std::string> team_channels;  // post in the team's channel
+  bool operator==(const EscalationStep&) const = default;
+};
+
+// A chain of escalation steps being worked through (events escalation_started,
+// escalation, escalation_stopped).
+struct EscalationChain {
+  std::string policy;
+  Sequence started_by = 0;  // the escalation_started event: the chain's identity
+  TimePoint started_at{};
+  std::vector<EscalationStep> pending;  // not yet fired nor cancelled, in due order
+  bool operator==(const EscalationChain&) const = default;
+};
+
 // Current state of one incident: a fold over its events (see apply()).
 struct Incident {
   IncidentId id = 0;
@@ -115,6 +137,7 @@ struct Incident {
   std::optional<TimePoint> last_nudge_at;
   bool acknowledge_sla_breached = false;
   bool resolve_sla_breached = false;
+  std::optional<EscalationChain> escalation;  // the latest chain, while it or its record lasts
 
   // Open: not yet RESOLVED or CLOSED.
   bool open() const noexcept { return status != Status::resolved && status != Status::closed; }

@@ -74,8 +74,15 @@ struct PublishGlobalCard {
   Message card;
   bool first = false;  // true: post it; false: edit the posted one
 };
+// Pages a person: a personal message with an Acknowledge button (notify_person).
+struct PagePerson {
+  IncidentId incident = 0;
+  std::string instance;
+  std::string user;  // the platform's user id
+  Message message;
+};
 using Effect = std::variant<CreateIncidentChannel, PostToIncident, PostMessage, InviteToIncident,
-                            PublishGlobalCard>;
+                            PublishGlobalCard, PagePerson>;
 
 // The effects of events just committed, given the state after them. `organization`
 // (may be null) offers its areas in the triage form.

@@ -115,8 +115,8 @@ struct PolicySet {
 // One problem found in a policy file, as "<file>:<line>:<column>: <message>".
 struct PolicyProblem {
   SourceLocation where;
-  std::string message;  // what is wrong and how to fix it
-  bool warning = false;  // reported, but does not make the set invalid
+  std::string message;       // what is wrong and how to fix it
+  bool warning = false;      // reported, but does not make the set invalid
   std::string text() const;  // "file:line:col: message" ("warning: " before warnings)
 };
 

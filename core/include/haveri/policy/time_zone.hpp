@@ -89,9 +89,9 @@ class TimeZone {
   };
 
   std::string name_;
-  std::vector<std::int64_t> transitions_;    // UTC seconds, ascending
-  std::vector<std::uint8_t> type_indexes_;   // one per transition
-  std::vector<LocalTimeType> types_;         // at least one
+  std::vector<std::int64_t> transitions_;   // UTC seconds, ascending
+  std::vector<std::uint8_t> type_indexes_;  // one per transition
+  std::vector<LocalTimeType> types_;        // at least one
   std::optional<PosixZone> footer_;
 
   friend class TimeZoneParser;
