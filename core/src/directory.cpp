@@ -13,16 +13,17 @@
 #include <haveri/core/directory.hpp>
 #include <haveri/core/yaml_text.hpp>
 
+#include "shift_text.hpp"
+#include "yaml_input.hpp"
+
 namespace haveri::core {
 
 namespace {
 
 namespace fs = std::filesystem;
 
-// A directory lists people and places of a few plants, not a data set.
-constexpr std::size_t kMaxDirectoryBytes = std::size_t{16} * 1024 * 1024;
-// Aliases let a few lines of YAML expand into an exponential tree.
-constexpr std::size_t kMaxNodes = 1'000'000;
+constexpr std::size_t kMaxDirectoryBytes = kMaxYamlFileBytes;
+constexpr std::size_t kMaxNodes = kMaxYamlNodes;
 // Ids listed in an "unknown …" message at most.
 constexpr std::size_t kMaxIdsShown = 12;
 
@@ -35,12 +36,13 @@ constexpr std::array<std::string_view, 3> kAnnouncementsKeys = {"instance", "cha
 constexpr std::array<std::string_view, 3> kFacilityKeys = {"id", "name", "time_zone"};
 constexpr std::array<std::string_view, 3> kAreaKeys = {"id", "name", "facility"};
 constexpr std::array<std::string_view, 4> kAssetKeys = {"id", "name", "asset_type", "area"};
-constexpr std::array<std::string_view, 5> kTeamKeys = {"id", "name", "facility", "members",
-                                                       "shifts"};
-constexpr std::array<std::string_view, 3> kShiftKeys = {"name", "days", "hours"};
+constexpr std::array<std::string_view, 7> kTeamKeys = {"id",     "name",      "facility", "members",
+                                                       "shifts", "overrides", "channel"};
+constexpr std::array<std::string_view, 5> kShiftKeys = {"name", "days", "hours", "members",
+                                                        "time_zone"};
+constexpr std::array<std::string_view, 4> kOverrideKeys = {"from", "to", "members", "reason"};
+constexpr std::array<std::string_view, 3> kTeamChannelKeys = {"instance", "channel", "name"};
 constexpr std::array<std::string_view, 4> kMemberKeys = {"id", "name", "role", "identities"};
-constexpr std::array<std::string_view, 7> kDayNames = {"mon", "tue", "wed", "thu",
-                                                       "fri", "sat", "sun"};
 
 constexpr std::string_view kDefaultRole = "responder";
 
@@ -93,94 +95,50 @@ std::string line_of(const YAML::Mark& mark) {
   return std::to_string(mark.line + 1);
 }
 
-// "mon" -> 0 … "sun" -> 6.
-std::optional<int> day_index(std::string_view name) {
-  for (std::size_t i = 0; i < kDayNames.size(); ++i) {
-    if (kDayNames[i] == name) {
-      return static_cast<int>(i);
-    }
-  }
-  return std::nullopt;
-}
-
-// "daily", a day name or a range of days ("mon-fri"; "fri-mon" wraps over the weekend).
-std::optional<std::vector<int>> parse_days(std::string_view text) {
-  if (text == "daily") {
-    return std::vector<int>{0, 1, 2, 3, 4, 5, 6};
-  }
-  const std::size_t dash = text.find('-');
-  if (dash == std::string_view::npos) {
-    if (auto day = day_index(text)) {
-      return std::vector<int>{*day};
-    }
+// "YYYY-MM-DDTHH:MM" (or a space for the T): a wall-clock date and time.
+std::optional<LocalMinutes> parse_local_minutes(std::string_view text) {
+  constexpr std::string_view kShape = "dddd-dd-ddXdd:dd";
+  if (text.size() != kShape.size()) {
     return std::nullopt;
   }
-  const auto first = day_index(text.substr(0, dash));
-  const auto last = day_index(text.substr(dash + 1));
-  if (!first || !last) {
-    return std::nullopt;
-  }
-  std::vector<int> days;
-  for (int day = *first;; day = (day + 1) % 7) {
-    days.push_back(day);
-    if (day == *last) {
-      break;
-    }
-  }
-  return days;
-}
-
-// "HH:MM" (or "H:MM") on a 24-hour clock, as minutes from midnight. "24:00" only
-// where `allow_midnight_end`, meaning the end of the day.
-std::optional<int> clock_minutes(std::string_view text, bool allow_midnight_end) {
-  const std::size_t colon = text.find(':');
-  if (colon == std::string_view::npos || colon == 0 || colon > 2 || text.size() != colon + 3) {
-    return std::nullopt;
-  }
-  const auto digits = [](std::string_view part) {
-    int value = 0;
-    for (const char c : part) {
+  std::array<int, 5> fields{};  // year, month, day, hour, minute
+  std::size_t field = 0;
+  for (std::size_t i = 0; i < kShape.size(); ++i) {
+    const char c = text[i];
+    if (kShape[i] == 'd') {
       if (c < '0' || c > '9') {
-        return -1;
+        return std::nullopt;
       }
-      value = value * 10 + (c - '0');
+      fields.at(field) = fields.at(field) * 10 + (c - '0');
+    } else {
+      const bool separator_ok = kShape[i] == 'X' ? (c == 'T' || c == ' ') : c == kShape[i];
+      if (!separator_ok) {
+        return std::nullopt;
+      }
+      ++field;
     }
-    return value;
-  };
-  const int hours = digits(text.substr(0, colon));
-  const int minutes = digits(text.substr(colon + 1));
-  if (hours < 0 || minutes < 0 || minutes > 59) {
+  }
+  const auto [year, month, day, hour, minute] = fields;
+  const std::chrono::year_month_day date{std::chrono::year(year),
+                                         std::chrono::month(static_cast<unsigned>(month)),
+                                         std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok() || hour > 23 || minute > 59) {
     return std::nullopt;
   }
-  if (hours == 24 && minutes == 0 && allow_midnight_end) {
-    return 0;
-  }
-  if (hours > 23) {
-    return std::nullopt;
-  }
-  return hours * 60 + minutes;
+  return std::chrono::local_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute);
 }
 
-std::optional<std::pair<int, int>> parse_hours(std::string_view text) {
-  const std::size_t dash = text.find('-');
-  if (dash == std::string_view::npos) {
-    return std::nullopt;
-  }
-  const auto trim = [](std::string_view part) {
-    while (!part.empty() && part.front() == ' ') {
-      part.remove_prefix(1);
-    }
-    while (!part.empty() && part.back() == ' ') {
-      part.remove_suffix(1);
-    }
-    return part;
-  };
-  const auto start = clock_minutes(trim(text.substr(0, dash)), false);
-  const auto end = clock_minutes(trim(text.substr(dash + 1)), true);
-  if (!start || !end) {
-    return std::nullopt;
-  }
-  return std::pair(*start, *end);
+// "2026-12-24T22:00".
+std::string format_local_minutes(LocalMinutes time) {
+  const auto day = std::chrono::floor<std::chrono::days>(time);
+  const std::chrono::year_month_day date{day};
+  const auto minutes = (time - day).count();
+  std::array<char, 32> buffer{};
+  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02d:%02d",
+                static_cast<int>(date.year()), static_cast<unsigned>(date.month()),
+                static_cast<unsigned>(date.day()), static_cast<int>(minutes / 60),
+                static_cast<int>(minutes % 60));
+  return buffer.data();
 }
 
 // A name that stays inside the tz database directory.
@@ -192,56 +150,6 @@ bool is_safe_zone_name(std::string_view name) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f || c == '\\';
   });
-}
-
-struct FileCloser {
-  void operator()(std::FILE* f) const noexcept { std::fclose(f); }
-};
-
-// Reads a whole file; on failure returns the errno.
-std::pair<std::string, int> read_file(const fs::path& path, std::size_t limit) {
-  errno = 0;
-  const std::unique_ptr<std::FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) {
-    return {{}, errno != 0 ? errno : EIO};
-  }
-  std::string contents;
-  std::array<char, 8192> buffer{};
-  while (true) {
-    const std::size_t n = std::fread(buffer.data(), 1, buffer.size(), file.get());
-    contents.append(buffer.data(), n);
-    if (contents.size() > limit) {
-      return {{}, EFBIG};
-    }
-    if (n < buffer.size()) {
-      if (std::ferror(file.get()) != 0) {
-        return {{}, errno != 0 ? errno : EIO};
-      }
-      break;
-    }
-  }
-  return {std::move(contents), 0};
-}
-
-// Counts the nodes of a document up to `limit`: aliases make the tree larger than the text.
-std::size_t count_nodes(const YAML::Node& node, std::size_t limit) {
-  std::size_t count = 1;
-  const auto add = [&](const YAML::Node& child) {
-    if (count <= limit) {
-      count += count_nodes(child, limit - count);
-    }
-  };
-  if (node.IsMap()) {
-    for (auto it = node.begin(); it != node.end() && count <= limit; ++it) {
-      add(it->first);
-      add(it->second);
-    }
-  } else if (node.IsSequence()) {
-    for (auto it = node.begin(); it != node.end() && count <= limit; ++it) {
-      add(*it);
-    }
-  }
-  return count;
 }
 
 struct Field {
@@ -682,7 +590,8 @@ class DirectoryReader {
 
   void read_team(const YAML::Node& node, Scope& scope,
                  std::map<std::string, int, std::less<>>& lines, Organization& org) {
-    if (!is_mapping_item(node, scope.what, "teams", "id, name, facility, members and shifts")) {
+    if (!is_mapping_item(node, scope.what, "teams",
+                         "id, name, facility, members, shifts, overrides and channel")) {
       return;
     }
     const Mapping m = mapping(node, kTeamKeys);
@@ -695,6 +604,37 @@ class DirectoryReader {
       scope.references.push_back({mark_of(*m.find("facility")), what, "facility", *facility});
       team.facility = std::move(*facility);
     }
+    team.members = read_member_list(m, what, scope);
+    const auto shifts = optional_list(m, what, "shifts");
+    for (std::size_t i = 0; i < shifts.size(); ++i) {
+      read_shift(shifts[i], what, i, team);
+    }
+    const auto overrides = optional_list(m, what, "overrides");
+    std::vector<std::pair<std::size_t, YAML::Mark>> override_places;  // index, where
+    for (std::size_t i = 0; i < overrides.size(); ++i) {
+      if (auto shift_override = read_override(overrides[i], what, i, scope)) {
+        team.overrides.push_back(std::move(*shift_override));
+        override_places.emplace_back(i, overrides[i].Mark());
+      }
+    }
+    check_overrides_apart(team.overrides, override_places, what);
+    if (m.find("facility") == nullptr && (!shifts.empty() || !overrides.empty())) {
+      report(m.mark, what + ": required key \"facility\" is missing (" +
+                         (shifts.empty() ? "override times" : "shift hours") +
+                         " are in the facility's time zone)");
+    }
+    if (const Field* field = m.find("channel")) {
+      team.channel = read_team_channel(*field, what);
+    }
+    scope.ids["team"].push_back(team.id);
+    org.teams.push_back(std::move(team));
+  }
+
+  // A list of member ids of the organization, each once (`members` of a team or an
+  // override); unknown ids are checked with the organization's references.
+  std::vector<std::string> read_member_list(const Mapping& m, const std::string& what,
+                                            Scope& scope) {
+    std::vector<std::string> members;
     std::map<std::string, int, std::less<>> member_lines;
     for (const auto& item : optional_list(m, what, "members")) {
       if (!item.IsScalar() || item.Scalar().empty()) {
@@ -709,24 +649,14 @@ class DirectoryReader {
       }
       member_lines.emplace(id, item.Mark().line + 1);
       scope.references.push_back({item.Mark(), what, "member", id});
-      team.members.push_back(id);
+      members.push_back(id);
     }
-    const auto shifts = optional_list(m, what, "shifts");
-    for (std::size_t i = 0; i < shifts.size(); ++i) {
-      read_shift(shifts[i], what, i, team);
-    }
-    if (!team.shifts.empty() && m.find("facility") == nullptr) {
-      report(m.mark, what +
-                         ": required key \"facility\" is missing (shift hours are in the "
-                         "facility's time zone)");
-    }
-    scope.ids["team"].push_back(team.id);
-    org.teams.push_back(std::move(team));
+    return members;
   }
 
   void read_shift(const YAML::Node& node, const std::string& team_what, std::size_t index,
                   Team& team) {
-    if (!is_mapping_item(node, team_what, "shifts", "name, days and hours")) {
+    if (!is_mapping_item(node, team_what, "shifts", "name, days, hours, members and time_zone")) {
       return;
     }
     const Mapping m = mapping(node, kShiftKeys);
@@ -739,84 +669,157 @@ class DirectoryReader {
       }
     }
     finish(m, what);
-    bool ok = true;
+    const std::size_t problems_before = problems_.size();
+    const ShiftTextReport to_report = [this](const YAML::Mark& mark, const std::string& message) {
+      report(mark, message);
+    };
     if (const Field* field = m.find("days")) {
-      ok = read_days(*field, what, shift) && ok;
-    } else {
-      report(m.mark, what +
-                         ": required key \"days\" is missing (mon-fri, daily or a list such as "
-                         "[sat, sun])");
-      ok = false;
-    }
-    if (auto hours = required_text(m, what, "hours", " (such as 06:00-14:00)")) {
-      if (const auto range = parse_hours(*hours)) {
-        shift.start = std::chrono::minutes(range->first);
-        shift.end = std::chrono::minutes(range->second);
-      } else {
-        report(mark_of(*m.find("hours")),
-               what +
-                   ": hours: expected \"HH:MM-HH:MM\" on a 24-hour clock (such as 06:00-14:00, "
-                   "or 22:00-06:00 for a night shift), got " +
-                   quote(*hours));
-        ok = false;
+      if (auto days = read_days(field->value, mark_of(*field), what, to_report)) {
+        shift.days = std::move(*days);
       }
     } else {
-      ok = false;
+      report(m.mark, what + ": required key \"days\" is missing" + std::string(kDaysHint));
     }
-    if (ok) {
+    if (const Field* field = m.find("hours")) {
+      if (const auto hours = read_hours(field->value, mark_of(*field), what, to_report)) {
+        shift.start = hours->start;
+        shift.end = hours->end;
+      }
+    } else {
+      report(m.mark, what + ": required key \"hours\" is missing" + std::string(kHoursHint));
+    }
+    std::map<std::string, int, std::less<>> member_lines;
+    for (const auto& item : optional_list(m, what, "members")) {
+      if (!item.IsScalar() || item.Scalar().empty()) {
+        report(item.Mark(), what + ": members: expected a member id, got " + describe(item));
+        continue;
+      }
+      const std::string& id = item.Scalar();
+      if (const auto it = member_lines.find(id); it != member_lines.end()) {
+        report(item.Mark(), what + ": member " + quote(id) + " is listed twice (first at line " +
+                                std::to_string(it->second) + ")");
+        continue;
+      }
+      member_lines.emplace(id, item.Mark().line + 1);
+      if (std::find(team.members.begin(), team.members.end(), id) == team.members.end()) {
+        const std::string known = list_ids(team.members);
+        report(item.Mark(), what + ": member " + quote(id) + " is not a member of the team (" +
+                                (known.empty() ? "the team has no members; add it to the team's "
+                                                 "members first"
+                                               : "members: " + known) +
+                                ")");
+        continue;
+      }
+      shift.members.push_back(id);
+    }
+    if (auto zone = optional_text(m, what, "time_zone")) {
+      check_time_zone(*zone, mark_of(*m.find("time_zone")), what);
+      shift.time_zone = std::move(*zone);
+    }
+    if (problems_.size() == problems_before) {
       team.shifts.push_back(std::move(shift));
     }
   }
 
-  bool read_days(const Field& field, const std::string& what, Shift& shift) {
-    const std::string expected =
-        ": days: expected day names (" + join(kDayNames) + "), a range such as mon-fri, or daily";
-    std::array<int, 7> first_line{};  // 0: not listed yet
-    bool ok = true;
-    const auto add = [&](const YAML::Node& item) {
-      if (!item.IsScalar()) {
-        report(item.Mark(), what + expected + ", got " + describe(item));
-        ok = false;
-        return;
+  std::optional<ShiftOverride> read_override(const YAML::Node& node, const std::string& team_what,
+                                             std::size_t index, Scope& scope) {
+    if (!is_mapping_item(node, team_what, "overrides", "from, to, members and reason")) {
+      return std::nullopt;
+    }
+    const Mapping m = mapping(node, kOverrideKeys);
+    const std::string what = team_what + ", override " + std::to_string(index + 1);
+    finish(m, what);
+    const std::size_t problems_before = problems_.size();
+    ShiftOverride shift_override;
+    const auto read_time = [&](std::string_view key) -> std::optional<LocalMinutes> {
+      const auto written =
+          required_text(m, what, key, " (a local date and time such as 2026-12-24T22:00)");
+      if (!written) {
+        return std::nullopt;
       }
-      const auto days = parse_days(item.Scalar());
-      if (!days) {
-        report(item.Mark(), what + expected + ", got " + quote(item.Scalar()));
-        ok = false;
-        return;
+      if (auto time = parse_local_minutes(*written)) {
+        return time;
       }
-      for (const int day : *days) {
-        const auto slot = static_cast<std::size_t>(day);
-        if (first_line.at(slot) != 0) {
-          report(item.Mark(), what + ": days: " + std::string(kDayNames.at(slot)) +
-                                  " is listed twice (first at line " +
-                                  std::to_string(first_line.at(slot)) + ")");
-          ok = false;
-          continue;
-        }
-        first_line.at(slot) = item.Mark().line + 1;
-      }
+      report(mark_of(*m.find(key)), what + ": " + std::string(key) +
+                                        ": expected a date and time such as 2026-12-24T22:00 "
+                                        "(YYYY-MM-DDTHH:MM, in the facility's time zone), got " +
+                                        quote(*written));
+      return std::nullopt;
     };
-    if (field.value.IsSequence()) {
-      if (field.value.size() == 0) {
-        report(mark_of(field), what + ": days: the list is empty; name at least one day");
-        return false;
-      }
-      for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-        add(*it);
-      }
-    } else if (field.value.IsScalar()) {
-      add(field.value);
-    } else {
-      report(mark_of(field), what + expected + ", got " + describe(field.value));
-      return false;
+    const auto from = read_time("from");
+    const auto to = read_time("to");
+    if (from && to && *to <= *from) {
+      report(mark_of(*m.find("to")), what + ": to: " + format_local_minutes(*to) +
+                                         " is not later than from (" + format_local_minutes(*from) +
+                                         ")");
     }
-    for (std::size_t day = 0; day < first_line.size(); ++day) {
-      if (first_line.at(day) != 0) {
-        shift.days.push_back(static_cast<int>(day));
+    if (m.find("members") == nullptr) {
+      report(m.mark, what +
+                         ": required key \"members\" is missing (who is on duty instead; [] for "
+                         "nobody)");
+    }
+    shift_override.members = read_member_list(m, what, scope);
+    shift_override.reason = optional_text(m, what, "reason").value_or("");
+    if (problems_.size() != problems_before || !from || !to) {
+      return std::nullopt;
+    }
+    shift_override.from = *from;
+    shift_override.to = *to;
+    return shift_override;
+  }
+
+  // Overrides of a team must not overlap: who is on duty would be ambiguous. Each
+  // overlapping pair is reported at the override written later, naming the other.
+  void check_overrides_apart(const std::vector<ShiftOverride>& overrides,
+                             const std::vector<std::pair<std::size_t, YAML::Mark>>& places,
+                             const std::string& team_what) {
+    std::vector<std::size_t> order(overrides.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = i;
+    }
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return overrides[a].from < overrides[b].from;
+    });
+    std::optional<std::size_t> latest_end;  // the override seen so far that ends last
+    for (const std::size_t current : order) {
+      if (latest_end && overrides[current].from < overrides[*latest_end].to) {
+        const std::size_t earlier = std::min(current, *latest_end);
+        const std::size_t later = std::max(current, *latest_end);
+        const LocalMinutes from = std::max(overrides[earlier].from, overrides[later].from);
+        const LocalMinutes to = std::min(overrides[earlier].to, overrides[later].to);
+        report(places[later].second,
+               team_what + ", override " + std::to_string(places[later].first + 1) +
+                   ": overlaps override " + std::to_string(places[earlier].first + 1) + " (line " +
+                   std::to_string(places[earlier].second.line + 1) + ") from " +
+                   format_local_minutes(from) + " to " + format_local_minutes(to) +
+                   "; overrides of a team must not overlap");
+      }
+      if (!latest_end || overrides[current].to > overrides[*latest_end].to) {
+        latest_end = current;
       }
     }
-    return ok;
+  }
+
+  std::optional<TeamChannel> read_team_channel(const Field& field, const std::string& team_what) {
+    const std::string what = team_what + ", channel";
+    if (field.value.IsNull()) {
+      return std::nullopt;
+    }
+    if (!field.value.IsMap()) {
+      report(mark_of(field), what + ": expected a mapping with instance, channel and name, got " +
+                                 describe(field.value));
+      return std::nullopt;
+    }
+    const Mapping m = mapping(field.value, kTeamChannelKeys);
+    finish(m, what);
+    const auto instance =
+        required_text(m, what, "instance", " (the plugin instance that posts in the channel)");
+    const auto channel = required_text(m, what, "channel", " (the platform's channel id)");
+    const auto name = optional_text(m, what, "name");
+    if (!instance || !channel) {
+      return std::nullopt;
+    }
+    return TeamChannel{*instance, *channel, name.value_or(*channel)};
   }
 
   void read_member(const YAML::Node& node, Scope& scope,
@@ -1011,7 +1014,7 @@ Result<Directory> parse_directory(std::string_view yaml_text, std::string_view s
                    ": a second YAML document; the directory is a single document");
   }
   const YAML::Node& root = documents.front();
-  if (count_nodes(root, kMaxNodes) > kMaxNodes) {
+  if (count_yaml_nodes(root, kMaxNodes) > kMaxNodes) {
     return invalid(std::string(source) + ": the document expands to more than " +
                    std::to_string(kMaxNodes) + " values (aliases?)");
   }
@@ -1030,7 +1033,7 @@ Result<Directory> parse_directory(std::string_view yaml_text, std::string_view s
 
 Result<Directory> load_directory(const std::filesystem::path& file,
                                  const std::filesystem::path& zoneinfo) {
-  auto [text, error] = read_file(file, kMaxDirectoryBytes);
+  auto [text, error] = read_bounded_file(file, kMaxDirectoryBytes);
   if (error == EFBIG) {
     return invalid(file.string() + ": larger than 16 MiB; is it the right file?");
   }
@@ -1058,8 +1061,14 @@ Directory default_directory(const std::vector<std::string>& local_instances) {
 // A scalar as it appears in an error message: quoted, escaped, shortened.
 std::string quote_for_message(std::string_view text) {
   constexpr std::size_t kMaxShown = 60;
+  std::size_t shown = std::min(text.size(), kMaxShown);
+  // Never cut a UTF-8 sequence in two: the message would not be valid UTF-8.
+  while (shown > 0 && shown < text.size() &&
+         (static_cast<unsigned char>(text[shown]) & 0xC0U) == 0x80U) {
+    --shown;
+  }
   std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < kMaxShown; ++i) {
+  for (std::size_t i = 0; i < shown; ++i) {
     const auto c = static_cast<unsigned char>(text[i]);
     if (c == '"' || c == '\\') {
       out += '\\';
@@ -1073,7 +1082,7 @@ std::string quote_for_message(std::string_view text) {
       out += static_cast<char>(c);
     }
   }
-  if (text.size() > kMaxShown) {
+  if (text.size() > shown) {
     out += "...";
   }
   out += '"';

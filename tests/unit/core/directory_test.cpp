@@ -44,41 +44,54 @@ std::string at(int line, int column) {
 
 // A directory using every key, with its expected parse below.
 constexpr const char* kFullDirectory =
-    "organizations:\n"                                                                    // 1
-    "  - id: acme\n"                                                                      // 2
-    "    name: Acme Manufacturing\n"                                                      // 3
-    "    installations:\n"                                                                // 4
-    "      - {platform: local, id: local}\n"                                              // 5
-    "      - {platform: slack, id: T0123ABC}\n"                                           // 6
-    "    announcements: {instance: local, channel: general}\n"                            // 7
-    "    facilities:\n"                                                                   // 8
-    "      - {id: plant-a, name: Plant A, time_zone: Europe/Helsinki}\n"                  // 9
-    "    areas:\n"                                                                        // 10
-    "      - {id: assembly, name: Assembly, facility: plant-a}\n"                         // 11
-    "      - {id: packaging, facility: plant-a}\n"                                        // 12
-    "    assets:\n"                                                                       // 13
-    "      - {id: conveyor-4, name: Conveyor 4, asset_type: conveyor, area: assembly}\n"  // 14
-    "      - {id: press-2, area: packaging}\n"                                            // 15
-    "    teams:\n"                                                                        // 16
-    "      - id: maintenance\n"                                                           // 17
-    "        name: Maintenance\n"                                                         // 18
-    "        facility: plant-a\n"                                                         // 19
-    "        members: [alice, bob]\n"                                                     // 20
-    "        shifts:\n"                                                                   // 21
-    "          - {name: early, days: mon-fri, hours: \"06:00-14:00\"}\n"                  // 22
-    "          - {days: [sun, sat], hours: 22:00-06:00}\n"                                // 23
-    "      - id: operations\n"                                                            // 24
-    "        members: [carol]\n"                                                          // 25
-    "    members:\n"                                                                      // 26
-    "      - id: alice\n"                                                                 // 27
-    "        name: Alice Aalto\n"                                                         // 28
-    "        role: maintenance\n"                                                         // 29
-    "        identities: {local: alice, slack: U0123, teams: \"29:abc\"}\n"               // 30
-    "      - {id: bob, identities: {local: bob}}\n"                                       // 31
-    "      - id: carol\n"                                                                 // 32
-    "        role: operator\n"                                                            // 33
-    "  - id: beta-2\n"                                                                    // 34
-    "    installations: [{platform: teams, id: tenant-1}]\n";                             // 35
+    "organizations:\n"                                                                      // 1
+    "  - id: acme\n"                                                                        // 2
+    "    name: Acme Manufacturing\n"                                                        // 3
+    "    installations:\n"                                                                  // 4
+    "      - {platform: local, id: local}\n"                                                // 5
+    "      - {platform: slack, id: T0123ABC}\n"                                             // 6
+    "    announcements: {instance: local, channel: general}\n"                              // 7
+    "    facilities:\n"                                                                     // 8
+    "      - {id: plant-a, name: Plant A, time_zone: Europe/Helsinki}\n"                    // 9
+    "    areas:\n"                                                                          // 10
+    "      - {id: assembly, name: Assembly, facility: plant-a}\n"                           // 11
+    "      - {id: packaging, facility: plant-a}\n"                                          // 12
+    "    assets:\n"                                                                         // 13
+    "      - {id: conveyor-4, name: Conveyor 4, asset_type: conveyor, area: assembly}\n"    // 14
+    "      - {id: press-2, area: packaging}\n"                                              // 15
+    "    teams:\n"                                                                          // 16
+    "      - id: maintenance\n"                                                             // 17
+    "        name: Maintenance\n"                                                           // 18
+    "        facility: plant-a\n"                                                           // 19
+    "        members: [alice, bob]\n"                                                       // 20
+    "        shifts:\n"                                                                     // 21
+    "          - {name: early, days: mon-fri, hours: \"06:00-14:00\"}\n"                    // 22
+    "          - {days: [sun, sat], hours: 22:00-06:00, members: [bob], time_zone: UTC}\n"  // 23
+    "        overrides:\n"                                                                  // 24
+    "          - {from: 2026-12-24T22:00, to: 2026-12-26 06:00, members: [carol, bob],\n"   // 25
+    "             reason: Christmas}\n"                                                     // 26
+    "          - {from: \"2026-12-31T18:00\", to: 2027-01-01T06:00, members: []}\n"         // 27
+    "        channel: {instance: local, channel: maintenance}\n"                            // 28
+    "      - id: operations\n"                                                              // 29
+    "        members: [carol]\n"                                                            // 30
+    "        channel: {instance: slack-main, channel: C0OPS, name: ops-room}\n"             // 31
+    "    members:\n"                                                                        // 32
+    "      - id: alice\n"                                                                   // 33
+    "        name: Alice Aalto\n"                                                           // 34
+    "        role: maintenance\n"                                                           // 35
+    "        identities: {local: alice, slack: U0123, teams: \"29:abc\"}\n"                 // 36
+    "      - {id: bob, identities: {local: bob}}\n"                                         // 37
+    "      - id: carol\n"                                                                   // 38
+    "        role: operator\n"                                                              // 39
+    "  - id: beta-2\n"                                                                      // 40
+    "    installations: [{platform: teams, id: tenant-1}]\n";                               // 41
+
+// 2026-12-24 22:00 and the like, as the directory reads them.
+LocalMinutes local(int year, unsigned month, unsigned day, int hour, int minute) {
+  const std::chrono::year_month_day date{std::chrono::year(year), std::chrono::month(month),
+                                         std::chrono::day(day)};
+  return std::chrono::local_days(date) + std::chrono::hours(hour) + std::chrono::minutes(minute);
+}
 
 Directory expected_full_directory() {
   Organization acme;
@@ -91,9 +104,25 @@ Directory expected_full_directory() {
   acme.assets = {{"conveyor-4", "Conveyor 4", "conveyor", "assembly"},
                  {"press-2", "press-2", "", "packaging"}};
   const Shift early{"early", {0, 1, 2, 3, 4}, std::chrono::hours(6), std::chrono::hours(14)};
-  const Shift weekend_night{"", {5, 6}, std::chrono::hours(22), std::chrono::hours(6)};
-  acme.teams = {{"maintenance", "Maintenance", "plant-a", {"alice", "bob"}, {early, weekend_night}},
-                {"operations", "operations", "", {"carol"}, {}}};
+  const Shift weekend_night{"",      {5, 6}, std::chrono::hours(22), std::chrono::hours(6),
+                            {"bob"}, "UTC"};
+  const std::vector<ShiftOverride> overrides = {
+      {local(2026, 12, 24, 22, 0), local(2026, 12, 26, 6, 0), {"carol", "bob"}, "Christmas"},
+      {local(2026, 12, 31, 18, 0), local(2027, 1, 1, 6, 0), {}, ""}};
+  acme.teams = {{"maintenance",
+                 "Maintenance",
+                 "plant-a",
+                 {"alice", "bob"},
+                 {early, weekend_night},
+                 overrides,
+                 TeamChannel{"local", "maintenance", "maintenance"}},
+                {"operations",
+                 "operations",
+                 "",
+                 {"carol"},
+                 {},
+                 {},
+                 TeamChannel{"slack-main", "C0OPS", "ops-room"}}};
   acme.members = {{"alice",
                    "Alice Aalto",
                    "maintenance",
@@ -376,7 +405,7 @@ TEST_F(DirectoryTest, UnknownKeysListTheAllowedOnes) {
                      "        shifts: [{days: mon, hours: 08:00-09:00, start: 8}]\n"
                      "    facilities: [{id: f, time_zone: UTC}]\n"),
               ElementsAre(at(6, 50) + "team \"t\", shift 1: unknown key \"start\" (allowed: name, "
-                                      "days, hours)"));
+                                      "days, hours, members, time_zone)"));
 }
 
 TEST_F(DirectoryTest, WrongTypesNameTheExpectedType) {
@@ -571,6 +600,238 @@ TEST_F(DirectoryTest, ATeamWithShiftsNeedsAFacility) {
                      "        shifts: [{days: daily, hours: 08:00-16:00}]\n"),
               ElementsAre(at(4, 9) + "team \"t\": required key \"facility\" is missing (shift "
                                      "hours are in the facility's time zone)"));
+}
+
+TEST_F(DirectoryTest, ShiftMembersAndTimeZone) {
+  const auto result = parse(
+      "organizations:\n"
+      "  - id: acme\n"
+      "    facilities: [{id: plant-a, time_zone: Europe/Helsinki}]\n"
+      "    teams:\n"
+      "      - id: maintenance\n"
+      "        facility: plant-a\n"
+      "        members: [alice, bob, carol]\n"
+      "        shifts:\n"
+      "          - {name: early, days: mon-fri, hours: 06:00-14:00}\n"
+      "          - {name: late, days: mon-fri, hours: 14:00-22:00, members: []}\n"
+      "          - name: night\n"
+      "            days: daily\n"
+      "            hours: 22:00-06:00\n"
+      "            members: [carol, alice]\n"
+      "            time_zone: UTC\n"
+      "    members: [{id: alice}, {id: bob}, {id: carol}]\n");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& shifts = result->organizations[0].teams[0].shifts;
+  ASSERT_THAT(shifts, SizeIs(3));
+  // Without members, every member of the team works the shift; without a zone, the
+  // facility's hours apply.
+  EXPECT_THAT(shifts[0].members, SizeIs(0));
+  EXPECT_EQ(shifts[0].time_zone, "");
+  EXPECT_THAT(shifts[1].members, SizeIs(0));
+  // In the order written: the order of preference.
+  EXPECT_THAT(shifts[2].members, ElementsAre("carol", "alice"));
+  EXPECT_EQ(shifts[2].time_zone, "UTC");
+}
+
+TEST_F(DirectoryTest, BadShiftMembersAndTimeZones) {
+  EXPECT_THAT(
+      errors("organizations:\n"
+             "  - id: acme\n"
+             "    facilities: [{id: plant-a, time_zone: UTC}]\n"
+             "    teams:\n"
+             "      - id: maintenance\n"
+             "        facility: plant-a\n"
+             "        members: [alice, bob]\n"
+             "        shifts:\n"
+             "          - name: night\n"
+             "            days: daily\n"
+             "            hours: 22:00-06:00\n"
+             "            members: [alice, dave, alice, [bob]]\n"
+             "          - {name: early, days: daily, hours: 06:00-14:00, members: bob}\n"
+             "          - {name: late, days: daily, hours: 14:00-22:00, time_zone: Mars/Base}\n"
+             "          - {name: x, days: sat, hours: 08:00-09:00, time_zone: ../zoneinfo}\n"
+             "          - {name: y, days: sun, hours: 08:00-09:00, time_zone: [UTC]}\n"
+             "      - id: solo\n"
+             "        facility: plant-a\n"
+             "        shifts: [{days: daily, hours: 08:00-16:00, members: [alice]}]\n"
+             "    members: [{id: alice}, {id: bob}, {id: dave}]\n"),
+      ElementsAre(
+          at(12, 30) + "team \"maintenance\", shift \"night\": member \"dave\" is not a member "
+                       "of the team (members: alice, bob)",
+          at(12, 36) + "team \"maintenance\", shift \"night\": member \"alice\" is listed twice "
+                       "(first at line 12)",
+          at(12, 43) + "team \"maintenance\", shift \"night\": members: expected a member id, got "
+                       "a list",
+          at(13, 69) + "team \"maintenance\", shift \"early\": members: expected a list, got "
+                       "\"bob\"",
+          at(14, 70) +
+              "team \"maintenance\", shift \"late\": unknown time zone \"Mars/Base\" "
+              "(not found in \"" +
+              zoneinfo_.string() + "\"; use an IANA name such as Europe/Helsinki)",
+          at(15, 65) + "team \"maintenance\", shift \"x\": time zone \"../zoneinfo\" is not a tz "
+                       "database name; use an IANA name such as Europe/Helsinki",
+          at(16, 65) + "team \"maintenance\", shift \"y\": time_zone: expected a string, got a "
+                       "list",
+          at(19, 62) + "team \"solo\", shift 1: member \"alice\" is not a member of the team (the "
+                       "team has no members; add it to the team's members first)"));
+}
+
+TEST_F(DirectoryTest, OverridesReplaceWhoIsOnDuty) {
+  const auto result = parse(
+      "organizations:\n"
+      "  - id: acme\n"
+      "    facilities: [{id: plant-a, time_zone: UTC}]\n"
+      "    teams:\n"
+      "      - id: maintenance\n"
+      "        facility: plant-a\n"
+      "        members: [alice]\n"
+      "        overrides:\n"
+      "          - from: 2026-12-24T22:00\n"
+      "            to: 2026-12-25T22:00\n"
+      "            members: [carol]\n"
+      "            reason: Alice is on holiday\n"
+      "          - {from: 2024-02-29 00:00, to: 2024-03-01 00:00, members: []}\n"
+      "          - {from: 2026-12-25T22:00, to: 2026-12-25T22:01, members: [alice, carol]}\n"
+      "    members: [{id: alice}, {id: carol}]\n");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const Team& team = result->organizations[0].teams[0];
+  // One ending when the next starts is not an overlap: `to` is excluded.
+  EXPECT_THAT(
+      team.overrides,
+      ElementsAre(
+          ShiftOverride{local(2026, 12, 24, 22, 0),
+                        local(2026, 12, 25, 22, 0),
+                        {"carol"},
+                        "Alice is on holiday"},
+          ShiftOverride{local(2024, 2, 29, 0, 0), local(2024, 3, 1, 0, 0), {}, ""},
+          ShiftOverride{
+              local(2026, 12, 25, 22, 0), local(2026, 12, 25, 22, 1), {"alice", "carol"}, ""}));
+  EXPECT_THAT(team.shifts, SizeIs(0));
+}
+
+TEST_F(DirectoryTest, BadOverrides) {
+  EXPECT_THAT(
+      errors("organizations:\n"
+             "  - id: acme\n"
+             "    facilities: [{id: plant-a, time_zone: UTC}]\n"
+             "    teams:\n"
+             "      - id: t\n"
+             "        facility: plant-a\n"
+             "        overrides:\n"
+             "          - {to: 2026-12-25T08:00, members: []}\n"
+             "          - {from: 24.12.2026 08:00, to: 2026-12-24, members: []}\n"
+             "          - {from: 2026-02-29T08:00, to: 2026-12-24T24:00, members: []}\n"
+             "          - {from: 2026-12-24T08:00, to: 2026-12-24T08:00, members: [alice]}\n"
+             "          - {from: 2026-12-24T08:00, to: 2026-12-25T08:00}\n"
+             "          - {from: 2026-12-01T08:00, to: 2026-12-02T08:00, members: [bob, bob]}\n"
+             "          - {from: 2026-11-01T08:00, to: 2026-11-02T08:00, members: [dave],\n"
+             "             who: dave}\n"
+             "          - 2026-12-24\n"
+             "    members: [{id: alice}, {id: bob}]\n"),
+      ElementsAre(
+          at(8, 13) + "team \"t\", override 1: required key \"from\" is missing (a local date "
+                      "and time such as 2026-12-24T22:00)",
+          at(9, 20) + "team \"t\", override 2: from: expected a date and time such as "
+                      "2026-12-24T22:00 (YYYY-MM-DDTHH:MM, in the facility's time zone), got "
+                      "\"24.12.2026 08:00\"",
+          at(9, 42) + "team \"t\", override 2: to: expected a date and time such as "
+                      "2026-12-24T22:00 (YYYY-MM-DDTHH:MM, in the facility's time zone), got "
+                      "\"2026-12-24\"",
+          HasSubstr(at(10, 20) + "team \"t\", override 3: from: expected a date and time"),
+          HasSubstr(at(10, 42) + "team \"t\", override 3: to: expected a date and time"),
+          at(11, 42) + "team \"t\", override 4: to: 2026-12-24T08:00 is not later than from "
+                       "(2026-12-24T08:00)",
+          at(12, 13) + "team \"t\", override 5: required key \"members\" is missing (who is on "
+                       "duty instead; [] for nobody)",
+          at(13, 75) + "team \"t\", override 6: member \"bob\" is listed twice (first at line "
+                       "13)",
+          at(14, 70) + "team \"t\", override 7: unknown member \"dave\" (members: alice, bob)",
+          at(15, 14) + "team \"t\", override 7: unknown key \"who\" (allowed: from, to, members, "
+                       "reason)",
+          at(16, 13) + "team \"t\": overrides: expected a mapping with from, to, members and "
+                       "reason, got \"2026-12-24\""));
+}
+
+TEST_F(DirectoryTest, OverridesOfATeamMustNotOverlap) {
+  EXPECT_THAT(
+      errors("organizations:\n"
+             "  - id: acme\n"
+             "    facilities: [{id: plant-a, time_zone: UTC}]\n"
+             "    teams:\n"
+             "      - id: t\n"
+             "        facility: plant-a\n"
+             "        overrides:\n"
+             "          - {from: 2026-12-24T22:00, to: 2026-12-26T06:00, members: []}\n"
+             "          - {from: 2026-12-31T00:00, to: 2027-01-02T00:00, members: []}\n"
+             "          - {from: 2026-12-25T06:00, to: 2026-12-25T14:00, members: []}\n"
+             "          - {from: 2026-12-20T00:00, to: 2026-12-24T22:01, members: []}\n"
+             "      - id: u\n"
+             "        facility: plant-a\n"
+             "        overrides:\n"
+             "          - {from: 2026-12-24T22:00, to: 2026-12-26T06:00, members: []}\n"),
+      ElementsAre(at(10, 13) + "team \"t\", override 3: overlaps override 1 (line 8) from "
+                               "2026-12-25T06:00 to 2026-12-25T14:00; overrides of a team must "
+                               "not overlap",
+                  at(11, 13) + "team \"t\", override 4: overlaps override 1 (line 8) from "
+                               "2026-12-24T22:00 to 2026-12-24T22:01; overrides of a team must "
+                               "not overlap"));
+}
+
+TEST_F(DirectoryTest, ATeamWithOverridesNeedsAFacility) {
+  EXPECT_THAT(errors("organizations:\n"
+                     "  - id: acme\n"
+                     "    teams:\n"
+                     "      - id: t\n"
+                     "        overrides: [{from: 2026-12-24T22:00, to: 2026-12-25T22:00, "
+                     "members: []}]\n"),
+              ElementsAre(at(4, 9) + "team \"t\": required key \"facility\" is missing (override "
+                                     "times are in the facility's time zone)"));
+}
+
+TEST_F(DirectoryTest, TeamChannels) {
+  const auto result = parse(
+      "organizations:\n"
+      "  - id: acme\n"
+      "    teams:\n"
+      "      - {id: a, channel: {instance: local, channel: maint}}\n"
+      "      - {id: b, channel: {instance: slack-main, channel: C0123, name: ops}}\n"
+      "      - {id: c, channel: }\n"
+      "      - {id: d}\n");
+  ASSERT_TRUE(result.ok()) << result.error().message;
+  const auto& teams = result->organizations[0].teams;
+  EXPECT_EQ(teams[0].channel, (TeamChannel{"local", "maint", "maint"}));
+  EXPECT_EQ(teams[1].channel, (TeamChannel{"slack-main", "C0123", "ops"}));
+  EXPECT_FALSE(teams[2].channel.has_value());
+  EXPECT_FALSE(teams[3].channel.has_value());
+
+  EXPECT_THAT(
+      errors("organizations:\n"
+             "  - id: acme\n"
+             "    teams:\n"
+             "      - {id: a, channel: maint}\n"
+             "      - {id: b, channel: {channel: C0123, topic: x}}\n"
+             "      - {id: c, channel: {instance: local, channel: \"\"}}\n"),
+      ElementsAre(at(4, 26) + "team \"a\", channel: expected a mapping with instance, channel and "
+                              "name, got \"maint\"",
+                  at(5, 26) + "team \"b\", channel: required key \"instance\" is missing (the "
+                              "plugin instance that posts in the channel)",
+                  at(5, 43) + "team \"b\", channel: unknown key \"topic\" (allowed: instance, "
+                              "channel, name)",
+                  at(6, 53) + "team \"c\", channel: channel: must not be empty"));
+}
+
+TEST_F(DirectoryTest, LongValuesAreCutBetweenCharacters) {
+  std::string id = "a";
+  for (int i = 0; i < 40; ++i) {
+    id += "\xc3\xa9";  // é: two bytes
+  }
+  std::string shown = "a";
+  for (int i = 0; i < 29; ++i) {
+    shown += "\xc3\xa9";
+  }
+  EXPECT_THAT(errors("organizations:\n  - id: " + id + "\n"),
+              ElementsAre(at(2, 9) + "organization id \"" + shown +
+                          "...\": use lowercase letters, digits and '-' (such as \"acme\")"));
 }
 
 TEST_F(DirectoryTest, AnInstallationBelongsToOneOrganization) {

@@ -12,7 +12,8 @@ class Node;
 namespace haveri::core {
 
 // A scalar as it appears in an error message: in double quotes, with quotes,
-// backslashes and control characters escaped, cut after 60 bytes ("...").
+// backslashes and control characters escaped, cut after 60 bytes ("...", never
+// inside a UTF-8 sequence).
 std::string quote_for_message(std::string_view text);
 
 // What a node is, for "expected …, got <this>": "a mapping", "a list", the quoted
