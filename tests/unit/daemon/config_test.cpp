@@ -116,6 +116,7 @@ class ConfigTest : public ::testing::Test {
   void copy_examples() {
     fs::copy_file(source_dir() / "config.example.yaml", file_);
     fs::copy_file(source_dir() / "directory.example.yaml", dir_ / "directory.example.yaml");
+    fs::copy(source_dir() / "policies", dir_ / "policies", fs::copy_options::recursive);
   }
 
   fs::path dir_;
@@ -166,7 +167,7 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   ASSERT_NE(acme->facility("plant-a"), nullptr);
   EXPECT_EQ(acme->facility("plant-a")->time_zone, "Europe/Helsinki");
   ASSERT_NE(acme->team("maintenance"), nullptr);
-  EXPECT_THAT(acme->team("maintenance")->members, ElementsAre("alice", "bob"));
+  EXPECT_THAT(acme->team("maintenance")->members, ElementsAre("alice", "bob", "dave", "erin"));
   EXPECT_THAT(acme->team("maintenance")->shifts, SizeIs(2));
   ASSERT_NE(acme->member_by_identity("local", "carol"), nullptr);
   EXPECT_EQ(acme->member_by_identity("local", "carol")->role, "operator");
