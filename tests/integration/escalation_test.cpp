@@ -436,7 +436,7 @@ TEST_F(Escalation, PendingStepsReachTheWheelOnlyOnceTheirBatchIsDurable) {
   EXPECT_THAT(update.incidents, ElementsAre(1));
   EXPECT_EQ(update.timers.size(), 3U);
   // A lost batch: the wheel is rebuilt from what the store really has.
-  ASSERT_EQ(command("inc-1-press-stuck", "alice", "ack"), InboundOutcome::committed);
+  ASSERT_EQ(command("dm-alice", "alice", "ack INC-1"), InboundOutcome::committed);
   engine_->settle(false);
   const auto resync = engine_->take_escalation_updates();
   EXPECT_TRUE(resync.replace_all);
