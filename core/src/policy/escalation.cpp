@@ -270,7 +270,8 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
       }
       return events;
     }
-    if (declared || !after.escalation || after.escalation->policy != chosen->name) {
+    if (declared || !after.escalation || after.escalation->ended ||
+        after.escalation->policy != chosen->name) {
       if (pending > 0) {
         events.emplace_back(
             core::EscalationStopped{running, "replaced", true, static_cast<std::int64_t>(pending)});
