@@ -360,9 +360,8 @@ class PolicyReader {
       return std::nullopt;
     }
     if (*parsed > kMaxPolicyDuration) {
-      report(mark_of(field), label + quote(written) +
-                                 " is longer than 7 days, the most a policy "
-                                 "waits");
+      report(mark_of(field),
+             label + quote(written) + " is longer than 7 days, the most a policy waits");
       return std::nullopt;
     }
     return parsed;
