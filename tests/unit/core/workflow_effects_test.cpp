@@ -19,6 +19,7 @@ namespace haveri::core {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 
 const ChannelRef kGeneral{"local", "C001", "general"};
 const ChannelRef kIncidentChannel{"local", "C042", "inc-7-line-3-down"};
