@@ -253,6 +253,7 @@ class JsonReader {
     read(*value, prefix + "step", out.step);
     read(*value, prefix + "round", out.round);
     read(*value, prefix + "due", out.due);
+    read_if_present(*value, prefix + "round_start", out.round_start);
     read(*value, prefix + "if_unacknowledged", out.if_unacknowledged);
     read(*value, prefix + "teams", out.teams);
     read(*value, prefix + "members", out.members);
@@ -760,6 +761,7 @@ json escalation_steps_to_json(const std::vector<EscalationStep>& steps) {
     out.push_back(json{{"step", step.step},
                        {"round", step.round},
                        {"due", format_time(step.due)},
+                       {"round_start", format_time(step.round_start)},
                        {"if_unacknowledged", step.if_unacknowledged},
                        {"teams", step.teams},
                        {"members", step.members},

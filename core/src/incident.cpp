@@ -320,7 +320,7 @@ Incident apply(Incident state, const Event& event) noexcept {
         } else if constexpr (std::is_same_v<Payload, EscalationStopped>) {
           if (state.escalation) {
             std::erase_if(state.escalation->pending, [&](const EscalationStep& step) {
-              return payload.all || step.if_unacknowledged;
+              return payload.all || step.if_unacknowledged || step.round_start > event.at;
             });
             state.escalation->ended = state.escalation->ended || payload.all;
           }

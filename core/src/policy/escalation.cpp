@@ -102,13 +102,18 @@ bool matches(const Policy& policy, const IncidentFacts& facts, const Organizatio
   return false;
 }
 
-std::size_t pending_count(const Incident& incident, bool only_unacknowledged) {
+// Pending steps; with `acknowledged_at`, those an acknowledgement then cancels.
+std::size_t pending_count(const Incident& incident,
+                          std::optional<TimePoint> acknowledged_at = std::nullopt) {
   if (!incident.escalation) {
     return 0;
   }
-  return static_cast<std::size_t>(std::count_if(
-      incident.escalation->pending.begin(), incident.escalation->pending.end(),
-      [&](const EscalationStep& step) { return !only_unacknowledged || step.if_unacknowledged; }));
+  return static_cast<std::size_t>(
+      std::count_if(incident.escalation->pending.begin(), incident.escalation->pending.end(),
+                    [&](const EscalationStep& step) {
+                      return !acknowledged_at || step.if_unacknowledged ||
+                             step.round_start > *acknowledged_at;
+                    }));
 }
 
 template <class Payload>
@@ -218,6 +223,7 @@ std::vector<EscalationStep> plan_chain(const Policy& policy, TimePoint start) {
       planned.step = ++number;
       planned.round = round;
       planned.due = round_start + std::chrono::duration_cast<std::chrono::milliseconds>(step.after);
+      planned.round_start = round_start;
       planned.if_unacknowledged = step.if_unacknowledged;
       for (const NotifyTarget& target : step.notify) {
         switch (target.kind) {
@@ -250,7 +256,7 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
   std::vector<EventPayload> events;
   const std::string running = after.escalation ? after.escalation->policy : std::string();
   if (!after.open()) {
-    if (const std::size_t pending = pending_count(after, false); pending > 0) {
+    if (const std::size_t pending = pending_count(after); pending > 0) {
       events.emplace_back(
           core::EscalationStopped{running, "resolved", true, static_cast<std::int64_t>(pending)});
     }
@@ -262,7 +268,7 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
   if (declared || severity_changed || area_changed) {
     const Policy* chosen =
         select_policy(policies, organization, facts_of(after, organization), now, zones);
-    const std::size_t pending = pending_count(after, false);
+    const std::size_t pending = pending_count(after);
     if (chosen == nullptr) {
       if (pending > 0) {
         events.emplace_back(core::EscalationStopped{running, "no_policy", true,
@@ -283,7 +289,7 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
     }
   }
   if (decided_any<core::Acknowledged>(decided)) {
-    if (const std::size_t pending = pending_count(after, true); pending > 0) {
+    if (const std::size_t pending = pending_count(after, now); pending > 0) {
       events.emplace_back(core::EscalationStopped{running, "acknowledged", false,
                                                   static_cast<std::int64_t>(pending)});
     }

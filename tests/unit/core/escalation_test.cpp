@@ -275,6 +275,44 @@ TEST_F(EscalationFunctions, ChangesBringTheRightEscalationEvents) {
             (core::EscalationStopped{"two", "resolved", true, 2}));
 }
 
+TEST_F(EscalationFunctions, AcknowledgementEndsRoundsNotStartedButNotInformingStepsOfThisOne) {
+  Match any;
+  Policy p = policy("p", "plant-a", 0, any);
+  p.steps[0].if_unacknowledged = false;  // inform the team, acknowledged or not
+  Step supervisor;
+  supervisor.after = 15min;
+  supervisor.notify = {{NotifyTarget::Kind::members, "", {"sam"}}};
+  Step manager;
+  manager.after = 20min;
+  manager.if_unacknowledged = false;
+  manager.notify = {{NotifyTarget::Kind::members, "", {"pat"}}};
+  p.steps.push_back(supervisor);
+  p.steps.push_back(manager);
+  p.repeat = 2;
+  p.repeat_every = 30min;
+  const PolicySet set = set_of({p});
+  const auto start = utc(2026, 11, 24, 10, 0);
+  core::Incident incident;
+  incident.id = 1;
+  incident.organization = "acme";
+  incident.area = "assembly";
+  incident = core::apply(incident,
+                         event_of(1, start, core::EscalationStarted{"p", "declared", plan_chain(p, start)}));
+  ASSERT_EQ(incident.escalation->pending.size(), 9U);
+  // Acknowledged at +5 min: Sam's step and the two later rounds go; Pat at +20 stays.
+  const auto at = start + 5min;
+  const auto events =
+      escalation_events(incident, incident, {core::Acknowledged{}}, set, organization_, at, zones_);
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(std::get<core::EscalationStopped>(events[0]).cancelled, 7);
+  const core::Incident after = core::apply(incident, event_of(2, at, events[0]));
+  ASSERT_EQ(after.escalation->pending.size(), 2U);
+  EXPECT_EQ(after.escalation->pending[0].step, 1);  // +0, already due: fires if not yet
+  EXPECT_EQ(after.escalation->pending[1].step, 3);
+  EXPECT_EQ(after.escalation->pending[1].due, start + 20min);
+  EXPECT_FALSE(after.escalation->ended);
+}
+
 TEST_F(EscalationFunctions, AFiredStepPagesWhoIsOnDutyThenAndSaysWhoCouldNotBe) {
   core::Incident incident;
   incident.id = 1;

@@ -82,6 +82,9 @@ struct EscalationStep {
   std::int64_t step = 0;   // 1-based position in the policy's chain
   std::int64_t round = 0;  // 0: first run; 1… repeats
   TimePoint due{};
+  // When the step's round starts; an acknowledgement cancels the rounds that have
+  // not started, whatever their steps' if_unacknowledged.
+  TimePoint round_start{};
   bool if_unacknowledged = true;
   std::vector<std::string> teams;          // notify the team's members on duty
   std::vector<std::string> members;        // notify these members
