@@ -637,6 +637,60 @@ TEST_F(ConfigTest, AnnouncementsMustGoThroughAConfiguredInstance) {
       ElementsAre(HasSubstr("which is not in plugins.instances (instances: local, slack)")));
 }
 
+TEST_F(ConfigTest, PoliciesAreLoadedAndCheckedAgainstTheDirectory) {
+  write("zoneinfo/UTC", "TZif");
+  write("directory.yaml", std::string(kDirectory) +
+                              "    teams: [{id: crew, facility: f, members: [ann], "
+                              "channel: {instance: chat, channel: crew}}]\n"
+                              "    members: [{id: ann, identities: {local: ann}}]\n");
+  write("policies/f.yaml",
+        "policies:\n"
+        "  - name: everything\n"
+        "    facility: f\n"
+        "    steps:\n"
+        "      - notify: {team: crew}\n");
+  write("policies/tests/ignored.yaml", "not: a policy file\n");
+  const std::string head = std::string(kMinimal) +
+                           "  instances: [{name: chat, plugin: local}]\n"
+                           "directory: {path: directory.yaml, zoneinfo: zoneinfo}\n";
+  const Config config = load(head + "policies:\n  path: policies\n  tick_ms: 250\n");
+  EXPECT_EQ(config.policies_path, dir_ / "policies");
+  ASSERT_EQ(config.policies.policies.size(), 1U);
+  EXPECT_EQ(config.policies.policies[0].name, "everything");
+  EXPECT_EQ(config.escalation_tick, std::chrono::milliseconds(250));
+  // Without policies.path: no policies, the default tick.
+  const Config none = load(head);
+  EXPECT_EQ(none.policies_path, std::nullopt);
+  EXPECT_TRUE(none.policies.policies.empty());
+  EXPECT_EQ(none.escalation_tick, std::chrono::milliseconds(100));
+
+  write("policies/f.yaml",
+        "policies:\n"
+        "  - name: everything\n"
+        "    facility: g\n"
+        "    steps:\n"
+        "      - after: soon\n"
+        "        notify: {team: crew}\n");
+  const std::string file = (dir_ / "policies" / "f.yaml").string();
+  EXPECT_THAT(problems(head + "policies: {path: policies, tick_ms: 0}\n"),
+              AllOf(Contains(HasSubstr("policies.tick_ms: expected an integer between 1 and 10000")),
+                    Contains(StartsWith(file + ":3:15: ")), Contains(StartsWith(file + ":5:16: "))));
+  EXPECT_THAT(problems(head + "policies: {path: nowhere}\n"),
+              Contains(HasSubstr("nowhere")));
+}
+
+TEST_F(ConfigTest, ATeamChannelMustGoThroughAConfiguredInstance) {
+  write("zoneinfo/UTC", "TZif");
+  write("directory.yaml", std::string(kDirectory) +
+                              "    teams: [{id: crew, channel: {instance: elsewhere, "
+                              "channel: crew}}]\n");
+  EXPECT_THAT(problems(std::string(kMinimal) + "  instances: [{name: chat, plugin: local}]\n" +
+                       "directory: {path: directory.yaml, zoneinfo: zoneinfo}\n"),
+              ElementsAre(HasSubstr("team \"crew\" in " + (dir_ / "directory.yaml").string() +
+                                    " is reached in its channel through instance \"elsewhere\", "
+                                    "which is not in plugins.instances (instances: chat)")));
+}
+
 TEST_F(ConfigTest, IncidentSettingsAreRead) {
   const Config config = load(std::string(kMinimal) +
                              "incidents:\n"
