@@ -33,18 +33,20 @@ bool has_day(const std::vector<int>& days, int day) {
 }
 
 // The directory's rules for weekly hours: `days` are the days a period starts on;
-// an end before the start runs into the next day; start == end is the whole day.
+// an end before the start runs into the next day; start == end is 24 hours from the
+// start (00:00-24:00: the calendar day).
 bool weekly_hours_cover(const std::vector<int>& days, std::chrono::minutes start,
                         std::chrono::minutes end, WallClockMinute at) {
   const int from = static_cast<int>(start.count());
   const int to = static_cast<int>(end.count());
-  if (from == to) {
-    return has_day(days, at.weekday);
+  const int previous_day = (at.weekday + 6) % 7;
+  if (from == to) {  // 24 hours from the start
+    return (has_day(days, at.weekday) && at.minute >= from) ||
+           (has_day(days, previous_day) && at.minute < from);
   }
   if (from < to) {
     return has_day(days, at.weekday) && at.minute >= from && at.minute < to;
   }
-  const int previous_day = (at.weekday + 6) % 7;
   return (has_day(days, at.weekday) && at.minute >= from) ||
          (has_day(days, previous_day) && at.minute < to);
 }

@@ -112,6 +112,22 @@ TEST_F(EscalationFunctions, AnOverrideDecidesAloneWhileInForce) {
   EXPECT_THAT(on_duty(utc(2026, 12, 24, 21, 0)), IsEmpty());
 }
 
+TEST_F(EscalationFunctions, ShiftsOfTwentyFourHoursRunFromTheirStartToTheNextDay) {
+  auto& team = organization_.teams[0];
+  team.overrides.clear();
+  team.shifts = {shift("day-and-night", {1}, 8, 8, {"carol"}),
+                 shift("calendar-day", {3}, 0, 0, {"bob"})};
+  team.members.push_back("carol");
+  EXPECT_THAT(on_duty(utc(2026, 11, 24, 5, 59)), IsEmpty());            // Tue 07:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 24, 6, 0)), ElementsAre("carol"));  // Tue 08:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 5, 59)), ElementsAre("carol")); // Wed 07:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 6, 0)), IsEmpty());             // Wed 08:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 21, 59)), IsEmpty());           // Wed 23:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 22, 0)), ElementsAre("bob"));   // Thu 00:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 26, 21, 59)), ElementsAre("bob"));  // Thu 23:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 26, 22, 0)), IsEmpty());            // Fri 00:00
+}
+
 TEST_F(EscalationFunctions, ATeamWithoutShiftsIsAlwaysOnDuty) {
   EXPECT_THAT(members_on_duty(*organization_.team("always"), organization_,
                               utc(2026, 11, 29, 3, 0), zones_),
