@@ -1231,6 +1231,40 @@ TEST_F(LocalPluginTest, AMessageVisibleToOnePersonIsReadOnlyByThem) {
   EXPECT_EQ(request("GET", "/messages", "user=not%20a%20user").status, 400);
 }
 
+TEST_F(LocalPluginTest, APageGoesToThePersonsOwnChannelWithItsButtons) {
+  create_ok();
+  const json page = {{"title", "Page: INC-1 \xC2\xB7 Fire"},
+                     {"actions", {{{"label", "Acknowledge"}, {"command", "ack INC-1"}}}}};
+  json result = operate({{"v", 1},
+                         {"type", "notify_person"},
+                         {"operation_key", "page-1"},
+                         {"user", {{"id", "Dave.K"}}},
+                         {"message", page}});
+  ASSERT_EQ(result["status"], "ok") << result.dump();
+  EXPECT_EQ(result["channel"]["id"], "dm-dave-k");
+  const json dave = get_messages("channel=dm-dave-k&user=Dave.K");
+  ASSERT_EQ(dave["messages"].size(), 1U);
+  EXPECT_EQ(dave["messages"][0]["visible_to"], "Dave.K");
+  EXPECT_NE(dave["messages"][0]["text"].get<std::string>().find("[1 Acknowledge]"),
+            std::string::npos);
+  EXPECT_TRUE(get_messages("channel=dm-dave-k&user=alice")["messages"].empty());
+  // Retried with the same key: not posted twice.
+  EXPECT_EQ(operate({{"v", 1},
+                     {"type", "notify_person"},
+                     {"operation_key", "page-1"},
+                     {"user", {{"id", "Dave.K"}}},
+                     {"message", page}})["message_id"],
+            result["message_id"]);
+  EXPECT_EQ(get_messages("channel=dm-dave-k")["messages"].size(), 1U);
+  for (const json& user : {json(nullptr), json::object(), json{{"id", ""}},
+                           json{{"id", "no spaces"}}, json{{"id", 7}}}) {
+    const json refused =
+        operate({{"v", 1}, {"type", "notify_person"}, {"user", user}, {"message", page}});
+    EXPECT_EQ(refused["status"], "permanent") << user.dump();
+    EXPECT_EQ(refused["error_code"], "invalid") << user.dump();
+  }
+}
+
 TEST_F(LocalPluginTest, UpdateMessageReplacesTheCardAndPollersSeeTheNewVersion) {
   create_ok();
   const json card = {{"title", "INC-1 \xC2\xB7 Fire"},
