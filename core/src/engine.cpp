@@ -117,7 +117,7 @@ void IncidentEngine::set_instance_platforms(std::map<std::string, std::string> p
 std::vector<EventPayload> IncidentEngine::escalation_events_for(
     const Incident& before, const std::vector<EventPayload>& decided,
     const Organization& organization, TimePoint now) {
-  static const policy::PolicySet kNoPolicies;
+  static const policy::PolicySet no_policies;
   if (!zones_) {
     zones_ = std::make_shared<policy::TimeZoneDatabase>();
   }
@@ -126,7 +126,7 @@ std::vector<EventPayload> IncidentEngine::escalation_events_for(
   for (const EventPayload& payload : decided) {
     after = apply(std::move(after), Event{before.id, ++sequence, now, Actor::system(), payload});
   }
-  return policy::escalation_events(before, after, decided, policies_ ? *policies_ : kNoPolicies,
+  return policy::escalation_events(before, after, decided, policies_ ? *policies_ : no_policies,
                                    organization, now, *zones_);
 }
 

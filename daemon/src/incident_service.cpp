@@ -713,8 +713,8 @@ void IncidentService::set_directory(std::shared_ptr<const core::Directory> direc
       });
 }
 
-void IncidentService::reload(std::shared_ptr<const core::Directory> directory,
-                             std::shared_ptr<const policy::PolicySet> policies) {
+void IncidentService::reload(const std::shared_ptr<const core::Directory>& directory,
+                             const std::shared_ptr<const policy::PolicySet>& policies) {
   Impl* impl = impl_.get();
   (void)impl->engine_job(
       "reloading the directory and policies",

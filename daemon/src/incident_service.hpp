@@ -99,8 +99,8 @@ class IncidentService {
   void set_directory(std::shared_ptr<const core::Directory> directory);
   // Replaces directory and policies together (SIGHUP), so that no decision sees a
   // policy naming a team the directory no longer has.
-  void reload(std::shared_ptr<const core::Directory> directory,
-              std::shared_ptr<const policy::PolicySet> policies);
+  void reload(const std::shared_ptr<const core::Directory>& directory,
+              const std::shared_ptr<const policy::PolicySet>& policies);
 
   // Escalation steps waiting in the timer wheel (service thread's count).
   std::size_t pending_escalation_timers() const noexcept;

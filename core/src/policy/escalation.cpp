@@ -12,7 +12,6 @@ using core::TimePoint;
 
 namespace {
 
-constexpr int kMinutesPerDay = 24 * 60;
 
 // Day of week (0 = Monday) and minute of the day on the zone's wall clock.
 struct WallClockMinute {
