@@ -8,6 +8,7 @@
 #include <system_error>
 #include <utility>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <haveri/core/directory.hpp>
@@ -93,6 +94,41 @@ bool is_platform_name(std::string_view name) {
 
 std::string line_of(const YAML::Mark& mark) {
   return std::to_string(mark.line + 1);
+}
+
+// The length of the valid UTF-8 sequence at `pos`, or 0 when the byte there starts none
+// (stray continuation bytes, overlong forms, surrogates, beyond U+10FFFF, cut short).
+std::size_t utf8_sequence_length(std::string_view text, std::size_t pos) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(pos);
+  std::size_t length = 0;
+  unsigned char min_second = 0x80;
+  unsigned char max_second = 0xBF;
+  if (lead < 0x80) {
+    return 1;
+  }
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    min_second = lead == 0xE0 ? 0xA0 : min_second;
+    max_second = lead == 0xED ? 0x9F : max_second;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    min_second = lead == 0xF0 ? 0x90 : min_second;
+    max_second = lead == 0xF4 ? 0x8F : max_second;
+  } else {
+    return 0;
+  }
+  if (pos + length > text.size() || byte(pos + 1) < min_second || byte(pos + 1) > max_second) {
+    return 0;
+  }
+  for (std::size_t i = pos + 2; i < pos + length; ++i) {
+    if (byte(i) < 0x80 || byte(i) > 0xBF) {
+      return 0;
+    }
+  }
+  return length;
 }
 
 // "YYYY-MM-DDTHH:MM" (or a space for the T): a wall-clock date and time.
@@ -1000,6 +1036,9 @@ Result<Directory> parse_directory(std::string_view yaml_text, std::string_view s
   std::vector<YAML::Node> documents;
   try {
     documents = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's own message for this is "bad file".
+    return invalid(position(source, e.mark) + ": " + std::string(kTooDeep));
   } catch (const YAML::ParserException& e) {
     return invalid(position(source, e.mark) + ": " + e.msg);
   } catch (const YAML::Exception& e) {
@@ -1061,28 +1100,34 @@ Directory default_directory(const std::vector<std::string>& local_instances) {
 // A scalar as it appears in an error message: quoted, escaped, shortened.
 std::string quote_for_message(std::string_view text) {
   constexpr std::size_t kMaxShown = 60;
-  std::size_t shown = std::min(text.size(), kMaxShown);
-  // Never cut a UTF-8 sequence in two: the message would not be valid UTF-8.
-  while (shown > 0 && shown < text.size() &&
-         (static_cast<unsigned char>(text[shown]) & 0xC0U) == 0x80U) {
-    --shown;
-  }
+  constexpr std::string_view kHex = "0123456789abcdef";
   std::string out = "\"";
-  for (std::size_t i = 0; i < shown; ++i) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t length = utf8_sequence_length(text, i);
+    if (i + std::max<std::size_t>(length, 1) > kMaxShown) {
+      break;  // never cut a character in two
+    }
     const auto c = static_cast<unsigned char>(text[i]);
+    if (length > 1) {
+      out.append(text.substr(i, length));
+      i += length;
+      continue;
+    }
     if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      constexpr std::string_view kHex = "0123456789abcdef";
+    } else if (length == 0 || c < 0x20 || c == 0x7f) {
+      // Control characters and bytes that are not UTF-8 stay visible and harmless.
       out += "\\x";
       out += kHex[c >> 4U];
       out += kHex[c & 0xfU];
     } else {
       out += static_cast<char>(c);
     }
+    ++i;
   }
-  if (text.size() > shown) {
+  if (i < text.size()) {
     out += "...";
   }
   out += '"';

@@ -94,6 +94,7 @@ VoidResult IncidentEngine::start() {
   schedule(std::move(pending.value()));
   remove_superseded();
   resync_timers_ = true;  // the daemon's wheel starts empty: give it every pending step
+  started_at_ = clock_.now();
   return Done{};
 }
 
@@ -220,7 +221,7 @@ InboundOutcome IncidentEngine::fire_escalation(const EscalationTimer& timer) {
     return found != platforms_.end() ? found->second : std::string(instance);
   };
   auto page = policy::fire_step(incident, timer.chain, timer.step, timer.round, *organization,
-                                platform_of, now, *zones_);
+                                platform_of, now, *zones_, started_at_);
   if (!page) {
     return InboundOutcome::committed;
   }

@@ -286,6 +286,7 @@ class JsonReader {
     read(*value, prefix + "started_by", out.started_by);
     read(*value, prefix + "started_at", out.started_at);
     read(*value, prefix + "pending", out.pending);
+    read_if_present(*value, prefix + "ended", out.ended);
   }
   void read(const json& obj, std::string_view path, std::optional<EscalationChain>& out) {
     read_optional(obj, path, out);
@@ -985,7 +986,8 @@ json incident_to_json(const Incident& incident) {
                          ? json{{"policy", incident.escalation->policy},
                                 {"started_by", incident.escalation->started_by},
                                 {"started_at", format_time(incident.escalation->started_at)},
-                                {"pending", escalation_steps_to_json(incident.escalation->pending)}}
+                                {"pending", escalation_steps_to_json(incident.escalation->pending)},
+                                {"ended", incident.escalation->ended}}
                          : json(nullptr)}};
 }
 

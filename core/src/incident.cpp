@@ -322,6 +322,7 @@ Incident apply(Incident state, const Event& event) noexcept {
             std::erase_if(state.escalation->pending, [&](const EscalationStep& step) {
               return payload.all || step.if_unacknowledged;
             });
+            state.escalation->ended = state.escalation->ended || payload.all;
           }
         } else if constexpr (std::is_same_v<Payload, Escalated>) {
           if (state.escalation && state.escalation->started_by == payload.chain) {

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace YAML {
@@ -17,6 +18,10 @@ namespace haveri::core {
 inline constexpr std::size_t kMaxYamlFileBytes = std::size_t{16} * 1024 * 1024;
 // Aliases let a few lines of YAML expand into an exponential tree.
 inline constexpr std::size_t kMaxYamlNodes = 1'000'000;
+
+// What a document nested deeper than yaml-cpp's parser allows (2000 levels) is told.
+inline constexpr std::string_view kTooDeep =
+    "lists and mappings nested more than 2000 levels deep; is it the right file?";
 
 // Reads a whole file of at most `limit` bytes. Returns its contents and 0, or nothing
 // and the errno (EFBIG when the file is larger than `limit`).

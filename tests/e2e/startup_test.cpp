@@ -86,12 +86,15 @@ TEST(Startup, ExampleConfigurationPassesCheckConfig) {
   std::filesystem::copy_file(source_dir() / "config.example.yaml", dir.path() / "haveri.yaml");
   std::filesystem::copy_file(source_dir() / "directory.example.yaml",
                              dir.path() / "directory.example.yaml");
+  std::filesystem::copy(source_dir() / "policies", dir.path() / "policies",
+                        std::filesystem::copy_options::recursive);
   write_file(dir.path() / "data" / "api-token", "example-token-not-a-secret\n");
   auto result =
       run_program(build_dir() / "bin" / "haverid",
                   {"--config", (dir.path() / "haveri.yaml").string(), "--check-config"}, dir.path(),
                   std::nullopt, {"HAVERI_PLUGIN_DIR=" + (build_dir() / "plugins").string()});
   EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("3 escalation policies"));
 }
 
 TEST(Startup, PortAlreadyInUseIsAClearError) {

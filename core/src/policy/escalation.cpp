@@ -1,6 +1,6 @@
-#include <haveri/policy/escalation.hpp>
-
 #include <algorithm>
+
+#include <haveri/policy/escalation.hpp>
 
 namespace haveri::policy {
 
@@ -106,11 +106,9 @@ std::size_t pending_count(const Incident& incident, bool only_unacknowledged) {
   if (!incident.escalation) {
     return 0;
   }
-  return static_cast<std::size_t>(
-      std::count_if(incident.escalation->pending.begin(), incident.escalation->pending.end(),
-                    [&](const EscalationStep& step) {
-                      return !only_unacknowledged || step.if_unacknowledged;
-                    }));
+  return static_cast<std::size_t>(std::count_if(
+      incident.escalation->pending.begin(), incident.escalation->pending.end(),
+      [&](const EscalationStep& step) { return !only_unacknowledged || step.if_unacknowledged; }));
 }
 
 template <class Payload>
@@ -212,8 +210,8 @@ const Policy* select_policy(const PolicySet& policies, const Organization& organ
 std::vector<EscalationStep> plan_chain(const Policy& policy, TimePoint start) {
   std::vector<EscalationStep> steps;
   for (int round = 0; round <= policy.repeat; ++round) {
-    const auto round_start = start + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                         policy.repeat_every * round);
+    const auto round_start =
+        start + std::chrono::duration_cast<std::chrono::milliseconds>(policy.repeat_every * round);
     std::int64_t number = 0;
     for (const Step& step : policy.steps) {
       EscalationStep planned;
@@ -253,8 +251,8 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
   const std::string running = after.escalation ? after.escalation->policy : std::string();
   if (!after.open()) {
     if (const std::size_t pending = pending_count(after, false); pending > 0) {
-      events.emplace_back(core::EscalationStopped{running, "resolved", true,
-                                                  static_cast<std::int64_t>(pending)});
+      events.emplace_back(
+          core::EscalationStopped{running, "resolved", true, static_cast<std::int64_t>(pending)});
     }
     return events;
   }
@@ -272,10 +270,11 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
       }
       return events;
     }
-    if (declared || !after.escalation || after.escalation->policy != chosen->name) {
+    if (declared || !after.escalation || after.escalation->ended ||
+        after.escalation->policy != chosen->name) {
       if (pending > 0) {
-        events.emplace_back(core::EscalationStopped{running, "replaced", true,
-                                                    static_cast<std::int64_t>(pending)});
+        events.emplace_back(
+            core::EscalationStopped{running, "replaced", true, static_cast<std::int64_t>(pending)});
       }
       const char* reason =
           declared ? "declared" : (severity_changed ? "severity_change" : "area_change");
@@ -296,7 +295,7 @@ std::optional<core::Escalated> fire_step(const Incident& incident, core::Sequenc
                                          std::int64_t step, std::int64_t round,
                                          const Organization& organization,
                                          const PlatformOf& platform_of, TimePoint now,
-                                         TimeZoneDatabase& zones) {
+                                         TimeZoneDatabase& zones, TimePoint started_at) {
   if (!incident.escalation || incident.escalation->started_by != chain) {
     return std::nullopt;
   }
@@ -313,7 +312,7 @@ std::optional<core::Escalated> fire_step(const Incident& incident, core::Sequenc
   page.round = round;
   page.chain = chain;
   page.due = found->due;
-  page.late = now - found->due > kLateAfter;
+  page.late = found->due < started_at || now - found->due > kLateAfter;
   page.instance = incident.declared_in.instance;
   page.team = !found->teams.empty()           ? found->teams.front()
               : !found->team_channels.empty() ? found->team_channels.front()

@@ -340,7 +340,7 @@ TEST(CommandUsage, EachCommand) {
   EXPECT_EQ(command_usage("severity"), "/incident sev <sev1|sev2|sev3>");
   EXPECT_EQ(command_usage("LEAD"), "/incident lead <@user|user id|me>");
   EXPECT_EQ(command_usage("comms"), "/incident comms <@user|user id|me>");
-  EXPECT_EQ(command_usage("ack"), "/incident ack");
+  EXPECT_EQ(command_usage("ack"), "/incident ack [INC-<n>]");
   EXPECT_EQ(command_usage("note"), "/incident note <text>");
   EXPECT_EQ(command_usage("Action"), "/incident action <text>");
   EXPECT_EQ(command_usage("title"), "/incident title <new title>");
@@ -484,11 +484,18 @@ TEST(ParseLead, HugeOrInvalidIdIsRefusedAndEchoedShort) {
   EXPECT_TRUE(contains(bad.problem, "UTF-8")) << bad.problem;
 }
 
-TEST(ParseAck, TakesNoArguments) {
+TEST(ParseAck, TakesNothingOrAnIncidentNumber) {
   EXPECT_EQ(parsed("/incident ack"), (Command{AckCommand{}}));
   EXPECT_EQ(parsed("ACK"), (Command{AckCommand{}}));
-  const CommandError error = failed("ack now please");
-  EXPECT_EQ(error.usage, "/incident ack");
+  EXPECT_EQ(parsed("ack INC-7"), (Command{AckCommand{7}}));
+  EXPECT_EQ(parsed("ack inc-12"), (Command{AckCommand{12}}));
+  EXPECT_EQ(parsed("ack #3"), (Command{AckCommand{3}}));
+  EXPECT_EQ(parsed("ack 4"), (Command{AckCommand{4}}));
+  for (const char* bad : {"ack now please", "ack INC-", "ack INC-0", "ack #-1", "ack INC-x",
+                          "ack 1 2", "ack INC-99999999999"}) {
+    const CommandError error = failed(bad);
+    EXPECT_EQ(error.usage, "/incident ack [INC-<n>]") << bad;
+  }
 }
 
 TEST(ParseNote, KeepsTheTextAsTypedIncludingLineBreaks) {

@@ -899,6 +899,19 @@ TEST_F(DirectoryTest, EveryProblemIsReportedAtOnceInFileOrder) {
   EXPECT_THAT(result.error().message, HasSubstr("unknown key \"size\""));
 }
 
+TEST_F(DirectoryTest, DeepNestingIsRefused) {
+  const std::string deep = "organizations: " + std::string(5000, '[') + std::string(5000, ']');
+  EXPECT_THAT(errors(deep), ElementsAre(MatchesRegex("directory\\.yaml:1:[0-9]+: lists and "
+                                                     "mappings nested more than 2000 levels deep; "
+                                                     "is it the right file\\?")));
+}
+
+TEST_F(DirectoryTest, BytesThatAreNotUtf8AreEscapedInMessages) {
+  EXPECT_THAT(errors("organizations:\n  - id: caf\xe9\xff\xc3\xa9\n"),
+              ElementsAre(at(2, 9) + "organization id \"caf\\xe9\\xff\xc3\xa9\": use lowercase "
+                                     "letters, digits and '-' (such as \"acme\")"));
+}
+
 TEST_F(DirectoryTest, AliasExpansionIsBounded) {
   std::string yaml = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
   for (char level = 'b'; level <= 'h'; ++level) {

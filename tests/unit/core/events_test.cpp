@@ -145,6 +145,30 @@ std::vector<EventPayload> every_payload() {
   for (EventPayload& payload : every_new_payload()) {
     payloads.push_back(std::move(payload));
   }
+  // Escalation as the engine writes it.
+  Escalated full;
+  full.policy = "plant-a-sev2";
+  full.step = 2;
+  full.round = 1;
+  full.chain = 4;
+  full.due = TimePoint{std::chrono::milliseconds(1'795'514'400'123)};
+  full.notified = {Actor{"sam", "Sam", "sam"}, Actor{"", "Pat", "pat"}};
+  full.instance = "local";
+  full.channels = {kGeneral};
+  full.unreachable = {"Pat has no local account"};
+  payloads.emplace_back(full);
+  EscalationStep step;
+  step.step = 1;
+  step.round = 0;
+  step.due = TimePoint{std::chrono::milliseconds(1'795'514'400'000)};
+  step.if_unacknowledged = false;
+  step.teams = {"maintenance"};
+  step.members = {"sam", "pat"};
+  step.team_channels = {"maintenance"};
+  payloads.emplace_back(EscalationStarted{"plant-a-sev2", "declared", {step, EscalationStep{}}});
+  payloads.emplace_back(EscalationStarted{"", "", {}});
+  payloads.emplace_back(EscalationStopped{"plant-a-sev2", "acknowledged", false, 1});
+  payloads.emplace_back(EscalationStopped{"x", "replaced", true, 0});
   return payloads;
 }
 
@@ -227,7 +251,8 @@ constexpr std::array kAllTypes = {
     EventType::action_taken,       EventType::escalation,      EventType::attachment,
     EventType::bot_guidance,       EventType::triage_response, EventType::summary,
     EventType::follow_up,          EventType::closed,          EventType::title_change,
-    EventType::global_card_posted, EventType::nudge,           EventType::sla_breach};
+    EventType::global_card_posted, EventType::nudge,           EventType::sla_breach,
+    EventType::escalation_started, EventType::escalation_stopped};
 
 TEST(EventType, NamesRoundTripAndAreStable) {
   const std::vector<std::string_view> names = {
@@ -235,7 +260,7 @@ TEST(EventType, NamesRoundTripAndAreStable) {
       "assignment", "comms_assignment", "acknowledgement", "annotation",         "action_taken",
       "escalation", "attachment",       "bot_guidance",    "triage_response",    "summary",
       "follow_up",  "closed",           "title_change",    "global_card_posted", "nudge",
-      "sla_breach"};
+      "sla_breach", "escalation_started", "escalation_stopped"};
   ASSERT_EQ(names.size(), kAllTypes.size());
   for (std::size_t i = 0; i < kAllTypes.size(); ++i) {
     EXPECT_EQ(to_string(kAllTypes[i]), names[i]);
@@ -499,7 +524,8 @@ TEST(IncidentJson, DocumentedForm) {
   EXPECT_EQ(j.at("last_nudge_at"), nullptr);
   EXPECT_EQ(j.at("acknowledge_sla_breached"), false);
   EXPECT_EQ(j.at("resolve_sla_breached"), false);
-  EXPECT_EQ(j.size(), 33U);
+  EXPECT_EQ(j.at("escalation"), nullptr);
+  EXPECT_EQ(j.size(), 34U);
 }
 
 TEST(IncidentJson, UnlinkedChannelIsNull) {
@@ -791,8 +817,11 @@ TEST(PayloadJson, DocumentedFormsOfThePayloadsAddedWithForms) {
   const std::vector<EventPayload> payloads = every_new_payload();
   const std::vector<json> expected = {
       json::parse(R"({"policy":"line-down","step":2,"team":"shift-a","late":true,
-                      "notified":[{"id":"U1","name":"Ana"},{"id":"U2","name":"Bö","member":"bo"}]})"),
-      json::parse(R"({"policy":"","step":0,"team":"","late":false,"notified":[]})"),
+                      "notified":[{"id":"U1","name":"Ana"},{"id":"U2","name":"Bö","member":"bo"}],
+                      "round":0,"chain":0,"due":null,"instance":"","channels":[],
+                      "unreachable":[]})"),
+      json::parse(R"({"policy":"","step":0,"team":"","late":false,"notified":[],"round":0,
+                      "chain":0,"due":null,"instance":"","channels":[],"unreachable":[]})"),
       json::parse(R"({"file_id":"F123","name":"Foto Förderband.jpg","size":3500000000,
                       "url":"https://files.example/F123?x=1&y=2","mime_type":"image/jpeg",
                       "platform_message_id":"1700000000.000100"})"),

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +19,7 @@ namespace haveri::core {
 namespace {
 
 using namespace std::chrono_literals;
+using ::testing::HasSubstr;
 
 const ChannelRef kGeneral{"local", "C001", "general"};
 const ChannelRef kIncidentChannel{"local", "C042", "inc-7-line-3-down"};
@@ -465,19 +467,62 @@ TEST(EffectsOf, WhatPeopleAlreadySeeCausesNothing) {
   attachment.url = "https://files/F1";
   attachment.mime_type = "";
   attachment.platform_message_id = "m1";
-  Escalated escalated;
-  escalated.policy = "line-down";
-  escalated.team = "shift-a";
   const std::vector<Event> committed = {
       event(5, minute(10), kAna, MessagePosted{"hi", kIncidentChannel, ""}),
       event(6, minute(11), kAna, Annotation{"n", Sequence{2}}),
       event(7, minute(12), kAna, ActionTaken{"a"}),
       event(8, minute(13), kAna, attachment),
-      event(9, minute(14), Actor::system(), escalated),
       event(10, minute(15), Actor::system(), GlobalCardPosted{kAnnouncements, "1700.1"}),
+      // Nothing cancelled: nothing to say.
+      event(11, minute(16), kAna, EscalationStopped{"line-down", "no_policy", true, 0}),
   };
   EXPECT_TRUE(effects(after, committed).empty());
   EXPECT_TRUE(effects(after, {}).empty());
+}
+
+TEST(EffectsOf, AnEscalationPagesEachReachablePersonAndTeamChannelAndTellsTheIncident) {
+  const Incident after = incident_in(Status::investigating);
+  Escalated page;
+  page.policy = "line-down";
+  page.step = 2;
+  page.instance = "local";
+  page.notified = {Actor{"alice", "Alice", "alice"}, Actor{"", "Pat", "pat"},
+                   Actor{"sam", "Sam", "sam"}};
+  page.channels = {ChannelRef{"local", "maint", "maintenance"}};
+  page.unreachable = {"Pat has no local account"};
+  page.late = true;
+  page.due = minute(3);
+  const auto out = effects(after, {event(5, minute(20), Actor::system(), page)});
+  ASSERT_EQ(out.size(), 4U);
+  const auto& alice = std::get<PagePerson>(out[0]);
+  EXPECT_EQ(alice.instance, "local");
+  EXPECT_EQ(alice.user, "alice");
+  EXPECT_EQ(alice.message.title, "Page: INC-7 · Line 3 down");
+  ASSERT_EQ(alice.message.actions.size(), 1U);
+  EXPECT_EQ(alice.message.actions[0].command, "ack INC-7");
+  EXPECT_THAT(alice.message.context, HasSubstr("Late: this page was due at"));
+  EXPECT_EQ(std::get<PagePerson>(out[1]).user, "sam");
+  const auto& team = std::get<PostMessage>(out[2]);
+  EXPECT_EQ(team.channel.id, "maint");
+  EXPECT_EQ(team.message.actions[0].command, "ack INC-7");
+  const auto& line = std::get<PostToIncident>(out[3]);
+  EXPECT_THAT(line.message.context,
+              HasSubstr("Escalation line-down step 2: paged Alice, Pat and Sam, #maintenance."));
+  EXPECT_THAT(line.message.context, HasSubstr("Pat has no local account."));
+}
+
+TEST(EffectsOf, EscalationStartsAndStopsAreOneLineInTheIncident) {
+  const Incident after = incident_in(Status::investigating);
+  EscalationStarted started{"line-down", "declared", {EscalationStep{}, EscalationStep{}}};
+  const auto out =
+      effects(after, {event(5, minute(1), kAna, started),
+                      event(6, minute(2), kAna, EscalationStopped{"line-down", "acknowledged",
+                                                                  false, 1})});
+  ASSERT_EQ(out.size(), 2U);
+  EXPECT_THAT(std::get<PostToIncident>(out[0]).message.context,
+              HasSubstr("Escalation policy line-down: 2 steps planned"));
+  EXPECT_THAT(std::get<PostToIncident>(out[1]).message.context,
+              HasSubstr("stopped (acknowledged): 1 step cancelled"));
 }
 
 TEST(EffectsOf, EventsOfAnotherIncidentAreSkipped) {

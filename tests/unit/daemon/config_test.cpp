@@ -116,6 +116,7 @@ class ConfigTest : public ::testing::Test {
   void copy_examples() {
     fs::copy_file(source_dir() / "config.example.yaml", file_);
     fs::copy_file(source_dir() / "directory.example.yaml", dir_ / "directory.example.yaml");
+    fs::copy(source_dir() / "policies", dir_ / "policies", fs::copy_options::recursive);
   }
 
   fs::path dir_;
@@ -166,8 +167,13 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   ASSERT_NE(acme->facility("plant-a"), nullptr);
   EXPECT_EQ(acme->facility("plant-a")->time_zone, "Europe/Helsinki");
   ASSERT_NE(acme->team("maintenance"), nullptr);
-  EXPECT_THAT(acme->team("maintenance")->members, ElementsAre("alice", "bob"));
-  EXPECT_THAT(acme->team("maintenance")->shifts, SizeIs(2));
+  EXPECT_THAT(acme->team("maintenance")->members, ElementsAre("alice", "bob", "dave", "erin"));
+  EXPECT_THAT(acme->team("maintenance")->shifts, SizeIs(4));
+  // The example policies, checked against that directory.
+  EXPECT_EQ(config.policies_path, dir_ / "policies");
+  ASSERT_EQ(config.policies.policies.size(), 3U);
+  EXPECT_NE(config.policies.find("acme", "plant-a-sev2"), nullptr);
+  EXPECT_TRUE(config.policy_warnings.empty());
   ASSERT_NE(acme->member_by_identity("local", "carol"), nullptr);
   EXPECT_EQ(acme->member_by_identity("local", "carol")->role, "operator");
   EXPECT_EQ(acme->asset("press-2")->asset_type, "press");
@@ -286,7 +292,7 @@ TEST_F(ConfigTest, UnknownTopLevelKeyNamesKeyFileAndLine) {
   EXPECT_THAT(
       problems(std::string(kMinimal) + "sever:\n  port: 1\n"),
       ElementsAre(at(5, 1) + "sever: unknown key (allowed: server, storage, api, plugins, logging, "
-                             "directory, incidents, outbox)"));
+                             "directory, incidents, outbox, policies)"));
 }
 
 TEST_F(ConfigTest, UnknownNestedKeyListsAllowedKeys) {

@@ -212,6 +212,7 @@ class IncidentEngine {
   std::map<IncidentId, std::vector<EscalationTimer>> held_timers_;
   std::map<IncidentId, std::vector<EscalationTimer>> settled_timers_;
   bool resync_timers_ = false;
+  TimePoint started_at_{};  // steps due before it fell due while we were not running
 };
 
 }  // namespace haveri::core

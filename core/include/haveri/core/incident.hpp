@@ -96,6 +96,9 @@ struct EscalationChain {
   Sequence started_by = 0;  // the escalation_started event: the chain's identity
   TimePoint started_at{};
   std::vector<EscalationStep> pending;  // not yet fired nor cancelled, in due order
+  // Every step was cancelled (resolved, replaced, no policy): a later change that
+  // chooses this policy again starts a new chain.
+  bool ended = false;
   bool operator==(const EscalationChain&) const = default;
 };
 

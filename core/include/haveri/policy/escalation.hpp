@@ -44,8 +44,8 @@ bool shift_covers(const core::Shift& shift, const TimeZone& zone, core::TimePoin
 // otherwise the members of every shift covering the instant (in the team's order of
 // preference), or every member for a team without shifts.
 std::vector<std::string> members_on_duty(const core::Team& team,
-                                         const core::Organization& organization,
-                                         core::TimePoint at, TimeZoneDatabase& zones);
+                                         const core::Organization& organization, core::TimePoint at,
+                                         TimeZoneDatabase& zones);
 
 // The policy chosen for an incident whose chain starts at `at`: among the
 // organization's policies of the incident's facility that match, the first in
@@ -70,7 +70,8 @@ std::vector<core::EventPayload> escalation_events(const core::Incident& before,
                                                   const core::Organization& organization,
                                                   core::TimePoint now, TimeZoneDatabase& zones);
 
-// A step counts as late when it fires this long after its due time (a restart).
+// A step is late when it fell due before the daemon (re)started, or fires this long
+// after its due time.
 inline constexpr std::chrono::seconds kLateAfter{60};
 
 // Maps a plugin instance to its platform ("local" -> "local", "acme-slack" ->
@@ -80,10 +81,12 @@ using PlatformOf = std::function<std::string(std::string_view instance)>;
 // The page a pending step becomes at `now`: who is on duty now, their accounts on
 // the platform of the incident's instance, the team channels; nullopt when the step
 // is no longer pending in `chain` (fired, cancelled, or another chain started).
+// `started_at`: when the daemon started; a step due before it is marked late.
 std::optional<core::Escalated> fire_step(const core::Incident& incident, core::Sequence chain,
                                          std::int64_t step, std::int64_t round,
                                          const core::Organization& organization,
                                          const PlatformOf& platform_of, core::TimePoint now,
-                                         TimeZoneDatabase& zones);
+                                         TimeZoneDatabase& zones,
+                                         core::TimePoint started_at = core::TimePoint{});
 
 }  // namespace haveri::policy

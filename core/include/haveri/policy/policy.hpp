@@ -30,7 +30,8 @@ struct SourceLocation {
 
 // Weekly hours in the facility's time zone, with the directory's shift rules:
 // `days` are the days a window starts on; an end earlier than the start runs past
-// midnight into the next day; start == end is the whole day.
+// midnight into the next day (Sunday's into Monday); start == end is the whole day,
+// 24 hours from `start`.
 struct Window {
   std::vector<int> days;  // 0 = Monday … 6 = Sunday, ascending, no repeats
   std::chrono::minutes start{0};
@@ -93,9 +94,10 @@ struct Policy {
   int priority = 0;
   Match match;
   std::vector<Step> steps;  // at least one
-  // The whole chain runs again `repeat` more times, each round starting
-  // `repeat_every` after the previous one (longer than the last step's `after`);
-  // acknowledgement stops the rounds' steps like any other.
+  // The whole chain runs again `repeat` more times (0..10), each round starting
+  // `repeat_every` after the previous one (longer than the last step's `after`).
+  // An acknowledgement cancels the rounds not started yet; in the running round it
+  // cancels the steps with if_unacknowledged, like in the first.
   int repeat = 0;
   std::chrono::seconds repeat_every{0};
   SourceLocation where;  // the policy's `name`
@@ -103,8 +105,8 @@ struct Policy {
 };
 
 struct PolicySet {
-  // Ordered by organization, facility, priority (highest first), then file and
-  // line: the order selection tries them in.
+  // Ordered by organization, facility (ids compared as strings), priority (highest
+  // first), then file and line: the order selection tries them in.
   std::vector<Policy> policies;
   std::vector<std::string> files;  // the files read, sorted
 
@@ -121,8 +123,10 @@ struct PolicyProblem {
 };
 
 // Parses one policy file's text (a mapping with the key `policies`: a list of
-// policies). Problems are appended to `problems`; the policies that are valid are
-// returned (a set with any error is refused as a whole by load_policies).
+// policies). Problems are appended to `problems`, in file order; the policies that
+// are valid are returned, in file order (a set with any error is refused as a
+// whole by load_policies). Names are not checked for uniqueness here
+// (check_policy_set does). Text over 16 MiB is refused.
 std::vector<Policy> parse_policy_file(std::string_view yaml_text, std::string_view file,
                                       const core::Directory& directory,
                                       std::vector<PolicyProblem>& problems);
@@ -130,16 +134,23 @@ std::vector<Policy> parse_policy_file(std::string_view yaml_text, std::string_vi
 // Checks a whole set against itself: duplicate names in an organization; two
 // policies of a facility with the same priority that can match one incident
 // (overlapping); a policy that can never be chosen because policies of higher
-// priority match everything it matches (unreachable). Appends to `problems`.
+// priority match everything it matches (unreachable); and, as warnings, for each
+// severity some policy of a facility is for, the first incident no policy of the
+// facility matches (gaps). Policies whose organization or facility the directory
+// does not have are only checked for duplicate names. Appends to `problems`, in
+// no particular order.
 void check_policy_set(const PolicySet& set, const core::Directory& directory,
                       std::vector<PolicyProblem>& problems);
 
 // Reads every *.yaml / *.yml file directly in `directory_path` (not in
-// subdirectories: policies/tests/ holds test files), in name order, and checks the
-// set. Returns ErrorCode::invalid_argument whose message lists every error (and
-// warning), one per line, if any error was found; an unreadable or missing
-// directory is an error naming it. `warnings` (optional) receives the warnings of
-// a valid set.
+// subdirectories: policies/tests/ holds test files; not hidden files), in name
+// order, and checks the set. Files are named in problems as `directory_path /
+// name`. Returns ErrorCode::invalid_argument whose message lists every error (and
+// warning), one per line in file order, then "<directory_path>: N problems[, M
+// warnings]", if any error was found; gaps are not reported while a file has
+// errors. A missing or unreadable directory is an error naming it; a directory
+// without policy files is an empty set with a warning. `warnings` (optional) has
+// the warnings of a valid set appended.
 core::Result<PolicySet> load_policies(const std::filesystem::path& directory_path,
                                       const core::Directory& directory,
                                       std::vector<PolicyProblem>* warnings = nullptr);
