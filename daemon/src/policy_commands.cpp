@@ -291,8 +291,12 @@ void require_policies_directory(const fs::path& path) {
   }
 }
 
-std::string count_of(std::size_t n, std::string_view what) {
-  return std::to_string(n) + " " + std::string(what) + (n == 1 ? "" : "s");
+// "1 step", "2 steps"; `plural` for the words that do not just take an "s".
+std::string count_of(std::size_t n, std::string_view what, std::string_view plural = {}) {
+  if (n == 1) {
+    return "1 " + std::string(what);
+  }
+  return std::to_string(n) + " " + (plural.empty() ? std::string(what) + "s" : std::string(plural));
 }
 
 // ---------------------------------------------------------------------------------
@@ -316,19 +320,16 @@ int cmd_lint(PolicyArgs args, std::ostream& out, std::ostream& err) {
   std::vector<policy::PolicyProblem> warnings;
   auto policies = policy::load_policies(*inputs.policies, directory, &warnings);
   if (!policies) {
-    const std::string& message = policies.error().message;
-    print_lines(out, message);
-    const auto problems =
-        static_cast<std::size_t>(std::count(message.begin(), message.end(), '\n')) +
-        (message.empty() ? 0 : 1);
-    out << inputs.policies->string() << ": invalid (" << count_of(problems, "problem") << ")\n";
+    // Every problem, then the loader's own count: "policies: 3 problems".
+    print_lines(out, policies.error().message);
     return kExitFailed;
   }
   for (const auto& warning : warnings) {
     out << warning.text() << '\n';
   }
-  out << inputs.policies->string() << ": " << count_of(policies->policies.size(), "policy")
-      << " in " << count_of(policies->files.size(), "file") << ", valid";
+  out << inputs.policies->string() << ": "
+      << count_of(policies->policies.size(), "policy", "policies") << " in "
+      << count_of(policies->files.size(), "file") << ", valid";
   if (!warnings.empty()) {
     out << " (" << count_of(warnings.size(), "warning") << ")";
   }
@@ -348,7 +349,7 @@ bool is_test_file_name(const fs::path& path) {
   return extension == ".yaml" || extension == ".yml";
 }
 
-int cmd_test(PolicyArgs args, std::ostream& out) {
+int cmd_test(const PolicyArgs& args, std::ostream& out) {
   const auto positionals = args.positionals();
   if (positionals.empty()) {
     throw UsageError("name at least one test file or directory of test files");
@@ -749,36 +750,35 @@ int cmd_simulate(PolicyArgs args, std::ostream& out, std::ostream& err) {
   const std::string chosen = result.choices.empty() ? std::string() : result.choices.front().policy;
   if (facility == nullptr) {
     out << "No policy: the incident has no facility (organization " << organization->id << " has "
-        << count_of(organization->facilities.size(), "facility") << "; give --area to place it)\n";
+        << count_of(organization->facilities.size(), "facility", "facilities")
+        << "; give --area to place it)\n";
     return kExitFailed;
   }
   if (chosen.empty()) {
-    std::vector<std::string> names;
+    // Every policy of the facility, with the first key of its match that fails.
+    std::string incident = std::string(core::to_string(scenario.severity)) + " incidents";
+    if (!scenario.area.empty()) {
+      incident += " in area " + scenario.area;
+    }
+    for (std::size_t i = 0; i < assets.size(); ++i) {
+      incident += (i == 0 ? " with assets " : ", ") + assets[i];
+    }
+    out << "No policy of facility " << facility->id << " matches " << incident << " at "
+        << policy::format_wall_clock(scenario.declared_at, shown_zone);
+    const policy::IncidentFacts facts = policy::facts_of(result.incident, *organization);
+    std::size_t candidates = 0;
     for (const policy::Policy& candidate : policies->policies) {
-      if (candidate.organization == organization->id && candidate.facility == facility->id) {
-        names.push_back(candidate.name);
+      if (candidate.organization != organization->id || candidate.facility != facility->id) {
+        continue;
       }
+      out << (candidates++ == 0 ? ":\n" : "") << "  " << candidate.name << " ("
+          << candidate.where.file << ":" << candidate.where.line << "): "
+          << policy::mismatch_reason(candidate, *organization, facts, scenario.declared_at, zones)
+          << '\n';
     }
-    std::string listed;
-    for (const auto& name : names) {
-      listed += (listed.empty() ? "" : ", ") + name;
+    if (candidates == 0) {
+      out << ": the facility has no policies\n";
     }
-    out << "No policy of facility " << facility->id << " matches "
-        << core::to_string(scenario.severity) << " incidents"
-        << (scenario.area.empty() ? std::string() : " in area " + scenario.area)
-        << (assets.empty() ? std::string()
-                           : " with assets " +
-                                 [&] {
-                                   std::string text;
-                                   for (const auto& asset : assets) {
-                                     text += (text.empty() ? "" : ", ") + asset;
-                                   }
-                                   return text;
-                                 }())
-        << " at " << policy::format_wall_clock(scenario.declared_at, shown_zone) << " ("
-        << (names.empty() ? "the facility has no policies"
-                          : "policies of " + facility->id + ": " + listed)
-        << ")\n";
     return kExitFailed;
   }
   const policy::Policy* policy = policies->find(organization->id, chosen);
@@ -824,7 +824,7 @@ int run_policy_command(const std::vector<std::string>& args, std::ostream& out, 
       return cmd_lint(std::move(rest), out, err);
     }
     if (command == "test") {
-      return cmd_test(std::move(rest), out);
+      return cmd_test(rest, out);
     }
     return cmd_simulate(std::move(rest), out, err);
   } catch (const UsageError& e) {

@@ -249,7 +249,8 @@ class TestFileReader {
                                  describe(field.value));
       return std::nullopt;
     }
-    return mapping(field.value, allowed, what);
+    // Unknown keys inside are named with the key: "test \"t\": incident: unknown key".
+    return mapping(field.value, allowed, prefix(what) + std::string(key));
   }
 
   const Field* required(const Mapping& m, std::string_view what, std::string_view key,
@@ -756,6 +757,7 @@ std::string describe_minute(const std::vector<PageKey>& items,
     return "nothing";
   }
   std::vector<std::string> words;
+  words.reserve(items.size());
   for (const auto& [minute, kind, id] : items) {
     words.push_back(describe_item(kind, id, organization));
   }

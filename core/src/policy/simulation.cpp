@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <utility>
 
+#include <haveri/core/commands.hpp>
+#include <haveri/core/workflow.hpp>
 #include <haveri/policy/escalation.hpp>
 #include <haveri/policy/simulation.hpp>
 
@@ -119,25 +121,27 @@ class Simulator {
       : policies_(policies), organization_(organization), declared_at_(declared_at), zones_(zones) {
     const std::string platform =
         organization.installations.empty() ? "local" : organization.installations.front().platform;
-    platform_of_ = [platform](std::string_view) { return platform; };
+    platform_of_ = [platform](std::string_view) -> const std::string& { return platform; };
   }
 
-  // What the engine does for one command: the decided payloads, then the escalation
-  // events escalation_events() adds for them, appended together at `now`
-  // (IncidentEngine::escalation_events_for).
-  void commit(TimePoint now, const core::Actor& actor, std::vector<EventPayload> decided) {
-    const Incident before = result_.incident;
-    Incident after = before;
-    for (EventPayload& payload : decided) {
-      after = append(std::move(after), now, actor, payload);
+  // What the engine does for one command (IncidentEngine::handle_command): decide()
+  // it against the incident; a refusal or a decision without events changes nothing;
+  // otherwise the decided events and the escalation events escalation_events() adds
+  // for them are appended together at `now`, all by the caller. The error is a
+  // refusal's.
+  std::optional<core::Error> command(TimePoint now, const core::Command& command) {
+    const core::DecisionContext context{
+        core::ChannelRef{std::string(kInstance), "simulation", "simulation"}, scenario_actor(), now,
+        &organization_};
+    const Incident* incident = result_.incident.exists() ? &result_.incident : nullptr;
+    auto decision = core::decide(incident, command, context);
+    if (!decision) {
+      return decision.error();
     }
-    const std::vector<EventPayload> escalation =
-        escalation_events(before, after, decided, policies_, organization_, now, zones_);
-    note_choice(before, after, decided, escalation, now);
-    for (const EventPayload& payload : escalation) {
-      after = append(std::move(after), now, core::Actor::system(), payload);
+    if (!decision->events.empty()) {
+      commit(now, context.caller, decision->events);
     }
-    result_.incident = std::move(after);
+    return std::nullopt;
   }
 
   // The earliest pending step, if any (the first of those due at the same time, in
@@ -194,6 +198,23 @@ class Simulator {
   SimulationResult& result() { return result_; }
 
  private:
+  static core::Actor scenario_actor() { return core::Actor{"simulation", "Simulation"}; }
+
+  void commit(TimePoint now, const core::Actor& actor, const std::vector<EventPayload>& decided) {
+    const Incident before = result_.incident;
+    Incident after = before;
+    for (const EventPayload& payload : decided) {
+      after = append(std::move(after), now, actor, payload);
+    }
+    const std::vector<EventPayload> escalation =
+        escalation_events(before, after, decided, policies_, organization_, now, zones_);
+    note_choice(before, after, decided, escalation, now);
+    for (const EventPayload& payload : escalation) {
+      after = append(std::move(after), now, actor, payload);
+    }
+    result_.incident = std::move(after);
+  }
+
   Incident append(Incident state, TimePoint now, const core::Actor& actor, EventPayload payload) {
     Event event{kIncident, state.last_sequence + 1, now, actor, std::move(payload)};
     state = core::apply(std::move(state), event);
@@ -235,34 +256,24 @@ class Simulator {
   SimulationResult result_;
 };
 
-core::Actor scenario_actor() {
-  return core::Actor{"simulation", "Simulation"};
-}
-
-// The payloads the engine decides for a scenario event; none when the command would
-// change nothing.
-std::vector<EventPayload> decided_for(const ScenarioEvent& event, const Incident& incident) {
+// The command a scenario event is: what a person types or submits in the incident's
+// channel.
+core::Command command_of(const ScenarioEvent& event) {
   switch (event.kind) {
     case ScenarioEvent::Kind::acknowledge:
-      return {core::Acknowledged{}};
-    case ScenarioEvent::Kind::resolve:
-      if (incident.status == core::Status::resolved || incident.status == core::Status::closed) {
-        return {};
-      }
-      return {core::StatusChanged{incident.status, core::Status::resolved}};
+      return core::AckCommand{};
+    case ScenarioEvent::Kind::resolve: {
+      core::Summary summary;
+      summary.what_happened = "Resolved in a simulation";
+      return core::ResolveCommand{summary};
+    }
     case ScenarioEvent::Kind::severity:
-      if (event.severity == incident.severity) {
-        return {};
-      }
-      return {core::SeverityChanged{incident.severity, event.severity}};
+      return core::SeverityCommand{event.severity};
     case ScenarioEvent::Kind::area:
-      if (event.area == incident.area) {
-        return {};
-      }
-      // How the triage form changes the area (core/src/workflow.cpp, TriageCommand).
-      return {core::TriageResponse{{{"area", event.area}}}};
+      // The triage form is how the area of a declared incident changes.
+      return core::TriageCommand{{{"area", event.area}}};
   }
-  return {};
+  return core::AckCommand{};
 }
 
 // A check of the scenario against the organization, before anything runs.
@@ -434,7 +445,119 @@ std::optional<WrittenTime> parse_written_time(std::string_view text) {
   return out;
 }
 
+// "SEV1", "SEV1 or SEV2", "a, b or c".
+std::string either(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    out += (i == 0 ? "" : (i + 1 == words.size() ? " or " : ", ")) + words[i];
+  }
+  return out;
+}
+
+// "mon-fri", "daily", "mon, wed-fri": days as a window or shift is written.
+std::string days_text(const std::vector<int>& days) {
+  constexpr std::array<std::string_view, 7> kDays = {"mon", "tue", "wed", "thu",
+                                                     "fri", "sat", "sun"};
+  if (days.size() == kDays.size()) {
+    return "daily";
+  }
+  std::string out;
+  for (std::size_t i = 0; i < days.size();) {
+    std::size_t last = i;
+    while (last + 1 < days.size() && days[last + 1] == days[last] + 1) {
+      ++last;
+    }
+    out += (out.empty() ? "" : ", ") + std::string(kDays.at(static_cast<std::size_t>(days[i])));
+    if (last > i) {
+      out += "-" + std::string(kDays.at(static_cast<std::size_t>(days[last])));
+    }
+    i = last + 1;
+  }
+  return out;
+}
+
+// "06:00-22:00" ("24:00" may end it).
+std::string hours_text(std::chrono::minutes start, std::chrono::minutes end) {
+  const auto clock = [](std::chrono::minutes at) {
+    return two_digits(at.count() / 60) + ":" + two_digits(at.count() % 60);
+  };
+  return clock(start) + "-" + clock(end);
+}
+
+// "Tue 23:50 EET": the wall clock of `zone` at `at`, without the date.
+std::string weekday_and_time(core::TimePoint at, const TimeZone& zone) {
+  const std::string full = format_wall_clock(at, zone);  // "Tue 2026-11-24 23:50 EET"
+  const std::size_t date = full.find(' ');
+  const std::size_t time = full.find(' ', date + 1);
+  return full.substr(0, date) + full.substr(time);
+}
+
 }  // namespace
+
+std::string mismatch_reason(const Policy& policy, const core::Organization& organization,
+                            const IncidentFacts& facts, core::TimePoint at,
+                            TimeZoneDatabase& zones) {
+  // The same keys in the same order as select_policy() (escalation.cpp, matches()).
+  const Match& match = policy.match;
+  if (!match.severities.empty() && std::find(match.severities.begin(), match.severities.end(),
+                                             facts.severity) == match.severities.end()) {
+    std::vector<std::string> names;
+    for (const core::Severity severity : match.severities) {
+      names.emplace_back(core::to_string(severity));
+    }
+    return "severity " + std::string(core::to_string(facts.severity)) + " is not " + either(names);
+  }
+  if (!match.areas.empty() && facts.area.empty()) {
+    return "the incident has no area (the policy is for area " + either(match.areas) + ")";
+  }
+  if (!match.areas.empty() &&
+      std::find(match.areas.begin(), match.areas.end(), facts.area) == match.areas.end()) {
+    return "area " + facts.area + " is not " + either(match.areas);
+  }
+  if (!match.asset_types.empty() &&
+      std::none_of(facts.asset_types.begin(), facts.asset_types.end(), [&](const std::string& t) {
+        return std::find(match.asset_types.begin(), match.asset_types.end(), t) !=
+               match.asset_types.end();
+      })) {
+    return "no asset of type " + either(match.asset_types);
+  }
+  if (match.windows.empty() && match.shifts.empty()) {
+    return {};
+  }
+  const core::Facility* facility = organization.facility(policy.facility);
+  const auto zone = zone_of(zones, facility != nullptr ? facility->time_zone : "UTC");
+  std::vector<std::string> hours;
+  for (const Window& window : match.windows) {
+    if (window_covers(window, *zone, at)) {
+      return {};
+    }
+    hours.push_back(days_text(window.days) + " " + hours_text(window.start, window.end));
+  }
+  for (const ShiftRef& ref : match.shifts) {
+    hours.push_back("shift " + ref.team + "/" + ref.shift);
+    const core::Team* team = organization.team(ref.team);
+    if (team == nullptr) {
+      continue;
+    }
+    for (const core::Shift& shift : team->shifts) {
+      if (shift.name != ref.shift) {
+        continue;
+      }
+      const core::Facility* team_facility = organization.facility(team->facility);
+      const std::string zone_name = !shift.time_zone.empty()   ? shift.time_zone
+                                    : team_facility != nullptr ? team_facility->time_zone
+                                                               : "UTC";
+      if (shift_covers(shift, *zone_of(zones, zone_name), at)) {
+        return {};
+      }
+    }
+  }
+  std::string listed;
+  for (const std::string& entry : hours) {
+    listed += (listed.empty() ? "" : "; ") + entry;
+  }
+  return weekday_and_time(at, *zone) + " is outside its hours (" + listed + ")";
+}
 
 core::Result<core::TimePoint> parse_scenario_time(std::string_view text, const TimeZone* zone) {
   const auto written = parse_written_time(text);
@@ -528,14 +651,11 @@ core::Result<SimulationResult> simulate(const PolicySet& policies, const core::D
     result.time_zone = facility->time_zone;
   }
 
-  core::Declared declared;
-  declared.title = "Simulated incident";
-  declared.severity = scenario.severity;
-  declared.declared_in = core::ChannelRef{std::string(kInstance), "simulation", "simulation"};
-  declared.organization = organization->id;
-  declared.area = scenario.area;
-  declared.assets = scenario.assets;
-  simulator.commit(scenario.declared_at, scenario_actor(), {std::move(declared)});
+  core::DeclareCommand declare{"Simulated incident", scenario.severity, scenario.area,
+                               scenario.assets};
+  if (auto refused = simulator.command(scenario.declared_at, declare)) {
+    return invalid("the incident cannot be declared: " + refused->message);
+  }
 
   std::vector<ScenarioEvent> events = scenario.events;
   std::stable_sort(events.begin(), events.end(),
@@ -559,11 +679,10 @@ core::Result<SimulationResult> simulate(const PolicySet& policies, const core::D
     if (!event_at || *event_at > end) {
       break;
     }
-    auto decided = decided_for(events[next_event], simulator.incident());
+    // A refused command (acknowledging twice, a severity the incident has) changes
+    // nothing, as in the daemon, which only replies with the refusal.
+    (void)simulator.command(*event_at, command_of(events[next_event]));
     ++next_event;
-    if (!decided.empty()) {
-      simulator.commit(*event_at, scenario_actor(), std::move(decided));
-    }
   }
   return simulator.take();
 }

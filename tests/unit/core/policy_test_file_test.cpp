@@ -153,53 +153,52 @@ TEST_F(PolicyTestFileTest, ReadsEveryKey) {
 }
 
 TEST_F(PolicyTestFileTest, ReportsEveryProblemWithItsPlace) {
-  const std::string
-      text =
-          "directory: ../../directory.yaml\n"                                    // 1
-          "policies: ..\n"                                                       // 2
-          "zonefile: x\n"                                                        // 3
-          "tests:\n"                                                             // 4
-          "  - name: first\n"                                                    // 5
-          "    incident: {severity: SEV4, declared_at: \"2026-11-24 25:00\"}\n"  // 6
-          "    until_minute: lots\n"                                             // 7
-          "    expect:\n"                                                        // 8
-          "      pages:\n"                                                       // 9
-          "        - {minute: 0, members: [zed], channel: managers}\n"           // 10
-          "        - {minute: 0, unreachable: [nobody]}\n"                       // 11
-          "        - {minute: 0}\n"                                              // 12
-          "  - name: first\n"                                                    // 13
-          "    organization: globex\n"                                           // 14
-          "    incident: {severity: SEV2, declared_at: \"2026-11-24 10:00\"}\n"  // 15
-          "    expect: {pages: []}\n"                                            // 16
-          "  - name: third\n"                                                    // 17
-          "    incident: {severity: SEV2, area: paint, declared_at: \"2026-11-24 10:00\", extra: "
-          "1}\n"                                                                  // 18
-          "    events:\n"                                                         // 19
-          "      - {minute: 300, acknowledge: true}\n"                            // 20
-          "      - {minute: 5, acknowledge: false}\n"                             // 21
-          "      - {minute: 5, acknowledge: true, resolve: true}\n"               // 22
-          "      - {minute: 5, area: paint}\n"                                    // 23
-          "    expect: {policy: [a], pages: [{minute: 250, members: [dave]}]}\n"  // 24
-          "  - name: fourth\n"                                                    // 25
-          "    incident: {severity: SEV2}\n";                                     // 26
+  const std::string text =
+      "directory: ../../directory.yaml\n"                                    // 1
+      "policies: ..\n"                                                       // 2
+      "zonefile: x\n"                                                        // 3
+      "tests:\n"                                                             // 4
+      "  - name: first\n"                                                    // 5
+      "    incident: {severity: SEV4, declared_at: \"2026-11-24 25:00\"}\n"  // 6
+      "    until_minute: lots\n"                                             // 7
+      "    expect:\n"                                                        // 8
+      "      pages:\n"                                                       // 9
+      "        - {minute: 0, members: [zed], channel: managers}\n"           // 10
+      "        - {minute: 0, unreachable: [nobody]}\n"                       // 11
+      "        - {minute: 0}\n"                                              // 12
+      "  - name: first\n"                                                    // 13
+      "    organization: globex\n"                                           // 14
+      "    incident: {severity: SEV2, declared_at: \"2026-11-24 10:00\"}\n"  // 15
+      "    expect: {pages: []}\n"                                            // 16
+      "  - name: third\n"                                                    // 17
+      "    incident: {severity: SEV2, area: paint, declared_at: \"2026-11-24 10:00\", extra: "
+      "1}\n"                                                                  // 18
+      "    events:\n"                                                         // 19
+      "      - {minute: 300, acknowledge: true}\n"                            // 20
+      "      - {minute: 5, acknowledge: false}\n"                             // 21
+      "      - {minute: 5, acknowledge: true, resolve: true}\n"               // 22
+      "      - {minute: 5, area: paint}\n"                                    // 23
+      "    expect: {policy: [a], pages: [{minute: 250, members: [dave]}]}\n"  // 24
+      "  - name: fourth\n"                                                    // 25
+      "    incident: {severity: SEV2}\n";                                     // 26
   EXPECT_THAT(
       problems(text),
       ElementsAre(
           at(3, 1) + "unknown key \"zonefile\" (allowed: directory, policies, zoneinfo, tests)",
-          at(6, 29) +
+          at(6, 26) +
               "test \"first\": incident: severity: expected SEV1, SEV2 or SEV3, got \"SEV4\"",
-          at(6, 48) + "test \"first\": incident: declared_at: expected a local time \"YYYY-MM-DD "
+          at(6, 45) + "test \"first\": incident: declared_at: expected a local time \"YYYY-MM-DD "
                       "HH:MM\" (such as 2026-11-24 23:50) or RFC 3339 with Z or an offset (such as "
                       "2026-11-24T21:50:00Z), got \"2026-11-24 25:00\"",
           at(7, 19) + "test \"first\": until_minute: expected a whole number from 0 to 10080, got "
                       "\"lots\"",
-          at(10, 30) +
+          at(10, 33) +
               "test \"first\": expect: page 1: members: unknown member \"zed\" (members of "
               "acme: alice, bob, dave, sam, carol, erin)",
-          at(10, 45) +
+          at(10, 48) +
               "test \"first\": expect: page 1: channel: team \"managers\" has no channel in "
               "the directory, so nothing is ever posted there",
-          at(11, 33) +
+          at(11, 37) +
               "test \"first\": expect: page 2: unreachable: \"nobody\" is neither a member "
               "nor a team of acme",
           at(12, 11) +
@@ -210,41 +209,43 @@ TEST_F(PolicyTestFileTest, ReportsEveryProblemWithItsPlace) {
           at(14, 19) +
               "test \"first\": organization: unknown organization \"globex\" (organizations "
               "in the directory: acme)",
-          at(18, 39) + "test \"third\": incident: area: unknown area \"paint\" (areas of acme: "
+          at(18, 38) + "test \"third\": incident: area: unknown area \"paint\" (areas of acme: "
                        "assembly, packaging)",
-          at(18, 82) + "test \"third\": incident: unknown key \"extra\" (allowed: severity, area, "
+          at(18, 78) + "test \"third\": incident: unknown key \"extra\" (allowed: severity, area, "
                        "assets, declared_at)",
-          at(20, 17) + "test \"third\": event 1: minute 300 is after until_minute 240, so it would "
+          at(20, 18) + "test \"third\": event 1: minute 300 is after until_minute 240, so it would "
                        "never happen; raise until_minute",
-          at(21, 30) +
+          at(21, 34) +
               "test \"third\": event 2: acknowledge: expected true, got \"false\" (leave the "
               "event out instead)",
-          at(22, 39) +
+          at(22, 40) +
               "test \"third\": event 3: give exactly one of acknowledge, resolve, severity "
               "and area; split them into several events",
-          at(23, 23) + "test \"third\": event 4: area: unknown area \"paint\" (areas of acme: "
+          at(23, 27) + "test \"third\": event 4: area: unknown area \"paint\" (areas of acme: "
                        "assembly, packaging)",
-          at(24, 21) + "test \"third\": expect: policy: expected a string, got a list",
-          at(24, 50) +
+          at(24, 22) + "test \"third\": expect: policy: expected a string, got a list",
+          at(24, 44) +
               "test \"third\": expect: page 1: minute 250 is after until_minute 240, which "
               "the test does not simulate; raise until_minute",
-          at(26, 5) + "test \"fourth\": incident: required key \"declared_at\" is missing (the "
-                      "facility's local time, such as \"2026-11-24 23:50\")",
-          at(26, 5) + "test \"fourth\": required key \"expect\" is missing (at least pages: the "
-                      "pages expected)"));
+          // A missing key is reported at the mapping that lacks it: the test's at its
+          // first key, the incident's at its "{".
+          at(25, 5) + "test \"fourth\": required key \"expect\" is missing (at least pages: the "
+                      "pages expected)",
+          at(26, 15) + "test \"fourth\": incident: required key \"declared_at\" is missing (the "
+                       "facility's local time, such as \"2026-11-24 23:50\")"));
 }
 
 TEST_F(PolicyTestFileTest, ALocalTimeTheClocksSkipOrRepeatIsAnError) {
   EXPECT_THAT(
       problems(one_test("    incident: {severity: SEV2, declared_at: \"2026-03-29 03:30\"}\n"
                         "    expect: {pages: []}\n")),
-      ElementsAre(at(5, 48) + "test \"t\": incident: declared_at: \"2026-03-29 03:30\" does not "
+      ElementsAre(at(5, 45) + "test \"t\": incident: declared_at: \"2026-03-29 03:30\" does not "
                               "exist in Europe/Helsinki: the clocks jump from 03:00 to 04:00 that "
                               "night; use a time after the change, or RFC 3339 with an offset"));
   EXPECT_THAT(
       problems(one_test("    incident: {severity: SEV2, declared_at: \"2026-10-25 03:30\"}\n"
                         "    expect: {pages: []}\n")),
-      ElementsAre(at(5, 48) + "test \"t\": incident: declared_at: \"2026-10-25 03:30\" happens "
+      ElementsAre(at(5, 45) + "test \"t\": incident: declared_at: \"2026-10-25 03:30\" happens "
                               "twice in Europe/Helsinki: the clocks go back that night; write it "
                               "with its offset: 2026-10-25T03:30+03:00 (EEST, the first) or "
                               "2026-10-25T03:30+02:00 (EET, the second)"));

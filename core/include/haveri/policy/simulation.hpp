@@ -11,6 +11,7 @@
 #include <haveri/core/events.hpp>
 #include <haveri/core/incident.hpp>
 #include <haveri/core/result.hpp>
+#include <haveri/policy/escalation.hpp>
 #include <haveri/policy/policy.hpp>
 #include <haveri/policy/time_zone.hpp>
 
@@ -18,21 +19,25 @@ namespace haveri::policy {
 
 // Runs an incident through the escalation policies without a daemon, a store or a
 // clock: what `haverictl policy test` and `haverictl policy simulate` show. It takes
-// the engine's own path (core/src/engine.cpp): the incident is the fold of its events
-// (core::apply), every change goes through escalation_events() with the payloads that
-// the engine would decide for it, and every due step is fired by fire_step() at
-// exactly its due time. So a policy test proves what haverid does.
+// the engine's own path (core/src/engine.cpp): the declaration and every event are
+// commands decided by core::decide(), the incident is the fold of its events
+// (core::apply), every change goes through escalation_events(), and every due step is
+// fired by fire_step() at exactly its due time. So a policy test proves what haverid
+// does.
 //
 // Pure: reads nothing but the time zones (through `zones`).
 
 // Something that happens to the incident, a whole number of minutes after it was
-// declared.
+// declared: a command decided by core::decide() as the engine decides it. A command
+// the engine refuses (acknowledging an acknowledged incident whose chain waits for
+// nothing, a severity it already has) changes nothing; resolving a resolved incident
+// again only amends its summary.
 struct ScenarioEvent {
   enum class Kind {
-    acknowledge,  // core::Acknowledged
-    resolve,      // core::StatusChanged to RESOLVED (ignored when already resolved)
-    severity,     // core::SeverityChanged to `severity` (ignored when unchanged)
-    area,         // the incident's area becomes `area`: core::TriageResponse{"area": …}
+    acknowledge,  // core::AckCommand
+    resolve,      // core::ResolveCommand with a summary
+    severity,     // core::SeverityCommand{severity}
+    area,         // the triage form: core::TriageCommand{{"area", area}}
   };
   std::chrono::minutes at{0};
   Kind kind = Kind::acknowledge;
@@ -119,6 +124,17 @@ core::Result<SimulationResult> simulate(const PolicySet& policies, const core::D
 // time the clocks jumped over is an error; one they passed twice is an error too,
 // saying which offsets name each. Messages do not repeat `text`'s location.
 core::Result<core::TimePoint> parse_scenario_time(std::string_view text, const TimeZone* zone);
+
+// Why `policy` does not match an incident with `facts` whose chain starts at `at`,
+// for people: the first key of its `match` that fails, as "severity SEV2 is not SEV1",
+// "area packaging is not assembly", "no asset of type conveyor" or "Tue 23:50 EET is
+// outside its hours (mon-fri 06:00-22:00; shift maintenance/night)" (the wall clock of
+// the policy's facility). Empty when the policy matches (by the same rules as
+// select_policy()). The policy's organization and facility are not checked: the
+// caller asks about the incident's facility's policies.
+std::string mismatch_reason(const Policy& policy, const core::Organization& organization,
+                            const IncidentFacts& facts, core::TimePoint at,
+                            TimeZoneDatabase& zones);
 
 // "Tue 2026-11-24 23:50 EET": the wall clock of `zone` at `at`, with the zone's
 // abbreviation (or "UTC+05:30" when the zone has none).
