@@ -1,7 +1,11 @@
-// haverictl — the admin CLI of haverid. Talks to a running haverid over HTTP only
-// (haveri_http_client); it links no core, so it stays small and cannot touch the store.
+// haverictl — the admin CLI of haverid. The API commands talk to a running haverid
+// over HTTP only (haveri_http_client) and cannot touch the store. The policy commands
+// (policy_commands.cpp) link core's pure policy code to lint, test and simulate
+// escalation policies from files; they touch no store, never talk to haverid and never
+// page anyone.
 //
-// Exit codes: 0 ok, 1 the server or the API failed us, 2 usage error.
+// Exit codes: 0 ok, 1 the server or the API failed us, 2 usage error (the policy
+// commands: policy_commands.hpp).
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -23,6 +27,7 @@
 
 #include "blocking_client.hpp"
 #include "chat_client.hpp"
+#include "policy_commands.hpp"
 
 namespace {
 
@@ -53,6 +58,15 @@ Commands:
         Rebuild every projection (incident list, follow-ups, search index) from the
         events, and say how many rows differed. --check only compares (exit 1 if any
         differ). Inbound events wait while it runs.
+  policy lint [<dir>] (--directory FILE | --config FILE)
+        Check escalation policies against the directory: every error and warning
+        as file:line:col (exit 1 when invalid).
+  policy test <file|dir>...
+        Run policy test files: these people are paged at these minutes (exit 1 when
+        a test fails, 2 when a file is invalid).
+  policy simulate (--directory FILE | --config FILE) --severity SEV --at TIME ...
+        Show the policy an incident gets and whom its chain pages, minute by minute.
+        Offline, like lint and test: 'haverictl policy --help' has every option.
   help  Show this help.
 
 Options:
@@ -60,7 +74,7 @@ Options:
   --token-file PATH  API token file for the API commands (default: $HAVERI_API_TOKEN_FILE,
                      else data/api-token); $HAVERI_API_TOKEN takes precedence over any file
 
-Exit codes: 0 ok, 1 server or API error, 2 usage error.
+Exit codes: 0 ok, 1 server or API error (policy: invalid, failed or no match), 2 usage error.
 )";
 
 // Exit code 2: the command line (or the local setup it names) is wrong.
@@ -698,6 +712,10 @@ int run(std::vector<std::string> argv) {
   }
   if (command == "rebuild") {
     return cmd_rebuild(global, std::move(args));
+  }
+  if (command == "policy") {
+    return haveri::ctl::run_policy_command(std::vector<std::string>(rest.begin() + 1, rest.end()),
+                                           std::cout, std::cerr);
   }
   throw UsageError("unknown command \"" + command + "\"");
 }
