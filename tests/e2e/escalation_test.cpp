@@ -34,14 +34,19 @@ constexpr const char* kDirectory = R"(organizations:
 )";
 
 // SEV2: the team now, Sam after `supervisor_after` unless acknowledged.
-std::string policies(const std::string& supervisor_after, const std::string& first = "team: maintenance") {
+std::string policies(const std::string& supervisor_after,
+                     const std::string& first = "team: maintenance") {
   return "policies:\n"
          "  - name: sev2\n"
          "    facility: plant-a\n"
          "    match: {severity: SEV2}\n"
          "    steps:\n"
-         "      - notify: {" + first + "}\n"
-         "      - after: " + supervisor_after + "\n"
+         "      - notify: {" +
+         first +
+         "}\n"
+         "      - after: " +
+         supervisor_after +
+         "\n"
          "        notify: {members: [sam]}\n";
 }
 
@@ -51,9 +56,10 @@ class EscalationEndToEnd : public DaemonTest {
     config_ = dir_.path() / "haveri.yaml";
     write_file(dir_.path() / "directory.yaml", kDirectory);
     write_file(dir_.path() / "policies" / "plant-a.yaml", policies("3s"));
-    write_file(config_, test_config(dir_.path()) + "directory:\n  path: " +
-                            (dir_.path() / "directory.yaml").string() + "\npolicies:\n  path: " +
-                            (dir_.path() / "policies").string() + "\n  tick_ms: 20\n");
+    write_file(config_, test_config(dir_.path()) +
+                            "directory:\n  path: " + (dir_.path() / "directory.yaml").string() +
+                            "\npolicies:\n  path: " + (dir_.path() / "policies").string() +
+                            "\n  tick_ms: 20\n");
     start();
   }
 
@@ -76,7 +82,8 @@ class EscalationEndToEnd : public DaemonTest {
 
   std::vector<nlohmann::json> escalations(int incident) {
     std::vector<nlohmann::json> out;
-    for (const auto& event : timeline(incident)["events"]) {
+    const nlohmann::json document = timeline(incident);
+    for (const auto& event : document["events"]) {
       if (event.value("type", "") == "escalation") {
         out.push_back(event["payload"]);
       }
@@ -120,7 +127,7 @@ TEST_F(EscalationEndToEnd, UnacknowledgedTheChainRunsOnTheWallClock) {
   ASSERT_TRUE(channel_shows("dm-sam", "Page: INC-1", 10s)) << daemon_->log();
   EXPECT_GE(std::chrono::steady_clock::now() - declared, 2900ms);
   const auto pages = escalations(1);
-  ASSERT_EQ(pages.size(), 2U);
+  ASSERT_EQ(pages.size(), 2U) << timeline(1).dump(1);
   EXPECT_EQ(pages[1]["step"], 2);
   EXPECT_EQ(pages[1]["late"], false);
   EXPECT_EQ(pages[1]["notified"][0]["member"], "sam");
@@ -134,7 +141,7 @@ TEST_F(EscalationEndToEnd, TheAcknowledgeButtonOfAPageStopsTheChain) {
   // Alice presses the button in her personal chat: it runs "ack INC-1" there.
   ASSERT_EQ(say("dm-alice", "alice", "/incident ack INC-1").status, 200);
   EXPECT_TRUE(channel_shows("dm-alice", "You acknowledged INC-1"));
-  const auto done = await("/api/v1/incidents/1/events", [](const nlohmann::json& doc) {
+  await("/api/v1/incidents/1/events", [](const nlohmann::json& doc) {
     for (const auto& event : doc["events"]) {
       if (event.value("type", "") == "escalation_stopped") {
         return true;
@@ -168,8 +175,7 @@ TEST_F(EscalationEndToEnd, AStepDueWhileHaveridWasStoppedFiresOnceAfterTheRestar
 }
 
 TEST_F(EscalationEndToEnd, SighupWithABrokenPolicyKeepsTheRunningSetAndAGoodOneReplacesIt) {
-  write_file(dir_.path() / "policies" / "plant-a.yaml",
-             policies("15x") + "    colour: red\n");
+  write_file(dir_.path() / "policies" / "plant-a.yaml", policies("15x") + "    colour: red\n");
   sighup();
   ASSERT_TRUE(log_shows("reload refused")) << daemon_->log();
   const std::string log = daemon_->log();
@@ -195,9 +201,9 @@ TEST(EscalationStartup, AnInvalidPolicySetStopsTheDaemonFromStarting) {
              "policies:\n  - name: sev2\n    facility: plant-b\n    steps:\n"
              "      - notify: {team: nobody}\n");
   write_file(dir.path() / "haveri.yaml",
-             test_config(dir.path()) + "directory:\n  path: " +
-                 (dir.path() / "directory.yaml").string() + "\npolicies:\n  path: " +
-                 (dir.path() / "policies").string() + "\n");
+             test_config(dir.path()) +
+                 "directory:\n  path: " + (dir.path() / "directory.yaml").string() +
+                 "\npolicies:\n  path: " + (dir.path() / "policies").string() + "\n");
   for (const bool check_only : {true, false}) {
     std::vector<std::string> args = {"--config", (dir.path() / "haveri.yaml").string()};
     if (check_only) {

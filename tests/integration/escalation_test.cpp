@@ -96,10 +96,10 @@ std::shared_ptr<const policy::PolicySet> escalation_policies() {
   set.policies.push_back(policy_for("sev1", core::Severity::sev1,
                                     {step(0s, {team("maintenance"), members({"sam", "pat"})}),
                                      step(30min, {members({"sam"})}, false)}));
-  set.policies.push_back(policy_for("sev2", core::Severity::sev2,
-                                    {step(0s, {team("maintenance")}),
-                                     step(15min, {members({"sam"})}),
-                                     step(60min, {members({"pat"})}, false)}));
+  set.policies.push_back(
+      policy_for("sev2", core::Severity::sev2,
+                 {step(0s, {team("maintenance")}), step(15min, {members({"sam"})}),
+                  step(60min, {members({"pat"})}, false)}));
   // SEV3 has no policy: nobody is paged.
   return std::make_shared<const policy::PolicySet>(std::move(set));
 }
@@ -137,7 +137,8 @@ class Escalation : public ::testing::Test {
       timers_.clear();
     }
     for (const core::IncidentId incident : update.incidents) {
-      std::erase_if(timers_, [&](const core::EscalationTimer& t) { return t.incident == incident; });
+      std::erase_if(timers_,
+                    [&](const core::EscalationTimer& t) { return t.incident == incident; });
     }
     timers_.insert(timers_.end(), update.timers.begin(), update.timers.end());
   }
@@ -195,7 +196,8 @@ class Escalation : public ::testing::Test {
         json result = {{"v", 1}, {"status", "ok"}};
         const std::string type = parsed.value("type", "");
         if (type == "create_channel") {
-          result["channel"] = {{"id", parsed.value("name", "")}, {"name", parsed.value("name", "")}};
+          result["channel"] = {{"id", parsed.value("name", "")},
+                               {"name", parsed.value("name", "")}};
         } else if (type == "post_message" || type == "notify_person") {
           result["message_id"] = "m" + std::to_string(operations_.size());
         }

@@ -12,7 +12,6 @@ using core::TimePoint;
 
 namespace {
 
-
 // Day of week (0 = Monday) and minute of the day on the zone's wall clock.
 struct WallClockMinute {
   int weekday = 0;
@@ -109,12 +108,11 @@ std::size_t pending_count(const Incident& incident,
   if (!incident.escalation) {
     return 0;
   }
-  return static_cast<std::size_t>(
-      std::count_if(incident.escalation->pending.begin(), incident.escalation->pending.end(),
-                    [&](const EscalationStep& step) {
-                      return !acknowledged_at || step.if_unacknowledged ||
-                             step.round_start > *acknowledged_at;
-                    }));
+  return static_cast<std::size_t>(std::count_if(
+      incident.escalation->pending.begin(), incident.escalation->pending.end(),
+      [&](const EscalationStep& step) {
+        return !acknowledged_at || step.if_unacknowledged || step.round_start > *acknowledged_at;
+      }));
 }
 
 template <class Payload>

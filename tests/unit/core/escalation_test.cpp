@@ -103,10 +103,10 @@ TEST_F(EscalationFunctions, ShiftsFollowTheWallClockAcrossBothDstChanges) {
 }
 
 TEST_F(EscalationFunctions, AnOverrideDecidesAloneWhileInForce) {
-  EXPECT_THAT(on_duty(utc(2026, 12, 24, 19, 59)), ElementsAre("bob"));   // Thu 21:59
-  EXPECT_THAT(on_duty(utc(2026, 12, 24, 20, 0)), ElementsAre("erin"));   // Thu 22:00
-  EXPECT_THAT(on_duty(utc(2026, 12, 25, 3, 59)), ElementsAre("erin"));   // Fri 05:59
-  EXPECT_THAT(on_duty(utc(2026, 12, 25, 4, 0)), ElementsAre("alice"));   // Fri 06:00
+  EXPECT_THAT(on_duty(utc(2026, 12, 24, 19, 59)), ElementsAre("bob"));  // Thu 21:59
+  EXPECT_THAT(on_duty(utc(2026, 12, 24, 20, 0)), ElementsAre("erin"));  // Thu 22:00
+  EXPECT_THAT(on_duty(utc(2026, 12, 25, 3, 59)), ElementsAre("erin"));  // Fri 05:59
+  EXPECT_THAT(on_duty(utc(2026, 12, 25, 4, 0)), ElementsAre("alice"));  // Fri 06:00
   auto& overrides = organization_.teams[0].overrides;
   overrides[0].members.clear();  // nobody
   EXPECT_THAT(on_duty(utc(2026, 12, 24, 21, 0)), IsEmpty());
@@ -118,19 +118,19 @@ TEST_F(EscalationFunctions, ShiftsOfTwentyFourHoursRunFromTheirStartToTheNextDay
   team.shifts = {shift("day-and-night", {1}, 8, 8, {"carol"}),
                  shift("calendar-day", {3}, 0, 0, {"bob"})};
   team.members.push_back("carol");
-  EXPECT_THAT(on_duty(utc(2026, 11, 24, 5, 59)), IsEmpty());            // Tue 07:59
-  EXPECT_THAT(on_duty(utc(2026, 11, 24, 6, 0)), ElementsAre("carol"));  // Tue 08:00
-  EXPECT_THAT(on_duty(utc(2026, 11, 25, 5, 59)), ElementsAre("carol")); // Wed 07:59
-  EXPECT_THAT(on_duty(utc(2026, 11, 25, 6, 0)), IsEmpty());             // Wed 08:00
-  EXPECT_THAT(on_duty(utc(2026, 11, 25, 21, 59)), IsEmpty());           // Wed 23:59
-  EXPECT_THAT(on_duty(utc(2026, 11, 25, 22, 0)), ElementsAre("bob"));   // Thu 00:00
-  EXPECT_THAT(on_duty(utc(2026, 11, 26, 21, 59)), ElementsAre("bob"));  // Thu 23:59
-  EXPECT_THAT(on_duty(utc(2026, 11, 26, 22, 0)), IsEmpty());            // Fri 00:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 24, 5, 59)), IsEmpty());             // Tue 07:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 24, 6, 0)), ElementsAre("carol"));   // Tue 08:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 5, 59)), ElementsAre("carol"));  // Wed 07:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 6, 0)), IsEmpty());              // Wed 08:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 21, 59)), IsEmpty());            // Wed 23:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 25, 22, 0)), ElementsAre("bob"));    // Thu 00:00
+  EXPECT_THAT(on_duty(utc(2026, 11, 26, 21, 59)), ElementsAre("bob"));   // Thu 23:59
+  EXPECT_THAT(on_duty(utc(2026, 11, 26, 22, 0)), IsEmpty());             // Fri 00:00
 }
 
 TEST_F(EscalationFunctions, ATeamWithoutShiftsIsAlwaysOnDuty) {
-  EXPECT_THAT(members_on_duty(*organization_.team("always"), organization_,
-                              utc(2026, 11, 29, 3, 0), zones_),
+  EXPECT_THAT(members_on_duty(*organization_.team("always"), organization_, utc(2026, 11, 29, 3, 0),
+                              zones_),
               ElementsAre("carol"));
 }
 
@@ -167,9 +167,9 @@ TEST_F(EscalationFunctions, SelectionTakesTheFirstMatchOfTheIncidentsFacility) {
   sev2.severities = {Severity::sev2};
   Match paint;
   paint.areas = {"paint"};
-  const PolicySet set = set_of({policy("night-conveyor", "plant-a", 10, night_conveyor),
-                                policy("sev2", "plant-a", 0, sev2),
-                                policy("paint", "plant-b", 0, paint)});
+  const PolicySet set =
+      set_of({policy("night-conveyor", "plant-a", 10, night_conveyor),
+              policy("sev2", "plant-a", 0, sev2), policy("paint", "plant-b", 0, paint)});
   IncidentFacts facts{Severity::sev2, "assembly", {"conveyor"}};
   const auto chosen = [&](core::TimePoint at) {
     const Policy* p = select_policy(set, organization_, facts, at, zones_);
@@ -276,16 +276,17 @@ TEST_F(EscalationFunctions, ChangesBringTheRightEscalationEvents) {
   // SEV3 matches nothing: the chain stops.
   core::Incident lowered =
       core::apply(after, event_of(3, now, core::SeverityChanged{Severity::sev2, Severity::sev3}));
-  events = escalation_events(after, lowered, {core::SeverityChanged{Severity::sev2, Severity::sev3}},
-                             set, organization_, now, zones_);
+  events =
+      escalation_events(after, lowered, {core::SeverityChanged{Severity::sev2, Severity::sev3}},
+                        set, organization_, now, zones_);
   ASSERT_EQ(events.size(), 1U);
   EXPECT_EQ(std::get<core::EscalationStopped>(events[0]).reason, "no_policy");
   // Resolving stops everything.
   core::Incident resolved = core::apply(
       after, event_of(3, now, core::StatusChanged{core::Status::declared, core::Status::resolved}));
-  events = escalation_events(
-      after, resolved, {core::StatusChanged{core::Status::declared, core::Status::resolved}}, set,
-      organization_, now, zones_);
+  events = escalation_events(after, resolved,
+                             {core::StatusChanged{core::Status::declared, core::Status::resolved}},
+                             set, organization_, now, zones_);
   ASSERT_EQ(events.size(), 1U);
   EXPECT_EQ(std::get<core::EscalationStopped>(events[0]),
             (core::EscalationStopped{"two", "resolved", true, 2}));
@@ -312,8 +313,8 @@ TEST_F(EscalationFunctions, AcknowledgementEndsRoundsNotStartedButNotInformingSt
   incident.id = 1;
   incident.organization = "acme";
   incident.area = "assembly";
-  incident = core::apply(incident,
-                         event_of(1, start, core::EscalationStarted{"p", "declared", plan_chain(p, start)}));
+  incident = core::apply(
+      incident, event_of(1, start, core::EscalationStarted{"p", "declared", plan_chain(p, start)}));
   ASSERT_EQ(incident.escalation->pending.size(), 9U);
   // Acknowledged at +5 min: Sam's step and the two later rounds go; Pat at +20 stays.
   const auto at = start + 5min;
@@ -353,10 +354,9 @@ TEST_F(EscalationFunctions, AFiredStepPagesWhoIsOnDutyThenAndSaysWhoCouldNotBe) 
   EXPECT_EQ(page->notified[1], (core::Actor{"sam", "Sam", "sam"}));
   ASSERT_EQ(page->channels.size(), 1U);
   EXPECT_EQ(page->channels[0].id, "maint");
-  EXPECT_THAT(page->unreachable,
-              ElementsAre("team nobody-team is no longer in the directory",
-                          "team always has no channel in the directory",
-                          "ghost is no longer in the directory"));
+  EXPECT_THAT(page->unreachable, ElementsAre("team nobody-team is no longer in the directory",
+                                             "team always has no channel in the directory",
+                                             "ghost is no longer in the directory"));
   EXPECT_EQ(page->team, "maintenance");
 
   // On Slack only Alice has an account.
@@ -368,9 +368,9 @@ TEST_F(EscalationFunctions, AFiredStepPagesWhoIsOnDutyThenAndSaysWhoCouldNotBe) 
   EXPECT_THAT(page->unreachable, ::testing::Contains("Sam has no slack account"));
 
   // Late: due before the daemon started, or fired more than a minute after due.
-  EXPECT_TRUE(fire_step(incident, 5, 1, 0, organization_, local, step.due + 2s, zones_,
-                        step.due + 1s)
-                  ->late);
+  EXPECT_TRUE(
+      fire_step(incident, 5, 1, 0, organization_, local, step.due + 2s, zones_, step.due + 1s)
+          ->late);
   EXPECT_TRUE(fire_step(incident, 5, 1, 0, organization_, local, step.due + 61s, zones_)->late);
 }
 

@@ -244,23 +244,54 @@ Incident everything_set_incident() {
   return incident;
 }
 
-constexpr std::array kAllTypes = {
-    EventType::declared,           EventType::message,         EventType::status_change,
-    EventType::channel_linked,     EventType::severity_change, EventType::assignment,
-    EventType::comms_assignment,   EventType::acknowledgement, EventType::annotation,
-    EventType::action_taken,       EventType::escalation,      EventType::attachment,
-    EventType::bot_guidance,       EventType::triage_response, EventType::summary,
-    EventType::follow_up,          EventType::closed,          EventType::title_change,
-    EventType::global_card_posted, EventType::nudge,           EventType::sla_breach,
-    EventType::escalation_started, EventType::escalation_stopped};
+constexpr std::array kAllTypes = {EventType::declared,
+                                  EventType::message,
+                                  EventType::status_change,
+                                  EventType::channel_linked,
+                                  EventType::severity_change,
+                                  EventType::assignment,
+                                  EventType::comms_assignment,
+                                  EventType::acknowledgement,
+                                  EventType::annotation,
+                                  EventType::action_taken,
+                                  EventType::escalation,
+                                  EventType::attachment,
+                                  EventType::bot_guidance,
+                                  EventType::triage_response,
+                                  EventType::summary,
+                                  EventType::follow_up,
+                                  EventType::closed,
+                                  EventType::title_change,
+                                  EventType::global_card_posted,
+                                  EventType::nudge,
+                                  EventType::sla_breach,
+                                  EventType::escalation_started,
+                                  EventType::escalation_stopped};
 
 TEST(EventType, NamesRoundTripAndAreStable) {
-  const std::vector<std::string_view> names = {
-      "declared",   "message",          "status_change",   "channel_linked",     "severity_change",
-      "assignment", "comms_assignment", "acknowledgement", "annotation",         "action_taken",
-      "escalation", "attachment",       "bot_guidance",    "triage_response",    "summary",
-      "follow_up",  "closed",           "title_change",    "global_card_posted", "nudge",
-      "sla_breach", "escalation_started", "escalation_stopped"};
+  const std::vector<std::string_view> names = {"declared",
+                                               "message",
+                                               "status_change",
+                                               "channel_linked",
+                                               "severity_change",
+                                               "assignment",
+                                               "comms_assignment",
+                                               "acknowledgement",
+                                               "annotation",
+                                               "action_taken",
+                                               "escalation",
+                                               "attachment",
+                                               "bot_guidance",
+                                               "triage_response",
+                                               "summary",
+                                               "follow_up",
+                                               "closed",
+                                               "title_change",
+                                               "global_card_posted",
+                                               "nudge",
+                                               "sla_breach",
+                                               "escalation_started",
+                                               "escalation_stopped"};
   ASSERT_EQ(names.size(), kAllTypes.size());
   for (std::size_t i = 0; i < kAllTypes.size(); ++i) {
     EXPECT_EQ(to_string(kAllTypes[i]), names[i]);

@@ -514,10 +514,9 @@ TEST(EffectsOf, AnEscalationPagesEachReachablePersonAndTeamChannelAndTellsTheInc
 TEST(EffectsOf, EscalationStartsAndStopsAreOneLineInTheIncident) {
   const Incident after = incident_in(Status::investigating);
   EscalationStarted started{"line-down", "declared", {EscalationStep{}, EscalationStep{}}};
-  const auto out =
-      effects(after, {event(5, minute(1), kAna, started),
-                      event(6, minute(2), kAna, EscalationStopped{"line-down", "acknowledged",
-                                                                  false, 1})});
+  const auto out = effects(
+      after, {event(5, minute(1), kAna, started),
+              event(6, minute(2), kAna, EscalationStopped{"line-down", "acknowledged", false, 1})});
   ASSERT_EQ(out.size(), 2U);
   EXPECT_THAT(std::get<PostToIncident>(out[0]).message.context,
               HasSubstr("Escalation policy line-down: 2 steps planned"));

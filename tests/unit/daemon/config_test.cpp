@@ -672,11 +672,11 @@ TEST_F(ConfigTest, PoliciesAreLoadedAndCheckedAgainstTheDirectory) {
         "      - after: soon\n"
         "        notify: {team: crew}\n");
   const std::string file = (dir_ / "policies" / "f.yaml").string();
-  EXPECT_THAT(problems(head + "policies: {path: policies, tick_ms: 0}\n"),
-              AllOf(Contains(HasSubstr("policies.tick_ms: expected an integer between 1 and 10000")),
-                    Contains(StartsWith(file + ":3:15: ")), Contains(StartsWith(file + ":5:16: "))));
-  EXPECT_THAT(problems(head + "policies: {path: nowhere}\n"),
-              Contains(HasSubstr("nowhere")));
+  EXPECT_THAT(
+      problems(head + "policies: {path: policies, tick_ms: 0}\n"),
+      AllOf(Contains(HasSubstr("policies.tick_ms: expected an integer between 1 and 10000")),
+            Contains(StartsWith(file + ":3:15: ")), Contains(StartsWith(file + ":5:16: "))));
+  EXPECT_THAT(problems(head + "policies: {path: nowhere}\n"), Contains(HasSubstr("nowhere")));
 }
 
 TEST_F(ConfigTest, ATeamChannelMustGoThroughAConfiguredInstance) {

@@ -1466,9 +1466,23 @@ TEST_P(StoreConformance, ProjectionEqualsTheFoldOfEveryKindOfEvent) {
   declared_payload.area = "line-3";
   declared_payload.assets = {"conveyor-3", "motor-m3"};
   declared_payload.announcements = kAnnouncements;
+  core::EscalationStep page_shift;
+  page_shift.step = 1;
+  page_shift.due = at_minute(0);
+  page_shift.round_start = at_minute(0);
+  page_shift.teams = {"maintenance"};
+  core::EscalationStep page_lead = page_shift;
+  page_lead.step = 2;
+  page_lead.due = at_minute(15);
+  page_lead.teams.clear();
+  page_lead.members = {"ben"};
+  page_lead.team_channels = {"maintenance"};
+  page_lead.if_unacknowledged = false;
   AppendRequest first;
-  first.events = {event_of(declared_payload, 0), channel_linked("C-INC-1", 1),
-                  message("belt stopped at the transfer point", 2)};
+  first.events = {
+      event_of(declared_payload, 0),
+      event_of(core::EscalationStarted{"line-3-sev1", "declared", {page_shift, page_lead}}, 0),
+      channel_linked("C-INC-1", 1), message("belt stopped at the transfer point", 2)};
   const auto declared_outcome = must(store->append(first));
   const IncidentId id = declared_outcome.incident;
   EXPECT_EQ(declared_outcome.state, core::fold(declared_outcome.committed));
@@ -1482,8 +1496,18 @@ TEST_P(StoreConformance, ProjectionEqualsTheFoldOfEveryKindOfEvent) {
        event_of(core::SeverityChanged{Severity::sev1, Severity::sev2}, 6, kBen),
        event_of(core::Annotation{"thermal cut-out tripped", 3}, 7, kBen), note("motor hot", 8)},
       {action("reset the cut-out", 9),
-       event_of(core::Escalated{"line-3-sev1", 1, {kBen, kCarol}, "maintenance", false}, 10,
-                core::Actor::system()),
+       event_of(core::Escalated{"line-3-sev1",
+                                1,
+                                {kBen, kCarol},
+                                "maintenance",
+                                false,
+                                0,
+                                2,
+                                at_minute(0),
+                                "local",
+                                {kGeneral},
+                                {"nobody else"}},
+                10, core::Actor::system()),
        event_of(core::AttachmentAdded{"F1", "photo.jpg", 2048, "https://files.example/F1",
                                       "image/jpeg", "m-11"},
                 11),
@@ -1501,6 +1525,7 @@ TEST_P(StoreConformance, ProjectionEqualsTheFoldOfEveryKindOfEvent) {
       {title_change("Line 3 down", "Line 3 conveyor stopped", 23),
        status_change(Status::investigating, Status::mitigated, 24),
        status_change(Status::mitigated, Status::resolved, 25),
+       event_of(core::EscalationStopped{"line-3-sev1", "resolved", true, 1}, 25),
        event_of(core::SummaryRecorded{written}, 26, kBen)},
       {event_of(core::Closed{Status::resolved}, 27, kBen)},
   };
