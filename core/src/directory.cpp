@@ -16,6 +16,7 @@
 
 #include "shift_text.hpp"
 #include "yaml_input.hpp"
+#include "yaml_schema.hpp"
 
 namespace haveri::core {
 
@@ -57,17 +58,6 @@ const T* find_by_id(const std::vector<T>& items, std::string_view id) noexcept {
   return nullptr;
 }
 
-std::string join(std::span<const std::string_view> words) {
-  std::string out;
-  for (const auto word : words) {
-    if (!out.empty()) {
-      out += ", ";
-    }
-    out += word;
-  }
-  return out;
-}
-
 std::string quote(std::string_view text) {
   return quote_for_message(text);
 }
@@ -90,10 +80,6 @@ bool is_organization_id(std::string_view id) {
 bool is_platform_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(),
                                       [](char c) { return is_lower_alnum(c) || c == '_'; });
-}
-
-std::string line_of(const YAML::Mark& mark) {
-  return std::to_string(mark.line + 1);
 }
 
 // The length of the valid UTF-8 sequence at `pos`, or 0 when the byte there starts none
@@ -188,23 +174,10 @@ bool is_safe_zone_name(std::string_view name) {
   });
 }
 
-struct Field {
-  YAML::Node key;
-  YAML::Node value;
-};
-
-// A mapping of the fixed schema. Key problems (unknown, repeated, not plain) are kept
-// until the mapping's id is known, so the message can name the thing.
-struct Mapping {
-  std::map<std::string, Field, std::less<>> fields;
-  std::vector<std::pair<YAML::Mark, std::string>> key_problems;
-  YAML::Mark mark;
-
-  const Field* find(std::string_view name) const {
-    const auto it = fields.find(name);
-    return it == fields.end() ? nullptr : &it->second;
-  }
-};
+using yaml_schema::Field;
+using yaml_schema::join;
+using yaml_schema::line_of;
+using yaml_schema::Mapping;
 
 // An id mentioned by one thing and defined by another, checked once the whole
 // organization is read.
@@ -222,7 +195,7 @@ struct Claim {
 };
 
 // Walks a parsed document, collecting every problem instead of stopping at the first.
-class DirectoryReader {
+class DirectoryReader : public yaml_schema::SchemaReading<DirectoryReader> {
  public:
   DirectoryReader(std::string_view source, fs::path zoneinfo)
       : source_(source), zoneinfo_(std::move(zoneinfo)) {}
@@ -297,96 +270,6 @@ class DirectoryReader {
     std::map<std::string, std::vector<std::string>, std::less<>> ids;  // kind -> ids in order
     std::vector<Reference> references;
   };
-
-  static std::string prefix(std::string_view what) {
-    return what.empty() ? std::string() : std::string(what) + ": ";
-  }
-
-  // Where a value is, or its key when the value is empty (`time_zone:` with nothing).
-  static YAML::Mark mark_of(const Field& field) {
-    const YAML::Mark mark = field.value.Mark();
-    return field.value.IsNull() || mark.is_null() ? field.key.Mark() : mark;
-  }
-
-  Mapping mapping(const YAML::Node& node, std::span<const std::string_view> allowed) {
-    Mapping out;
-    out.mark = node.Mark();
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        out.key_problems.emplace_back(it->first.Mark(),
-                                      "expected a plain key, got " + describe(it->first));
-        continue;
-      }
-      const std::string& name = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        out.key_problems.emplace_back(
-            it->first.Mark(), "unknown key " + quote(name) + " (allowed: " + join(allowed) + ")");
-        continue;
-      }
-      const auto [previous, inserted] = out.fields.emplace(name, Field{it->first, it->second});
-      if (!inserted) {
-        out.key_problems.emplace_back(
-            it->first.Mark(), "key " + quote(name) + " is given twice (first at line " +
-                                  line_of(previous->second.key.Mark()) + "); keep one of them");
-      }
-    }
-    return out;
-  }
-
-  void finish(const Mapping& m, std::string_view what) {
-    for (const auto& [mark, message] : m.key_problems) {
-      report(mark, prefix(what) + message);
-    }
-  }
-
-  // A non-empty string, or nullopt (reported).
-  std::optional<std::string> text(const Field& field, std::string_view what, std::string_view key) {
-    if (!field.value.IsScalar()) {
-      report(mark_of(field),
-             prefix(what) + std::string(key) + ": expected a string, got " + describe(field.value));
-      return std::nullopt;
-    }
-    if (field.value.Scalar().empty()) {
-      report(mark_of(field), prefix(what) + std::string(key) + ": must not be empty");
-      return std::nullopt;
-    }
-    return field.value.Scalar();
-  }
-
-  std::optional<std::string> optional_text(const Mapping& m, std::string_view what,
-                                           std::string_view key) {
-    const Field* field = m.find(key);
-    return field == nullptr ? std::nullopt : text(*field, what, key);
-  }
-
-  std::optional<std::string> required_text(const Mapping& m, std::string_view what,
-                                           std::string_view key, std::string_view hint = {}) {
-    const Field* field = m.find(key);
-    if (field == nullptr) {
-      report(m.mark,
-             prefix(what) + "required key " + quote(key) + " is missing" + std::string(hint));
-      return std::nullopt;
-    }
-    return text(*field, what, key);
-  }
-
-  // The items of a list; nothing written (`teams:`) is an empty list.
-  std::optional<std::vector<YAML::Node>> list(const Field& field, std::string_view what,
-                                              std::string_view key) {
-    if (field.value.IsNull()) {
-      return std::vector<YAML::Node>{};
-    }
-    if (!field.value.IsSequence()) {
-      report(mark_of(field),
-             prefix(what) + std::string(key) + ": expected a list, got " + describe(field.value));
-      return std::nullopt;
-    }
-    std::vector<YAML::Node> items;
-    for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-      items.push_back(*it);
-    }
-    return items;
-  }
 
   std::vector<YAML::Node> optional_list(const Mapping& m, std::string_view what,
                                         std::string_view key) {

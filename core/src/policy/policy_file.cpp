@@ -15,6 +15,7 @@
 
 #include "../shift_text.hpp"
 #include "../yaml_input.hpp"
+#include "../yaml_schema.hpp"
 #include "policy_text.hpp"
 
 namespace haveri::policy {
@@ -40,15 +41,6 @@ constexpr std::array<std::string_view, 2> kWindowKeys = {"days", "hours"};
 constexpr std::array<std::string_view, 3> kStepKeys = {"after", "if_unacknowledged", "notify"};
 constexpr std::array<std::string_view, 3> kTargetKeys = {"team", "members", "team_channel"};
 constexpr std::array<std::string_view, 2> kRepeatKeys = {"times", "every"};
-
-std::string join(std::span<const std::string_view> words) {
-  std::string out;
-  for (const auto word : words) {
-    out += out.empty() ? "" : ", ";
-    out += word;
-  }
-  return out;
-}
 
 std::string quote(std::string_view text) {
   return core::quote_for_message(text);
@@ -84,26 +76,10 @@ bool is_policy_name(std::string_view name) {
   });
 }
 
-std::string line_of(const YAML::Mark& mark) {
-  return std::to_string(mark.line + 1);
-}
-
-struct Field {
-  YAML::Node key;
-  YAML::Node value;
-};
-
-// A mapping of the fixed schema; key problems are reported once the thing is named.
-struct Mapping {
-  std::map<std::string, Field, std::less<>> fields;
-  std::vector<std::pair<YAML::Mark, std::string>> key_problems;
-  YAML::Mark mark;
-
-  const Field* find(std::string_view name) const {
-    const auto it = fields.find(name);
-    return it == fields.end() ? nullptr : &it->second;
-  }
-};
+using core::yaml_schema::Field;
+using core::yaml_schema::join;
+using core::yaml_schema::line_of;
+using core::yaml_schema::Mapping;
 
 // A scalar of a list (or the single scalar written instead of a list), with its place.
 struct Item {
@@ -112,7 +88,7 @@ struct Item {
 };
 
 // Reads a parsed policy file, collecting every problem instead of stopping at the first.
-class PolicyReader {
+class PolicyReader : public core::yaml_schema::SchemaReading<PolicyReader> {
  public:
   PolicyReader(std::string_view file, const core::Directory& directory,
                std::vector<PolicyProblem>& problems)
@@ -158,98 +134,8 @@ class PolicyReader {
   }
 
  private:
-  static std::string prefix(std::string_view what) {
-    return what.empty() ? std::string() : std::string(what) + ": ";
-  }
-
-  // Where a value is, or its key when the value is empty (`after:` with nothing).
-  static YAML::Mark mark_of(const Field& field) {
-    const YAML::Mark mark = field.value.Mark();
-    return field.value.IsNull() || mark.is_null() ? field.key.Mark() : mark;
-  }
-
   SourceLocation location(const YAML::Mark& mark) const {
     return SourceLocation{file_, mark.line + 1, mark.column + 1};
-  }
-
-  Mapping mapping(const YAML::Node& node, std::span<const std::string_view> allowed) {
-    Mapping out;
-    out.mark = node.Mark();
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      if (!it->first.IsScalar()) {
-        out.key_problems.emplace_back(it->first.Mark(),
-                                      "expected a plain key, got " + describe(it->first));
-        continue;
-      }
-      const std::string& name = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
-        out.key_problems.emplace_back(
-            it->first.Mark(), "unknown key " + quote(name) + " (allowed: " + join(allowed) + ")");
-        continue;
-      }
-      const auto [previous, inserted] = out.fields.emplace(name, Field{it->first, it->second});
-      if (!inserted) {
-        out.key_problems.emplace_back(
-            it->first.Mark(), "key " + quote(name) + " is given twice (first at line " +
-                                  line_of(previous->second.key.Mark()) + "); keep one of them");
-      }
-    }
-    return out;
-  }
-
-  void finish(const Mapping& m, std::string_view what) {
-    for (const auto& [mark, message] : m.key_problems) {
-      report(mark, prefix(what) + message);
-    }
-  }
-
-  // A non-empty string, or nullopt (reported).
-  std::optional<std::string> text(const Field& field, std::string_view what, std::string_view key) {
-    if (!field.value.IsScalar()) {
-      report(mark_of(field),
-             prefix(what) + std::string(key) + ": expected a string, got " + describe(field.value));
-      return std::nullopt;
-    }
-    if (field.value.Scalar().empty()) {
-      report(mark_of(field), prefix(what) + std::string(key) + ": must not be empty");
-      return std::nullopt;
-    }
-    return field.value.Scalar();
-  }
-
-  std::optional<std::string> optional_text(const Mapping& m, std::string_view what,
-                                           std::string_view key) {
-    const Field* field = m.find(key);
-    return field == nullptr ? std::nullopt : text(*field, what, key);
-  }
-
-  std::optional<std::string> required_text(const Mapping& m, std::string_view what,
-                                           std::string_view key, std::string_view hint = {}) {
-    const Field* field = m.find(key);
-    if (field == nullptr) {
-      report(m.mark,
-             prefix(what) + "required key " + quote(key) + " is missing" + std::string(hint));
-      return std::nullopt;
-    }
-    return text(*field, what, key);
-  }
-
-  // The items of a list; nothing written (`steps:`) is an empty list.
-  std::optional<std::vector<YAML::Node>> list(const Field& field, std::string_view what,
-                                              std::string_view key) {
-    if (field.value.IsNull()) {
-      return std::vector<YAML::Node>{};
-    }
-    if (!field.value.IsSequence()) {
-      report(mark_of(field),
-             prefix(what) + std::string(key) + ": expected a list, got " + describe(field.value));
-      return std::nullopt;
-    }
-    std::vector<YAML::Node> items;
-    for (auto it = field.value.begin(); it != field.value.end(); ++it) {
-      items.push_back(*it);
-    }
-    return items;
   }
 
   // A list of strings, or one string written alone (`severity: SEV1`). Nothing written
