@@ -210,7 +210,32 @@ InboundOutcome IncidentEngine::fire_escalation(const EscalationTimer& timer) {
   const Incident& incident = *loaded.value();
   const Organization* organization = directory_->organization(incident.organization);
   if (organization == nullptr) {
-    return InboundOutcome::committed;
+    // Its organization left the directory: record the step as fired, paging nobody,
+    // so it does not wait in the store for a restart.
+    if (!incident.escalation || incident.escalation->started_by != timer.chain) {
+      return InboundOutcome::committed;
+    }
+    const auto& pending = incident.escalation->pending;
+    const auto step = std::find_if(pending.begin(), pending.end(), [&](const EscalationStep& s) {
+      return s.step == timer.step && s.round == timer.round;
+    });
+    if (step == pending.end()) {
+      return InboundOutcome::committed;
+    }
+    Escalated nobody;
+    nobody.policy = incident.escalation->policy;
+    nobody.step = step->step;
+    nobody.round = step->round;
+    nobody.chain = timer.chain;
+    nobody.due = step->due;
+    nobody.instance = incident.declared_in.instance;
+    nobody.unreachable = {"organization " + incident.organization +
+                          " is no longer in the directory"};
+    AppendRequest request;
+    request.incident = incident.id;
+    request.expected_last_sequence = incident.last_sequence;
+    request.events.push_back(Event{0, 0, clock_.now(), Actor::system(), std::move(nobody)});
+    return commit(std::move(request));
   }
   if (!zones_) {
     zones_ = std::make_shared<policy::TimeZoneDatabase>();
@@ -405,8 +430,11 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
   if (event.type == InboundEvent::Type::form_submission) {
     id = form_incident(event.form_id);
   }
+  // A page's button names its incident: only one of the caller's organization will do.
+  bool by_number = false;
   if (const auto* ack = std::get_if<AckCommand>(&command); ack != nullptr && ack->incident) {
     id = ack->incident;
+    by_number = true;
   }
   if (!id) {
     auto by_channel = channel_incident(organization, event.channel);
@@ -423,8 +451,8 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
       return InboundOutcome::retry_later;
     }
     // Another organization's incident is as good as none.
-    if (loaded.value() &&
-        (loaded.value()->organization == organization.id || loaded.value()->organization.empty())) {
+    if (loaded.value() && (loaded.value()->organization == organization.id ||
+                           (loaded.value()->organization.empty() && !by_number))) {
       incident = std::move(*loaded.value());
     }
   }
@@ -500,12 +528,16 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
     }
     return InboundOutcome::committed;
   }
-  for (EventPayload& payload : escalation_events_for(incident ? *incident : Incident{},
-                                                     decision->events, organization, now)) {
-    decision->events.push_back(std::move(payload));
+  const bool declares = std::holds_alternative<Declared>(decision->events.front());
+  // A declaration typed in another incident's channel starts from nothing; an
+  // incident from before organizations existed has no policies to follow.
+  if (declares || (incident && !incident->organization.empty())) {
+    for (EventPayload& payload : escalation_events_for(declares ? Incident{} : *incident,
+                                                       decision->events, organization, now)) {
+      decision->events.push_back(std::move(payload));
+    }
   }
   AppendRequest request;
-  const bool declares = std::holds_alternative<Declared>(decision->events.front());
   if (!declares) {
     request.incident = incident->id;
     request.expected_last_sequence = incident->last_sequence;

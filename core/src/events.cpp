@@ -288,6 +288,7 @@ class JsonReader {
     read(*value, prefix + "started_at", out.started_at);
     read(*value, prefix + "pending", out.pending);
     read_if_present(*value, prefix + "ended", out.ended);
+    read_if_present(*value, prefix + "acknowledged", out.acknowledged);
   }
   void read(const json& obj, std::string_view path, std::optional<EscalationChain>& out) {
     read_optional(obj, path, out);
@@ -989,7 +990,8 @@ json incident_to_json(const Incident& incident) {
                                 {"started_by", incident.escalation->started_by},
                                 {"started_at", format_time(incident.escalation->started_at)},
                                 {"pending", escalation_steps_to_json(incident.escalation->pending)},
-                                {"ended", incident.escalation->ended}}
+                                {"ended", incident.escalation->ended},
+                                {"acknowledged", incident.escalation->acknowledged}}
                          : json(nullptr)}};
 }
 

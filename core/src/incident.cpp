@@ -323,6 +323,8 @@ Incident apply(Incident state, const Event& event) noexcept {
               return payload.all || step.if_unacknowledged || step.round_start > event.at;
             });
             state.escalation->ended = state.escalation->ended || payload.all;
+            state.escalation->acknowledged =
+                state.escalation->acknowledged || payload.reason == "acknowledged";
           }
         } else if constexpr (std::is_same_v<Payload, Escalated>) {
           if (state.escalation && state.escalation->started_by == payload.chain) {

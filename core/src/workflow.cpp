@@ -169,10 +169,11 @@ Result<Decision> decide_ack(const Incident* incident, const AckCommand& command,
   }
   // A chain started after the first acknowledgement (the severity was raised) waits
   // for an acknowledgement of its own.
-  const bool chain_waits =
-      incident->escalation &&
-      std::any_of(incident->escalation->pending.begin(), incident->escalation->pending.end(),
-                  [](const EscalationStep& step) { return step.if_unacknowledged; });
+  // A chain that started after the first acknowledgement (the severity was raised)
+  // waits for an acknowledgement of its own.
+  const bool chain_waits = incident->escalation && !incident->escalation->ended &&
+                           !incident->escalation->acknowledged &&
+                           !incident->escalation->pending.empty();
   if (command.incident) {
     Message reply;
     if (incident->acknowledged_at && !chain_waits) {
@@ -553,8 +554,8 @@ void escalation_effects(const Incident& after, const Escalated& page,
   const std::string label = incident_label(after.id);
   std::string late;
   if (page.late && page.due) {
-    late =
-        "Late: this page was due at " + format_time(*page.due) + " while Haveri was not running.";
+    // Late after a restart, or after the store or the clock held it up.
+    late = "Late: this page was due at " + format_time(*page.due) + ".";
   }
   Message message;
   message.title = "Page: " + label + " · " + after.title;
@@ -583,7 +584,10 @@ void escalation_effects(const Incident& after, const Escalated& page,
     effects.emplace_back(PostMessage{channel, std::move(post), {}});
   }
   Message line;
-  std::string paged = names_of(page.notified);
+  std::vector<Actor> reached;
+  std::copy_if(page.notified.begin(), page.notified.end(), std::back_inserter(reached),
+               [](const Actor& person) { return !person.id.empty(); });
+  std::string paged = names_of(reached);
   for (const ChannelRef& channel : page.channels) {
     paged += (paged.empty() ? "#" : ", #") + channel.name;
   }

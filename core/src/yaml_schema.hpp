@@ -83,11 +83,9 @@ class SchemaReading {
       }
       const auto [previous, inserted] = out.fields.emplace(name, Field{it->first, it->second});
       if (!inserted) {
-        out.key_problems.emplace_back(it->first.Mark(),
-                                      "key " + quote_for_message(name) +
-                                          " is given twice (first at line " +
-                                          line_of(previous->second.key.Mark()) +
-                                          "); keep one of them");
+        out.key_problems.emplace_back(
+            it->first.Mark(), "key " + quote_for_message(name) + " is given twice (first at line " +
+                                  line_of(previous->second.key.Mark()) + "); keep one of them");
       }
     }
     return out;

@@ -218,7 +218,13 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   asio::steady_timer escalation_timer;
   std::chrono::steady_clock::time_point wheel_origin;  // tick 0 of the wheel, in ms
   policy::TimerWheel<WheelEntry> wheel;
-  std::map<core::IncidentId, std::vector<policy::TimerWheel<WheelEntry>::Handle>> wheel_handles;
+  struct ScheduledStep {
+    WheelEntry entry;
+    std::uint64_t tick = 0;
+    policy::TimerWheel<WheelEntry>::Handle handle;
+  };
+  // By incident: what was put in the wheel (fired ones until the next update).
+  std::map<core::IncidentId, std::vector<ScheduledStep>> wheel_handles;
   std::atomic<std::size_t> wheel_size{0};
   std::thread thread;
   // Last: constructed once the engine is ready, stopped (joined) before the rest goes.
@@ -280,37 +286,52 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
                                           .count());
   }
 
-  // Service thread.
+  // Service thread. A step already in the wheel keeps the tick it was given: its
+  // wait is measured against the wall clock once, so setting the system clock later
+  // does not move it.
   void apply_to_wheel(const core::EscalationTimerUpdate& update) {
-    const auto cancel_all_of = [this](core::IncidentId incident) {
+    std::map<core::IncidentId, std::vector<ScheduledStep>> previous;
+    const auto take = [&](core::IncidentId incident) {
       if (auto found = wheel_handles.find(incident); found != wheel_handles.end()) {
-        for (const auto& handle : found->second) {
-          wheel.cancel(handle);
+        for (const ScheduledStep& scheduled : found->second) {
+          wheel.cancel(scheduled.handle);
         }
+        previous[incident] = std::move(found->second);
         wheel_handles.erase(found);
       }
     };
     if (update.replace_all) {
       while (!wheel_handles.empty()) {
-        cancel_all_of(wheel_handles.begin()->first);
+        take(wheel_handles.begin()->first);
       }
     }
     for (const core::IncidentId incident : update.incidents) {
-      cancel_all_of(incident);
+      take(incident);
     }
-    // Due times are wall-clock; the wheel runs on the steady clock from now on.
     const core::TimePoint wall_now = clock.now();
     const std::uint64_t now_tick = std::max(wheel_tick_now(), wheel.now());
     for (const core::EscalationTimer& timer : update.timers) {
+      const WheelEntry entry{timer.incident, static_cast<std::uint32_t>(timer.chain),
+                             static_cast<std::uint16_t>(timer.step),
+                             static_cast<std::uint16_t>(timer.round)};
       const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(timer.due - wall_now);
-      const std::uint64_t due =
+      std::uint64_t tick =
           now_tick + static_cast<std::uint64_t>(std::max<std::int64_t>(0, wait.count()));
-      wheel_handles[timer.incident].push_back(
-          wheel.schedule(due, WheelEntry{timer.incident, static_cast<std::uint32_t>(timer.chain),
-                                         static_cast<std::uint16_t>(timer.step),
-                                         static_cast<std::uint16_t>(timer.round)}));
+      for (const ScheduledStep& known : previous[timer.incident]) {
+        if (known.entry.chain == entry.chain && known.entry.step == entry.step &&
+            known.entry.round == entry.round) {
+          tick = known.tick;
+          break;
+        }
+      }
+      schedule_step(entry, tick);
     }
     wheel_size = wheel.size();
+  }
+
+  void schedule_step(const WheelEntry& entry, std::uint64_t tick) {
+    wheel_handles[entry.incident].push_back(
+        ScheduledStep{entry, tick, wheel.schedule(tick, entry)});
   }
 
   // Service thread: the single steady tick that drives the wheel.
@@ -361,8 +382,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   // Any thread.
   void refire_later(const WheelEntry& entry) {
     asio::post(context, [this, entry] {
-      wheel_handles[entry.incident].push_back(wheel.schedule(
-          wheel_tick_now() + static_cast<std::uint64_t>(kStoreRetryDelay.count()), entry));
+      schedule_step(entry, wheel_tick_now() + static_cast<std::uint64_t>(kStoreRetryDelay.count()));
       wheel_size = wheel.size();
     });
   }

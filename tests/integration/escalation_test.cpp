@@ -455,5 +455,45 @@ TEST_F(Escalation, AckWithAnIncidentNumberIsParsedAndRefusedForAnotherOrganizati
   EXPECT_EQ(events(1).size(), before + 2);  // acknowledgement + escalation_stopped
 }
 
+TEST_F(Escalation, ADeclarationInAnotherIncidentsChannelStartsFromNothing) {
+  ASSERT_EQ(command("general", "carol", "declare Press stuck sev2 area:assembly"),
+            InboundOutcome::committed);
+  ASSERT_EQ(command("inc-1-press-stuck", "carol", "declare Second press stuck sev1 area:assembly"),
+            InboundOutcome::committed);
+  EXPECT_TRUE(payloads<core::EscalationStopped>(2).empty());
+  ASSERT_EQ(payloads<core::EscalationStarted>(2).size(), 1U);
+  EXPECT_EQ(payloads<core::EscalationStarted>(2)[0].policy, "sev1");
+  EXPECT_EQ(incident(1).escalation->pending.size(), 3U) << "INC-1's chain is untouched";
+}
+
+TEST_F(Escalation, AnOnlyInformingChainStartedAfterTheFirstAcknowledgementTakesOneMore) {
+  ASSERT_EQ(command("general", "carol", "declare Press stuck sev3 area:assembly"),
+            InboundOutcome::committed);
+  ASSERT_EQ(command("inc-1-press-stuck", "alice", "ack"), InboundOutcome::committed);
+  ASSERT_EQ(command("inc-1-press-stuck", "carol", "sev sev1"), InboundOutcome::committed);
+  fire_due();  // step 1; what is left informs Sam whatever happens
+  ASSERT_EQ(incident(1).escalation->pending.size(), 1U);
+  EXPECT_FALSE(incident(1).escalation->pending[0].if_unacknowledged);
+  const auto before = events(1).size();
+  ASSERT_EQ(command("dm-bob", "bob", "ack INC-1"), InboundOutcome::committed);
+  EXPECT_EQ(events(1).size(), before + 2);
+  EXPECT_TRUE(incident(1).escalation->acknowledged);
+  ASSERT_EQ(command("dm-bob", "bob", "ack INC-1"), InboundOutcome::committed);
+  EXPECT_EQ(events(1).size(), before + 2) << "a third acknowledgement is refused";
+}
+
+TEST_F(Escalation, AStepOfAnOrganizationThatLeftTheDirectoryIsRecordedAsPagingNobody) {
+  ASSERT_EQ(command("general", "carol", "declare Press stuck sev2 area:assembly"),
+            InboundOutcome::committed);
+  fire_due();
+  engine_->set_directory(std::make_shared<const core::Directory>());
+  pass(15min);
+  const auto pages = payloads<core::Escalated>(1);
+  ASSERT_EQ(pages.size(), 2U);
+  EXPECT_TRUE(pages[1].notified.empty());
+  EXPECT_THAT(pages[1].unreachable, ElementsAre("organization acme is no longer in the directory"));
+  EXPECT_EQ(incident(1).escalation->pending.size(), 1U);
+}
+
 }  // namespace
 }  // namespace haveri

@@ -287,11 +287,11 @@ std::vector<EventPayload> escalation_events(const Incident& before, const Incide
       return events;
     }
   }
-  if (decided_any<core::Acknowledged>(decided)) {
-    if (const std::size_t pending = pending_count(after, now); pending > 0) {
-      events.emplace_back(core::EscalationStopped{running, "acknowledged", false,
-                                                  static_cast<std::int64_t>(pending)});
-    }
+  if (decided_any<core::Acknowledged>(decided) && after.escalation && !after.escalation->ended &&
+      !after.escalation->acknowledged && !after.escalation->pending.empty()) {
+    // Recorded even when nothing is cancelled, so the chain counts as acknowledged.
+    events.emplace_back(core::EscalationStopped{
+        running, "acknowledged", false, static_cast<std::int64_t>(pending_count(after, now))});
   }
   return events;
 }

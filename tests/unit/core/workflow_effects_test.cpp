@@ -507,7 +507,7 @@ TEST(EffectsOf, AnEscalationPagesEachReachablePersonAndTeamChannelAndTellsTheInc
   EXPECT_EQ(team.message.actions[0].command, "ack INC-7");
   const auto& line = std::get<PostToIncident>(out[3]);
   EXPECT_THAT(line.message.context,
-              HasSubstr("Escalation line-down step 2: paged Alice, Pat and Sam, #maintenance."));
+              HasSubstr("Escalation line-down step 2: paged Alice and Sam, #maintenance."));
   EXPECT_THAT(line.message.context, HasSubstr("Pat has no local account."));
 }
 

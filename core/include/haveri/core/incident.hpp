@@ -102,6 +102,8 @@ struct EscalationChain {
   // Every step was cancelled (resolved, replaced, no policy): a later change that
   // chooses this policy again starts a new chain.
   bool ended = false;
+  // An acknowledgement after the chain started stopped what waited for one.
+  bool acknowledged = false;
   bool operator==(const EscalationChain&) const = default;
 };
 
