@@ -175,8 +175,6 @@ bool is_safe_zone_name(std::string_view name) {
 }
 
 using yaml_schema::Field;
-using yaml_schema::join;
-using yaml_schema::line_of;
 using yaml_schema::Mapping;
 
 // An id mentioned by one thing and defined by another, checked once the whole

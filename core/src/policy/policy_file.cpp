@@ -77,7 +77,6 @@ bool is_policy_name(std::string_view name) {
 }
 
 using core::yaml_schema::Field;
-using core::yaml_schema::join;
 using core::yaml_schema::line_of;
 using core::yaml_schema::Mapping;
 
