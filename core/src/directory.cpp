@@ -27,7 +27,6 @@ namespace fs = std::filesystem;
 constexpr std::size_t kMaxDirectoryBytes = kMaxYamlFileBytes;
 constexpr std::size_t kMaxNodes = kMaxYamlNodes;
 // Ids listed in an "unknown …" message at most.
-constexpr std::size_t kMaxIdsShown = 12;
 
 constexpr std::array<std::string_view, 1> kTopKeys = {"organizations"};
 constexpr std::array<std::string_view, 9> kOrganizationKeys = {
@@ -175,6 +174,7 @@ bool is_safe_zone_name(std::string_view name) {
 }
 
 using yaml_schema::Field;
+using yaml_schema::list_ids;
 using yaml_schema::Mapping;
 
 // An id mentioned by one thing and defined by another, checked once the whole
@@ -808,24 +808,6 @@ class DirectoryReader : public yaml_schema::SchemaReading<DirectoryReader> {
 
   static std::string plural(std::string_view kind) {
     return kind == "facility" ? "facilities" : std::string(kind) + 's';
-  }
-
-  static std::string list_ids(const std::vector<std::string>& ids) {
-    std::string out;
-    std::size_t shown = 0;
-    for (const auto& id : ids) {
-      if (id.empty()) {
-        continue;
-      }
-      if (shown == kMaxIdsShown) {
-        out += ", …";
-        break;
-      }
-      out += shown == 0 ? "" : ", ";
-      out += id;
-      ++shown;
-    }
-    return out;
   }
 
   void check_references(const Scope& scope) {

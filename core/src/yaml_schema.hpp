@@ -4,6 +4,7 @@
 // read alike. Internal to core; included only by .cpp files that use yaml-cpp.
 
 #include <algorithm>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <span>
@@ -42,6 +43,28 @@ inline std::string join(std::span<const std::string_view> words) {
   for (const auto word : words) {
     out += out.empty() ? "" : ", ";
     out += word;
+  }
+  return out;
+}
+
+// How many known ids an "unknown …" message lists at most.
+inline constexpr std::size_t kMaxIdsShown = 12;
+
+// "a, b, c", at most kMaxIdsShown of them, then "…"; empty ids are skipped.
+inline std::string list_ids(const std::vector<std::string>& ids) {
+  std::string out;
+  std::size_t shown = 0;
+  for (const auto& id : ids) {
+    if (id.empty()) {
+      continue;
+    }
+    if (shown == kMaxIdsShown) {
+      out += ", …";
+      break;
+    }
+    out += shown == 0 ? "" : ", ";
+    out += id;
+    ++shown;
   }
   return out;
 }

@@ -28,7 +28,6 @@ constexpr int kMaxRepeat = 10;
 constexpr int kMaxPriority = 1000;
 constexpr std::size_t kMaxNameBytes = 100;
 // Ids listed in an "unknown …" message at most.
-constexpr std::size_t kMaxIdsShown = 12;
 
 // The keys each level accepts; docs/policies.md and policies/policy.schema.json list
 // the same (a test compares the schema with what this reader reports as allowed).
@@ -50,25 +49,6 @@ std::string describe(const YAML::Node& node) {
   return core::describe_yaml(node);
 }
 
-// "a, b, c", at most kMaxIdsShown of them.
-std::string list_ids(const std::vector<std::string>& ids) {
-  std::string out;
-  std::size_t shown = 0;
-  for (const auto& id : ids) {
-    if (id.empty()) {
-      continue;
-    }
-    if (shown == kMaxIdsShown) {
-      out += ", …";
-      break;
-    }
-    out += shown == 0 ? "" : ", ";
-    out += id;
-    ++shown;
-  }
-  return out;
-}
-
 // [a-z0-9-]+: a policy name is stored in events and typed in commands.
 bool is_policy_name(std::string_view name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
@@ -78,6 +58,7 @@ bool is_policy_name(std::string_view name) {
 
 using core::yaml_schema::Field;
 using core::yaml_schema::line_of;
+using core::yaml_schema::list_ids;
 using core::yaml_schema::Mapping;
 
 // A scalar of a list (or the single scalar written instead of a list), with its place.
