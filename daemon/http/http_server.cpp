@@ -531,13 +531,21 @@ class Session : public std::enable_shared_from_this<Session> {
     switch (phase_) {
       case Phase::header:
       case Phase::body:
-        // The read completes with operation_aborted and answers 408.
+        if (timed_out_) {
+          close();  // the read did not end when cancelled (see below)
+          break;
+        }
+        // The read completes with operation_aborted and answers 408. If its last
+        // read_some had completed already (its handler queued behind this one), the
+        // composed read starts another that the cancel does not reach: the deadline
+        // is armed once more so that such a read cannot outlast it for long.
         timed_out_ = true;
         server_->timed_out_total.fetch_add(1);
         {
           beast::error_code ignored;
           socket_.cancel(ignored);
         }
+        arm(kLingerTime);
         break;
       case Phase::writing:
         server_->timed_out_total.fetch_add(1);
