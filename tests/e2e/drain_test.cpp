@@ -6,8 +6,8 @@
 // declaration is stored exactly once.
 #include <algorithm>
 #include <atomic>
-#include <iostream>
 #include <chrono>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <regex>
@@ -101,11 +101,11 @@ class Outcomes {
 
 std::string declaration(int client, int n) {
   const std::string title = "Drain drill c" + std::to_string(client) + " n" + std::to_string(n);
-  const nlohmann::json body = {{"channel", "general"},
-                               {"user", "drain-u" + std::to_string(client)},
-                               {"text", "/incident declare " + title + " sev3"},
-                               {"client_message_id", "drain-c" + std::to_string(client) + "-" +
-                                                         std::to_string(n)}};
+  const nlohmann::json body = {
+      {"channel", "general"},
+      {"user", "drain-u" + std::to_string(client)},
+      {"text", "/incident declare " + title + " sev3"},
+      {"client_message_id", "drain-c" + std::to_string(client) + "-" + std::to_string(n)}};
   const std::string text = body.dump();
   return "POST /hooks/local/messages HTTP/1.1\r\nHost: haverid\r\nContent-Type: "
          "application/json\r\nContent-Length: " +
@@ -167,9 +167,9 @@ class DrainEndToEnd : public DaemonTest {
   void write_config(seconds drain_timeout, const std::string& server_keys) {
     std::string config = test_config(dir_.path());
     const std::string port_line = "  port: 0\n";
-    config.insert(config.find(port_line) + port_line.size(),
-                  "  drain_timeout_seconds: " + std::to_string(drain_timeout.count()) + "\n" +
-                      server_keys);
+    config.insert(
+        config.find(port_line) + port_line.size(),
+        "  drain_timeout_seconds: " + std::to_string(drain_timeout.count()) + "\n" + server_keys);
     write_file(config_, config);
   }
 
@@ -198,7 +198,8 @@ TEST_F(DrainEndToEnd, SigtermMidTrafficAnswersWhatWasReadAndLosesNoAcknowledgedD
   std::vector<std::thread> clients;
   clients.reserve(kClients);
   for (int i = 0; i < kClients; ++i) {
-    clients.emplace_back([port, i, &stop, &outcomes] { post_declarations(port, i, stop, outcomes); });
+    clients.emplace_back(
+        [port, i, &stop, &outcomes] { post_declarations(port, i, stop, outcomes); });
   }
   struct Joiner {
     std::atomic<bool>& stop;
@@ -224,9 +225,9 @@ TEST_F(DrainEndToEnd, SigtermMidTrafficAnswersWhatWasReadAndLosesNoAcknowledgedD
   const auto sigterm = Clock::now();
   const auto exit_code = daemon_->terminate(kDrainTimeout + kExitMargin);
   const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - sigterm);
-  ASSERT_TRUE(exit_code.has_value()) << "haverid still runs " << took.count()
-                                     << " ms after SIGTERM\n"
-                                     << daemon_->log();
+  ASSERT_TRUE(exit_code.has_value())
+      << "haverid still runs " << took.count() << " ms after SIGTERM\n"
+      << daemon_->log();
   EXPECT_EQ(*exit_code, 0) << daemon_->log();
   EXPECT_LT(took, kDrainTimeout + kExitMargin);
 

@@ -110,9 +110,8 @@ class RawClient {
       response.headers[name] = value;
     }
     pending_.erase(0, header_end + 4);
-    const std::size_t length = std::stoul(response.header("content-length").empty()
-                                              ? "0"
-                                              : response.header("content-length"));
+    const std::size_t length = std::stoul(
+        response.header("content-length").empty() ? "0" : response.header("content-length"));
     while (pending_.size() < length) {
       if (!fill(deadline)) {
         return std::nullopt;

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -17,19 +16,19 @@
 #include <thread>
 #include <vector>
 
-#include <arpa/inet.h>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
+
+#include "support/raw_http.hpp"
 
 namespace haveri::http {
 namespace {
+
+using haveri::testing::RawClient;
+using haveri::testing::RawResponse;
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -45,153 +44,6 @@ constexpr milliseconds kWait{5000};
 milliseconds since(Clock::time_point start) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
 }
-
-struct RawResponse {
-  std::string status_line;
-  int status = 0;
-  std::map<std::string, std::string> headers;  // lower-case names
-  std::string body;
-
-  std::string header(const std::string& name) const {
-    auto it = headers.find(name);
-    return it == headers.end() ? std::string{} : it->second;
-  }
-};
-
-// A client socket that sends exactly what it is told. Every read is bounded.
-class RawClient {
- public:
-  // Connects to 127.0.0.1:port; `receive_buffer` > 0 shrinks SO_RCVBUF first.
-  explicit RawClient(std::uint16_t port, int receive_buffer = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (receive_buffer > 0) {
-      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  }
-  ~RawClient() { close(); }
-  RawClient(const RawClient&) = delete;
-  RawClient& operator=(const RawClient&) = delete;
-
-  bool connected() const { return connected_; }
-
-  void close() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) {
-        return false;
-      }
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  // Reads one response (Content-Length framed, as the server always sends), or
-  // nullopt when the connection ends or `limit` passes first.
-  std::optional<RawResponse> read_response(milliseconds limit = kWait) {
-    const auto deadline = Clock::now() + limit;
-    std::size_t header_end = std::string::npos;
-    while ((header_end = pending_.find("\r\n\r\n")) == std::string::npos) {
-      if (!fill(deadline)) {
-        return std::nullopt;
-      }
-    }
-    RawResponse response;
-    const std::string head = pending_.substr(0, header_end);
-    std::size_t line_end = head.find("\r\n");
-    response.status_line = head.substr(0, line_end);
-    if (response.status_line.size() >= 12) {
-      response.status = std::stoi(response.status_line.substr(9, 3));
-    }
-    while (line_end != std::string::npos) {
-      const std::size_t start = line_end + 2;
-      line_end = head.find("\r\n", start);
-      const std::string line = head.substr(start, line_end - start);
-      const std::size_t colon = line.find(':');
-      if (colon == std::string::npos) {
-        continue;
-      }
-      std::string name = line.substr(0, colon);
-      std::transform(name.begin(), name.end(), name.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      std::string value = line.substr(colon + 1);
-      value.erase(0, value.find_first_not_of(' '));
-      response.headers[name] = value;
-    }
-    pending_.erase(0, header_end + 4);
-    const std::size_t length = std::stoul(response.header("content-length").empty()
-                                              ? "0"
-                                              : response.header("content-length"));
-    while (pending_.size() < length) {
-      if (!fill(deadline)) {
-        return std::nullopt;
-      }
-    }
-    response.body = pending_.substr(0, length);
-    pending_.erase(0, length);
-    return response;
-  }
-
-  // Waits (bounded) until the server closes the connection: true on end of stream
-  // or reset. Whatever arrives meanwhile is kept (see received()).
-  bool await_close(milliseconds limit = kWait) {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-      if (!fill(deadline)) {
-        return ended_;
-      }
-    }
-    return false;
-  }
-
-  // Whether bytes (or the end) are ready now, without reading them.
-  bool readable_now() const {
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) > 0;
-  }
-
-  const std::string& received() const { return pending_; }
-  std::size_t received_total() const { return received_total_; }
-
- private:
-  // Reads what arrives before `deadline`; false on end, reset or deadline.
-  bool fill(Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
-      return false;
-    }
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-      return false;
-    }
-    char buffer[65536];
-    const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-    if (n <= 0) {
-      ended_ = true;
-      return false;
-    }
-    pending_.append(buffer, static_cast<std::size_t>(n));
-    received_total_ += static_cast<std::size_t>(n);
-    return true;
-  }
-
-  int fd_ = -1;
-  bool connected_ = false;
-  bool ended_ = false;
-  std::string pending_;
-  std::size_t received_total_ = 0;
-};
 
 std::string get(const std::string& path, const std::string& extra_headers = "") {
   return "GET " + path + " HTTP/1.1\r\nHost: test\r\n" + extra_headers + "\r\n";
@@ -223,8 +75,8 @@ class HttpServerTest : public ::testing::Test {
   void start(ServerOptions options) {
     options.address = "127.0.0.1";
     options.port = 0;
-    server_ = std::make_unique<HttpServer>(
-        io_, options, [this](Request&& request, Responder respond) {
+    server_ =
+        std::make_unique<HttpServer>(io_, options, [this](Request&& request, Responder respond) {
           handle(std::move(request), std::move(respond));
         });
     server_->start();
@@ -323,9 +175,9 @@ TEST_F(HttpServerTest, ChunkedBodyGrowingOverTheLimitGets413) {
   // Under the limit, a chunked body is served whole.
   {
     RawClient client(port());
-    ASSERT_TRUE(client.send(
-        "POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+    ASSERT_TRUE(
+        client.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
     const auto response = client.read_response();
     ASSERT_TRUE(response.has_value());
     EXPECT_EQ(response->status, 200);
@@ -333,9 +185,10 @@ TEST_F(HttpServerTest, ChunkedBodyGrowingOverTheLimitGets413) {
   }
   // 1000 bytes, then 100 more: the second chunk crosses the limit.
   RawClient client(port());
-  ASSERT_TRUE(client.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
-                          "3e8\r\n" +
-                          std::string(1000, 'a') + "\r\n64\r\n" + std::string(100, 'b') + "\r\n"));
+  ASSERT_TRUE(
+      client.send("POST /echo HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "3e8\r\n" +
+                  std::string(1000, 'a') + "\r\n64\r\n" + std::string(100, 'b') + "\r\n"));
   const auto response = client.read_response();
   ASSERT_TRUE(response.has_value());
   EXPECT_EQ(response->status, 413);
@@ -553,12 +406,12 @@ TEST_F(HttpServerTest, RequestIdIsEchoedWhenValidAndReplacedWhenHostile) {
 
   const std::string generated = "[0-9a-f]{16}";
   const std::vector<std::string> hostile = {
-      "X-Request-Id: " + valid + "z\r\n",        // 65 characters
-      "X-Request-Id: has space\r\n",             // a character outside the set
-      "X-Request-Id: id;rm -rf\r\n",             // another
+      "X-Request-Id: " + valid + "z\r\n",         // 65 characters
+      "X-Request-Id: has space\r\n",              // a character outside the set
+      "X-Request-Id: id;rm -rf\r\n",              // another
       "X-Request-Id: abc\r\n Injected: yes\r\n",  // a folded line smuggling a header
-      "X-Request-Id:\r\n",                       // empty
-      "",                                        // absent
+      "X-Request-Id:\r\n",                        // empty
+      "",                                         // absent
   };
   std::vector<std::string> ids;
   for (const auto& headers : hostile) {
@@ -640,7 +493,8 @@ TEST_F(HttpServerTest, DrainEndsAsSoonAsTheLastRequestIsAnswered) {
   ASSERT_TRUE(eventually([&] { return server_->stats().requests_in_flight == 1; }));
   std::promise<DrainReport> drained;
   const auto drain_started = Clock::now();
-  server_->drain(milliseconds(20000), [&drained](DrainReport report) { drained.set_value(report); });
+  server_->drain(milliseconds(20000),
+                 [&drained](DrainReport report) { drained.set_value(report); });
   auto future = drained.get_future();
   ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
   EXPECT_LT(since(drain_started), milliseconds(20000) / 2);
@@ -655,7 +509,8 @@ TEST_F(HttpServerTest, DrainEndsAsSoonAsTheLastRequestIsAnswered) {
 TEST_F(HttpServerTest, DrainWithNothingOpenReportsAtOnce) {
   start(short_timeouts());
   std::promise<DrainReport> drained;
-  server_->drain(milliseconds(20000), [&drained](DrainReport report) { drained.set_value(report); });
+  server_->drain(milliseconds(20000),
+                 [&drained](DrainReport report) { drained.set_value(report); });
   auto future = drained.get_future();
   ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
   const DrainReport report = future.get();
@@ -670,7 +525,8 @@ TEST_F(HttpServerTest, CutDrainEndsTheDrainNow) {
   ASSERT_TRUE(eventually([&] { return server_->stats().requests_in_flight == 1; }));
   std::promise<DrainReport> drained;
   const auto drain_started = Clock::now();
-  server_->drain(milliseconds(20000), [&drained](DrainReport report) { drained.set_value(report); });
+  server_->drain(milliseconds(20000),
+                 [&drained](DrainReport report) { drained.set_value(report); });
   server_->cut_drain();
   auto future = drained.get_future();
   ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
