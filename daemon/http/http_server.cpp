@@ -330,7 +330,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (timed_out_ && ec == asio::error::operation_aborted) {
       const bool headers = phase_ == Phase::header;
       const auto limit = headers ? server_->options.header_timeout : server_->options.body_timeout;
-      spdlog::debug("http: request {} not received within {} ms request={}",
+      spdlog::debug("http: request {} not received in time, answering 408 limit_ms={} request={}",
                     headers ? "headers" : "body", limit.count(), request_id_);
       send_error(bhttp::status::request_timeout,
                  std::string("request ") + (headers ? "headers" : "body") +
@@ -383,7 +383,8 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     request.body = std::move(raw.body());
     request.request_id = request_id_;
-    log_target_ = request.method + " " + request.path;
+    log_method_ = request.method;
+    log_path_ = request.path;
 
     // The responder may be called from any thread and more than once by mistake;
     // only the first call counts, and it hops onto this session's strand.
@@ -470,7 +471,8 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     if (answered_request) {
-      spdlog::debug("http: {} -> {} request={} duration_ms={}", log_target_, status, request_id_,
+      spdlog::debug("http: answered method={} path={} status={} request={} duration_ms={}",
+                    log_method_, log_path_, status, request_id_,
                     std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::steady_clock::now() - started_)
                         .count());
@@ -549,7 +551,7 @@ class Session : public std::enable_shared_from_this<Session> {
         break;
       case Phase::writing:
         server_->timed_out_total.fetch_add(1);
-        spdlog::debug("http: response not taken within {} ms, connection cut request={}",
+        spdlog::debug("http: response not taken in time, connection cut limit_ms={} request={}",
                       server_->options.write_timeout.count(),
                       request_id_.empty() ? "-" : request_id_);
         close();
@@ -608,7 +610,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool keep_alive_ = false;
   unsigned version_ = 11;
   std::string request_id_;
-  std::string log_target_;  // "POST /hooks/local/messages"
+  std::string log_method_;  // of the request being answered, for the log
+  std::string log_path_;
   std::chrono::steady_clock::time_point started_;
 };
 
