@@ -39,8 +39,16 @@ constexpr std::array<std::string_view, 9> kTopKeys = {"server",    "storage", "a
                                                       "plugins",   "logging", "directory",
                                                       "incidents", "outbox",  "policies"};
 constexpr std::array<std::string_view, 2> kPoliciesKeys = {"path", "tick_ms"};
-constexpr std::array<std::string_view, 5> kServerKeys = {"address", "port", "body_limit_bytes",
-                                                         "read_timeout_seconds", "max_connections"};
+constexpr std::array<std::string_view, 10> kServerKeys = {"address",
+                                                          "port",
+                                                          "body_limit_bytes",
+                                                          "header_timeout_seconds",
+                                                          "body_timeout_seconds",
+                                                          "idle_timeout_seconds",
+                                                          "write_timeout_seconds",
+                                                          "max_connections",
+                                                          "drain_timeout_seconds",
+                                                          "read_timeout_seconds"};
 constexpr std::array<std::string_view, 2> kStorageKeys = {"sqlite", "max_batch"};
 constexpr std::array<std::string_view, 2> kSqliteKeys = {"path", "synchronous"};
 constexpr std::array<std::string_view, 2> kApiKeys = {"token", "token_file"};
@@ -663,15 +671,61 @@ class ConfigReader {
         server.body_limit_bytes = static_cast<std::size_t>(*value);
       }
     }
-    if (const Field* f = s.find("read_timeout_seconds")) {
-      if (auto value = integer(f->value, "server.read_timeout_seconds", 1, 3600)) {
-        server.read_timeout = std::chrono::seconds(*value);
+    const auto seconds = [&](std::string_view key, std::int64_t max, std::chrono::seconds& out) {
+      if (const Field* f = s.find(key)) {
+        if (auto value = integer(f->value, child("server", key), 1, max)) {
+          out = std::chrono::seconds(*value);
+        }
       }
+    };
+    seconds("header_timeout_seconds", 3600, server.header_timeout);
+    seconds("body_timeout_seconds", 3600, server.body_timeout);
+    seconds("idle_timeout_seconds", 3600, server.idle_timeout);
+    seconds("write_timeout_seconds", 3600, server.write_timeout);
+    seconds("drain_timeout_seconds", 300, server.drain_timeout);
+    if (const Field* f = s.find("read_timeout_seconds")) {
+      read_deprecated_read_timeout(s, *f, server);
     }
     if (const Field* f = s.find("max_connections")) {
       if (auto value = integer(f->value, "server.max_connections", 1, 100'000)) {
         server.max_connections = static_cast<std::size_t>(*value);
       }
+    }
+  }
+
+  // Configurations written before header_timeout_seconds and body_timeout_seconds
+  // existed keep working: the old key sets both.
+  void read_deprecated_read_timeout(const Section& s, const Field& old_key, ServerConfig& server) {
+    std::vector<std::string> conflicting;
+    for (std::string_view key : {"header_timeout_seconds", "body_timeout_seconds"}) {
+      if (s.find(key) != nullptr) {
+        conflicting.push_back(child("server", key));
+      }
+    }
+    if (!conflicting.empty()) {
+      std::string both = conflicting[0];
+      if (conflicting.size() > 1) {
+        both += " and " + conflicting[1];
+      }
+      report(
+          old_key.key.Mark(), "server.read_timeout_seconds",
+          "cannot be combined with " + both +
+              " (read_timeout_seconds is a deprecated alias that sets header_timeout_seconds and "
+              "body_timeout_seconds; remove it)");
+      return;
+    }
+    if (auto value = integer(old_key.value, "server.read_timeout_seconds", 1, 3600)) {
+      server.header_timeout = std::chrono::seconds(*value);
+      server.body_timeout = std::chrono::seconds(*value);
+      std::string warning = display_name_;
+      if (const YAML::Mark mark = old_key.key.Mark(); !mark.is_null() && mark.line >= 0) {
+        warning += ':' + std::to_string(mark.line + 1) + ':' + std::to_string(mark.column + 1);
+      }
+      warning +=
+          ": server.read_timeout_seconds: deprecated; it sets both "
+          "server.header_timeout_seconds and server.body_timeout_seconds (to " +
+          std::to_string(*value) + "), write those instead";
+      server.warnings.push_back(std::move(warning));
     }
   }
 

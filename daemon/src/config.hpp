@@ -32,8 +32,14 @@ struct ServerConfig {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8480;  // 0: any free port (logged at start)
   std::size_t body_limit_bytes = std::size_t{1024} * 1024;
-  std::chrono::seconds read_timeout{15};
+  std::chrono::seconds header_timeout{10};  // request line and headers, from the first byte
+  std::chrono::seconds body_timeout{30};    // the body, after the headers
+  std::chrono::seconds idle_timeout{60};    // waiting for a request's first byte
+  std::chrono::seconds write_timeout{30};   // a response the client does not read
   std::size_t max_connections = 256;
+  std::chrono::seconds drain_timeout{10};  // SIGTERM: in-flight requests finish within it
+  // "file:line:col: server.read_timeout_seconds: deprecated …", logged at start.
+  std::vector<std::string> warnings;
 };
 
 struct StorageConfig {

@@ -79,6 +79,19 @@ void reload(const std::string& config_path, haveri::daemon::IncidentService& inc
                policies == 1 ? "y" : "ies");
 }
 
+haveri::http::ServerOptions server_options(const haveri::daemon::ServerConfig& server) {
+  haveri::http::ServerOptions options;
+  options.address = server.address;
+  options.port = server.port;
+  options.body_limit_bytes = server.body_limit_bytes;
+  options.header_timeout = server.header_timeout;
+  options.body_timeout = server.body_timeout;
+  options.idle_timeout = server.idle_timeout;
+  options.write_timeout = server.write_timeout;
+  options.max_connections = server.max_connections;
+  return options;
+}
+
 int run(const Options& options) {
   haveri::daemon::Config config;
   try {
@@ -93,6 +106,9 @@ int run(const Options& options) {
     return kExitConfig;
   }
   haveri::daemon::setup_logging(config.logging.level);
+  for (const auto& warning : config.server.warnings) {
+    spdlog::warn("{}", warning);
+  }
   for (const auto& warning : config.policy_warnings) {
     spdlog::warn("{}", warning);
   }
@@ -209,9 +225,7 @@ int run(const Options& options) {
   }
 
   haveri::http::HttpServer server(
-      io,
-      {config.server.address, config.server.port, config.server.body_limit_bytes,
-       config.server.read_timeout, config.server.max_connections},
+      io, server_options(config.server),
       haveri::daemon::make_router({plugins, *incidents, config.api.token}));
   try {
     server.start();
@@ -223,20 +237,33 @@ int run(const Options& options) {
   }
   spdlog::info("haverid listening on http://{}:{}", config.server.address, server.port());
 
+  // SIGTERM/SIGINT: stop accepting, let the requests in flight be answered (bounded
+  // by server.drain_timeout_seconds), then stop io; a second one ends the drain now.
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+  bool draining = false;  // only touched by on_signal, which never runs concurrently
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& error, int signal_number) {
         if (error) {
           return;
         }
+        signals.async_wait(on_signal);
+        const char* name = signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
         if (signal_number == SIGHUP) {
           reload(options.config_path, *incidents);
-          signals.async_wait(on_signal);
-          return;
+        } else if (draining) {
+          spdlog::info("received {} again: ending the drain now", name);
+          server.cut_drain();
+        } else {
+          draining = true;
+          spdlog::info("received {}: draining (up to {}s)", name,
+                       config.server.drain_timeout.count());
+          // TODO(issue 8, systemd): notify STOPPING=1 here, before the drain starts.
+          server.drain(config.server.drain_timeout, [&io](haveri::http::DrainReport report) {
+            spdlog::info("drained: {} request(s) finished, {} connection(s) cut", report.finished,
+                         report.cut);
+            io.stop();
+          });
         }
-        spdlog::info("received {}, stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
-        server.stop();
-        io.stop();
       };
   signals.async_wait(on_signal);
 
@@ -263,10 +290,11 @@ int run(const Options& options) {
     thread.join();
   }
 
-  // Nothing runs on `io` any more. The store thread finishes what it has queued
-  // (its calls into the plugin host only queue work on the stopped io), then the
-  // plugin instances are destroyed, then (by scope) the server and io.
-  // TODO(operations issue): drain in-flight requests before stopping io.
+  // Nothing runs on `io` any more, and every request read was answered or cut by
+  // the drain. The store writer commits every job it has queued (stop() refuses new
+  // ones, so this is bounded; its calls into the plugin host only queue work on the
+  // stopped io), then the plugin instances are destroyed, then (by scope) the server
+  // and io.
   incidents->stop();
   plugins.shutdown();
   incidents.reset();

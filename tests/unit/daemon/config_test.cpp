@@ -79,7 +79,7 @@ class ConfigTest : public ::testing::Test {
   }
 
   fs::path write(const fs::path& relative, const std::string& contents) {
-    const fs::path path = dir_ / relative;
+    fs::path path = dir_ / relative;
     fs::create_directories(path.parent_path());
     std::ofstream out(path, std::ios::binary);
     out << contents;
@@ -136,7 +136,12 @@ TEST_F(ConfigTest, RepositoryExampleLoads) {
   EXPECT_EQ(config.server.address, "127.0.0.1");
   EXPECT_EQ(config.server.port, 8480);
   EXPECT_EQ(config.server.body_limit_bytes, 1048576U);
-  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.server.body_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.server.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(config.server.write_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.server.drain_timeout, std::chrono::seconds(10));
+  EXPECT_TRUE(config.server.warnings.empty());
   EXPECT_EQ(config.server.max_connections, 256U);
   EXPECT_EQ(config.storage.sqlite_path, dir_ / "data" / "haveri.db");
   EXPECT_EQ(config.storage.synchronous, "full");
@@ -196,7 +201,12 @@ TEST_F(ConfigTest, OptionalKeysTakeTheirDefaults) {
   EXPECT_EQ(config.server.address, "127.0.0.1");
   EXPECT_EQ(config.server.port, 8480);
   EXPECT_EQ(config.server.body_limit_bytes, 1024U * 1024U);
-  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.header_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(config.server.body_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.server.idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(config.server.write_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(config.server.drain_timeout, std::chrono::seconds(10));
+  EXPECT_TRUE(config.server.warnings.empty());
   EXPECT_EQ(config.server.max_connections, 256U);
   EXPECT_EQ(config.storage.sqlite_path, dir_ / "data" / "haveri.db");
   EXPECT_EQ(config.storage.synchronous, "full");
@@ -219,8 +229,12 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
       "  address: 0.0.0.0\n"
       "  port: 0\n"
       "  body_limit_bytes: 2048\n"
-      "  read_timeout_seconds: 3600\n"
+      "  header_timeout_seconds: 3600\n"
+      "  body_timeout_seconds: 1\n"
+      "  idle_timeout_seconds: 2\n"
+      "  write_timeout_seconds: 3\n"
       "  max_connections: 100000\n"
+      "  drain_timeout_seconds: 300\n"
       "storage:\n"
       "  sqlite:\n"
       "    path: /var/lib/haveri/haveri.db\n"
@@ -247,7 +261,11 @@ TEST_F(ConfigTest, EverySchemaKeyIsRead) {
   EXPECT_EQ(config.server.address, "0.0.0.0");
   EXPECT_EQ(config.server.port, 0);
   EXPECT_EQ(config.server.body_limit_bytes, 2048U);
-  EXPECT_EQ(config.server.read_timeout, std::chrono::seconds(3600));
+  EXPECT_EQ(config.server.header_timeout, std::chrono::seconds(3600));
+  EXPECT_EQ(config.server.body_timeout, std::chrono::seconds(1));
+  EXPECT_EQ(config.server.idle_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(config.server.write_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(config.server.drain_timeout, std::chrono::seconds(300));
   EXPECT_EQ(config.server.max_connections, 100000U);
   EXPECT_EQ(config.storage.sqlite_path, fs::path("/var/lib/haveri/haveri.db"));
   EXPECT_EQ(config.storage.synchronous, "normal");
@@ -301,7 +319,61 @@ TEST_F(ConfigTest, UnknownNestedKeyListsAllowedKeys) {
                                        "  address: 127.0.0.1\n"
                                        "  prot: 8080\n"),
       ElementsAre(at(7, 3) + "server.prot: unknown key (allowed: address, port, body_limit_bytes, "
-                             "read_timeout_seconds, max_connections)"));
+                             "header_timeout_seconds, body_timeout_seconds, idle_timeout_seconds, "
+                             "write_timeout_seconds, max_connections, drain_timeout_seconds, "
+                             "read_timeout_seconds)"));
+}
+
+TEST_F(ConfigTest, ServerTimeoutBounds) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n"
+                                               "  header_timeout_seconds: 0\n"
+                                               "  body_timeout_seconds: 3601\n"
+                                               "  idle_timeout_seconds: soon\n"
+                                               "  write_timeout_seconds: -1\n"
+                                               "  drain_timeout_seconds: 301\n"),
+              ElementsAre(at(6, 27) + "server.header_timeout_seconds: expected an integer "
+                                      "between 1 and 3600, got \"0\"",
+                          at(7, 25) + "server.body_timeout_seconds: expected an integer "
+                                      "between 1 and 3600, got \"3601\"",
+                          at(8, 25) + "server.idle_timeout_seconds: expected an integer "
+                                      "between 1 and 3600, got \"soon\"",
+                          at(9, 26) + "server.write_timeout_seconds: expected an integer "
+                                      "between 1 and 3600, got \"-1\"",
+                          at(10, 26) + "server.drain_timeout_seconds: expected an integer "
+                                       "between 1 and 300, got \"301\""));
+}
+
+// Configurations from before header_timeout_seconds and body_timeout_seconds keep
+// starting, with a warning that names the keys to write instead.
+TEST_F(ConfigTest, DeprecatedReadTimeoutSetsHeaderAndBodyTimeouts) {
+  const Config config = load(std::string(kMinimal) +
+                             "server:\n"
+                             "  port: 8480\n"
+                             "  read_timeout_seconds: 15\n");
+  EXPECT_EQ(config.server.header_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.body_timeout, std::chrono::seconds(15));
+  EXPECT_EQ(config.server.idle_timeout, std::chrono::seconds(60));
+  EXPECT_THAT(config.server.warnings,
+              ElementsAre(at(7, 3) + "server.read_timeout_seconds: deprecated; it sets both "
+                                     "server.header_timeout_seconds and "
+                                     "server.body_timeout_seconds (to 15), write those instead"));
+}
+
+TEST_F(ConfigTest, DeprecatedReadTimeoutWithANewKeyIsAnErrorNamingBoth) {
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n"
+                                               "  read_timeout_seconds: 15\n"
+                                               "  header_timeout_seconds: 5\n"),
+              ElementsAre(at(6, 3) + "server.read_timeout_seconds: cannot be combined with "
+                                     "server.header_timeout_seconds (read_timeout_seconds is a "
+                                     "deprecated alias that sets header_timeout_seconds and "
+                                     "body_timeout_seconds; remove it)"));
+  EXPECT_THAT(problems(std::string(kMinimal) + "server:\n"
+                                               "  body_timeout_seconds: 5\n"
+                                               "  header_timeout_seconds: 5\n"
+                                               "  read_timeout_seconds: 15\n"),
+              ElementsAre(HasSubstr(at(8, 3) + "server.read_timeout_seconds: cannot be combined "
+                                               "with server.header_timeout_seconds and "
+                                               "server.body_timeout_seconds")));
 }
 
 TEST_F(ConfigTest, UnknownKeyInsidePluginInstance) {
