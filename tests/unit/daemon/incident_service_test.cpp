@@ -182,6 +182,21 @@ class IncidentServiceTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.error().message;
   }
 
+  // Waits (bounded) until the writer has had nothing to do for a while: start() leaves
+  // jobs behind (the first outbox pump), and a test that makes "the next commit" fail
+  // must not have one of those take the failure instead.
+  void await_idle_writer() {
+    std::uint64_t last_jobs = ~std::uint64_t{0};
+    int quiet_polls = 0;
+    for (int i = 0; i < 250 && quiet_polls < 5; ++i) {
+      const auto stats = service_->store_stats();
+      quiet_polls = stats.queued == 0 && stats.jobs == last_jobs ? quiet_polls + 1 : 0;
+      last_jobs = stats.jobs;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(quiet_polls, 5) << "the writer never went idle";
+  }
+
   // Submits an inbound event and waits for the durability answer.
   bool submit(nlohmann::json event) {
     return outcome_of(std::move(event)) == InboundOutcome::committed;
@@ -408,6 +423,7 @@ TEST_F(IncidentServiceTest, AnEventWithoutAnIdempotencyKeyIsDroppedNotStored) {
 }
 
 TEST_F(IncidentServiceTest, ARequestWhoseBatchCannotCommitIsRetriedAndStoredOnce) {
+  await_idle_writer();
   flaky_->failing_commits = 1;
   EXPECT_EQ(outcome_of(chat("command", "general", "declare Kiln 2 cold sev2", "k-1")),
             InboundOutcome::retry_later);
