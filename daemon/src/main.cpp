@@ -25,6 +25,7 @@
 #include "http_server.hpp"
 #include "incident_service.hpp"
 #include "logging.hpp"
+#include "metrics.hpp"
 #include "plugin_host.hpp"
 #include "routes.hpp"
 
@@ -99,6 +100,12 @@ int run(const Options& options) {
 
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
+  std::vector<std::string> instance_names;
+  for (const auto& instance : config.plugins.instances) {
+    instance_names.push_back(instance.name);
+  }
+  // Before everything that counts into it, so it is destroyed after them.
+  haveri::daemon::DaemonMetrics metrics(instance_names);
   std::unique_ptr<haveri::daemon::IncidentService> incidents;
   haveri::daemon::PluginHostOptions plugin_options{
       config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout};
@@ -174,6 +181,7 @@ int run(const Options& options) {
   service_options.escalation_tick = config.escalation_tick;
   service_options.time_zones = std::make_shared<haveri::policy::TimeZoneDatabase>(config.zoneinfo);
   service_options.policies = std::make_shared<const haveri::policy::PolicySet>(config.policies);
+  service_options.metrics = &metrics;
   if (!config.policies_path) {
     spdlog::warn("no policies.path in {}: nobody will be paged by escalation policies",
                  options.config_path);
@@ -212,7 +220,8 @@ int run(const Options& options) {
       io,
       {config.server.address, config.server.port, config.server.body_limit_bytes,
        config.server.read_timeout, config.server.max_connections},
-      haveri::daemon::make_router({plugins, *incidents, config.api.token}));
+      haveri::daemon::make_router(
+          {plugins, *incidents, config.api.token, instance_names, &metrics}));
   try {
     server.start();
   } catch (const std::exception& e) {
