@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -537,6 +538,12 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
       decision->events.push_back(std::move(payload));
     }
   }
+  const bool first_acknowledgement =
+      incident && !incident->acknowledged_at &&
+      std::any_of(decision->events.begin(), decision->events.end(),
+                  [](const EventPayload& payload) {
+                    return std::holds_alternative<Acknowledged>(payload);
+                  });
   AppendRequest request;
   if (!declares) {
     request.incident = incident->id;
@@ -557,7 +564,7 @@ InboundOutcome IncidentEngine::handle_command(const InboundEvent& event,
                                        lane_of(event.channel), reply_key(event) + ":1",
                                        std::move(operation), std::nullopt, now));
   }
-  return commit(std::move(request));
+  return commit(std::move(request), first_acknowledgement);
 }
 
 InboundOutcome IncidentEngine::handle_message(const InboundEvent& event,
@@ -713,7 +720,7 @@ std::vector<OutboxEntry> IncidentEngine::outbox_of(const Incident& after,
   return entries;
 }
 
-InboundOutcome IncidentEngine::commit(AppendRequest request) {
+InboundOutcome IncidentEngine::commit(AppendRequest request, bool first_acknowledgement) {
   if (!request.events.empty()) {
     request.outbox_of = [this](const Incident& after, const std::vector<Event>& committed) {
       const std::string prefix = "INC-" + std::to_string(after.id) + ":" +
@@ -728,8 +735,18 @@ InboundOutcome IncidentEngine::commit(AppendRequest request) {
     return InboundOutcome::retry_later;
   }
   note_escalation_change(outcome->state, outcome->committed);
+  if (first_acknowledgement && !outcome->duplicate && outcome->state.acknowledged_at) {
+    first_acknowledgements_.push_back(FirstAcknowledgement{
+        outcome->state.id, outcome->state.severity,
+        std::chrono::duration_cast<std::chrono::milliseconds>(*outcome->state.acknowledged_at -
+                                                              outcome->state.declared_at)});
+  }
   queue(std::move(outcome->outbox));
   return InboundOutcome::committed;
+}
+
+std::vector<FirstAcknowledgement> IncidentEngine::take_first_acknowledgements() {
+  return std::exchange(first_acknowledgements_, {});
 }
 
 void IncidentEngine::queue(std::vector<OutboxEntry> entries) {
@@ -878,7 +895,9 @@ void IncidentEngine::resync_outbox() {
   if (!pending) {
     return;  // tried again on the next take_due
   }
-  scheduler_ = OutboxScheduler(outbox_settings_);
+  OutboxScheduler reloaded(outbox_settings_);
+  reloaded.keep_counters_of(scheduler_);
+  scheduler_ = std::move(reloaded);
   for (const auto& [instance, limits] : limits_) {
     scheduler_.set_limits(instance, limits);
   }
@@ -925,6 +944,10 @@ std::optional<TimePoint> IncidentEngine::next_due() const {
 
 OutboxStats IncidentEngine::outbox_stats() const {
   return scheduler_.stats();
+}
+
+std::map<std::string, InstanceOutboxStats> IncidentEngine::outbox_instance_stats() const {
+  return scheduler_.instance_stats();
 }
 
 void IncidentEngine::complete(std::int64_t outbox_id, const std::string& result_json) {

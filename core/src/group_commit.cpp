@@ -10,7 +10,7 @@
 namespace haveri::core {
 
 GroupCommitWriter::GroupCommitWriter(EventStore& store, GroupCommitOptions options)
-    : store_(store), options_(options) {
+    : store_(store), options_(std::move(options)) {
   if (options_.max_batch == 0) {
     options_.max_batch = 1;
   }
@@ -116,6 +116,15 @@ void GroupCommitWriter::run_batch(std::deque<Job>& batch) {
       }
     }
   };
+  const auto observe = [this, &batch](bool committed, std::chrono::nanoseconds commit_time) {
+    if (options_.on_batch) {
+      try {
+        options_.on_batch(GroupCommitBatch{batch.size(), committed, commit_time});
+      } catch (...) {
+        // Observing must never stop the writer.
+      }
+    }
+  };
   auto begun = store_.begin_batch();
   if (!begun) {
     {
@@ -124,6 +133,7 @@ void GroupCommitWriter::run_batch(std::deque<Job>& batch) {
       shared_.stats.jobs += batch.size();
     }
     settle_all(begun);
+    observe(false, std::chrono::nanoseconds{0});
     return;
   }
   // Jobs whose `run` threw are settled with the error, whatever the batch does.
@@ -174,6 +184,7 @@ void GroupCommitWriter::run_batch(std::deque<Job>& batch) {
     }
   }
   settle_all(committed);
+  observe(committed.ok(), std::chrono::duration_cast<std::chrono::nanoseconds>(took));
 }
 
 }  // namespace haveri::core

@@ -105,6 +105,7 @@ std::vector<std::int64_t> OutboxScheduler::add(OutboxEntry entry) {
   }
   queued_.emplace(entry.id, entry.lane);
   ++depth_[entry.instance];
+  instance_counters_.try_emplace(entry.instance);  // listed from now on, even at depth 0
 
   std::deque<OutboxEntry>& queue = lanes_[entry.lane].queued;
   // Entries nearly always arrive in id order, so the search from the back is short.
@@ -236,17 +237,21 @@ Completion OutboxScheduler::complete(std::int64_t id, const AttemptOutcome& outc
   entry.attempts += 1;
   const int attempts = entry.attempts;
 
+  InstanceOutboxStats& instance = instance_counters_[entry.instance];
   if (outcome.kind == AttemptOutcome::Kind::ok) {
     forget(entry);
     ++counters_.done;
+    ++instance.done;
     return Completion{Completion::Disposition::done, attempts, {}, {}};
   }
   if (outcome.kind == AttemptOutcome::Kind::retryable) {
     ++counters_.retried;
+    ++instance.retried;
   }
   if (outcome.kind == AttemptOutcome::Kind::permanent || attempts >= settings_.max_attempts) {
     forget(entry);
     ++counters_.failed;
+    ++instance.failed;
     return Completion{Completion::Disposition::failed, attempts, {}, outcome.error};
   }
   entry.not_before = now + retry_delay(settings_, outcome.retry_after, attempts, jitter_);
@@ -277,6 +282,25 @@ OutboxStats OutboxScheduler::stats() const {
 std::size_t OutboxScheduler::depth(const std::string& instance) const {
   const auto found = depth_.find(instance);
   return found == depth_.end() ? 0 : found->second;
+}
+
+std::map<std::string, InstanceOutboxStats> OutboxScheduler::instance_stats() const {
+  std::map<std::string, InstanceOutboxStats> stats = instance_counters_;
+  for (auto& [instance, counts] : stats) {
+    counts.depth = 0;
+  }
+  for (const auto& [instance, depth] : depth_) {
+    stats[instance].depth = depth;
+  }
+  return stats;
+}
+
+void OutboxScheduler::keep_counters_of(const OutboxScheduler& previous) {
+  counters_.retried = previous.counters_.retried;
+  counters_.failed = previous.counters_.failed;
+  counters_.done = previous.counters_.done;
+  counters_.coalesced = previous.counters_.coalesced;
+  instance_counters_ = previous.instance_counters_;
 }
 
 void OutboxScheduler::remove_queued(std::int64_t id) {

@@ -18,6 +18,8 @@
 #include <haveri/policy/time_zone.hpp>
 #include <haveri/policy/timer_wheel.hpp>
 
+#include "metrics.hpp"
+
 namespace haveri::daemon {
 
 namespace asio = boost::asio;
@@ -181,7 +183,9 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         tick_timer(context),
         escalation_timer(context),
         wheel_origin(std::chrono::steady_clock::now()),
-        writer(*store, core::GroupCommitOptions{options.max_batch, options.max_queued_inbound}) {
+        writer(*store, core::GroupCommitOptions{
+                           options.max_batch, options.max_queued_inbound,
+                           [this](const core::GroupCommitBatch& batch) { observe_batch(batch); }}) {
     engine.hold_outbox(true);
     engine.set_policies(options.policies);
     engine.set_time_zones(options.time_zones ? options.time_zones
@@ -241,24 +245,38 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     core::GroupCommitWriter::Job job;
     // Both run on the writer thread, so a plain shared flag will do.
     auto ran = std::make_shared<bool>(false);
-    job.run = [this, what, ran,
+    // Counted only once their job is kept and its batch durable.
+    auto acknowledged = std::make_shared<std::vector<core::FirstAcknowledgement>>();
+    job.run = [this, what, ran, acknowledged,
                run = std::forward<Work>(work_in_batch)](core::EventStore&) mutable {
       *ran = true;
       const std::size_t mark = engine.held_mark();
       bool keep = false;
       contained(what, [&] { keep = run(); });
+      auto firsts = engine.take_first_acknowledgements();
       if (!keep) {
         engine.drop_held(mark);
+      } else {
+        *acknowledged = std::move(firsts);
       }
       return keep;
     };
-    job.settled = [this, what, ran,
+    job.settled = [this, what, ran, acknowledged,
                    then = std::forward<After>(after)](const core::VoidResult& durable) mutable {
       // A job that never ran (its batch could not begin, or its savepoint failed)
       // held nothing, and its batch may well have committed the others' work.
       const bool scheduled = *ran && engine.settle(durable.ok());
       if (*ran) {
         publish_escalation_updates();
+      }
+      if (durable && options.metrics != nullptr) {
+        for (const core::FirstAcknowledgement& first : *acknowledged) {
+          // A clock set back between declaration and acknowledgement is not a negative wait.
+          const double seconds =
+              std::max(0.0, std::chrono::duration<double>(first.after_declaration).count());
+          options.metrics->acknowledge_latency.with({std::string(core::to_string(first.severity))})
+              .observe(seconds);
+        }
       }
       if (!durable) {
         spdlog::error("store: {}: not stored: {}", what, durable.error().message);
@@ -269,6 +287,46 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       }
     };
     return writer.submit(std::move(job), admission);
+  }
+
+  // Writer thread, after each batch: what it cost, and the outbox as it left it.
+  void observe_batch(const core::GroupCommitBatch& batch) {
+    if (options.metrics == nullptr) {
+      return;
+    }
+    DaemonMetrics& metrics = *options.metrics;
+    metrics.store_commit_batch_size.observe(static_cast<double>(batch.jobs));
+    if (batch.committed) {
+      metrics.store_commit_duration.observe(
+          std::chrono::duration<double>(batch.commit_time).count());
+    } else {
+      metrics.store_commit_failures.increment();
+    }
+    for (const auto& [instance, stats] : engine.outbox_instance_stats()) {
+      metrics.outbox_depth.with({instance}).set(static_cast<double>(stats.depth));
+      metrics.outbox_retries.with({instance}).advance_to(stats.retried);
+      metrics.outbox_failures.with({instance}).advance_to(stats.failed);
+      metrics.outbox_delivered.with({instance}).advance_to(stats.done);
+    }
+  }
+
+  // Any thread.
+  void count_inbound(const std::string& instance, std::string_view outcome) {
+    if (options.metrics != nullptr) {
+      options.metrics->inbound_events.with({instance, std::string(outcome)}).increment();
+    }
+  }
+
+  static std::string_view outcome_label(core::InboundOutcome outcome) {
+    switch (outcome) {
+      case core::InboundOutcome::committed:
+        return "committed";
+      case core::InboundOutcome::retry_later:
+        return "retry_later";
+      case core::InboundOutcome::refused:
+        return "refused";
+    }
+    return "retry_later";
   }
 
   // Writer thread: hands the settled changes of pending steps to the wheel.
@@ -403,6 +461,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     auto event = parse_inbound_event(
         instance, platform == options.platforms.end() ? instance : platform->second, json, problem);
     if (!event) {
+      count_inbound(instance, problem.empty() ? "ignored" : "malformed");
       if (problem.empty()) {
         spdlog::debug("plugin {}: ignoring inbound event of type {}", instance,
                       string_at(json, "type").value_or("?"));
@@ -434,15 +493,16 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           }
           return *outcome != core::InboundOutcome::retry_later;
         },
-        [this, outcome, answer](const core::VoidResult& durable, bool /*ran*/) {
-          answer_on_executor(
-              [answer, verdict = durable ? *outcome : core::InboundOutcome::retry_later] {
-                (*answer)(verdict);
-              });
+        [this, instance, outcome, answer](const core::VoidResult& durable, bool /*ran*/) {
+          const core::InboundOutcome verdict =
+              durable ? *outcome : core::InboundOutcome::retry_later;
+          count_inbound(instance, outcome_label(verdict));
+          answer_on_executor([answer, verdict] { (*answer)(verdict); });
         },
         core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
       spdlog::warn("plugin {}: {}; answering retry-later", instance, queued.error().message);
+      count_inbound(instance, "retry_later");
       (*answer)(core::InboundOutcome::retry_later);
     }
   }
@@ -770,6 +830,9 @@ void IncidentService::handle_inbound(const std::string& instance, const nlohmann
   };
   if (!contained("handling an inbound event",
                  [&] { impl_->on_inbound(instance, event, answer_once); })) {
+    if (!answered->load()) {
+      impl_->count_inbound(instance, "retry_later");
+    }
     answer_once(core::InboundOutcome::retry_later);
   }
 }
@@ -827,6 +890,34 @@ void IncidentService::search(std::string organization, std::string query, std::s
       "searching",
       [organization = std::move(organization), query = std::move(query),
        limit](core::EventStore& store) { return store.search(organization, query, limit); },
+      std::move(done));
+}
+
+void IncidentService::open_incident_counts(
+    std::function<void(core::Result<OpenIncidentCounts>)> done) {
+  impl_->read<OpenIncidentCounts>(
+      "counting open incidents",
+      [](core::EventStore& store) -> core::Result<OpenIncidentCounts> {
+        // Every incident not CLOSED is among those time can still act on.
+        auto incidents = store.incidents_with_timed_work();
+        if (!incidents) {
+          return incidents.error();
+        }
+        OpenIncidentCounts counts;
+        for (const core::Severity severity :
+             {core::Severity::sev1, core::Severity::sev2, core::Severity::sev3}) {
+          for (const core::Status status : {core::Status::declared, core::Status::investigating,
+                                            core::Status::mitigated, core::Status::resolved}) {
+            counts[{severity, status}] = 0;
+          }
+        }
+        for (const core::Incident& incident : incidents.value()) {
+          if (incident.status != core::Status::closed) {
+            ++counts[{incident.severity, incident.status}];
+          }
+        }
+        return counts;
+      },
       std::move(done));
 }
 

@@ -21,6 +21,8 @@
 
 namespace haveri::daemon {
 
+class DaemonMetrics;
+
 // Sends one operation to a plugin instance; `done` receives the plugin's result.
 using OperationSender = std::function<void(const std::string& instance, nlohmann::json operation,
                                            std::function<void(nlohmann::json result)> done)>;
@@ -48,7 +50,13 @@ struct IncidentServiceOptions {
   // policies: no chain ever starts.
   std::shared_ptr<const policy::PolicySet> policies;
   std::shared_ptr<policy::TimeZoneDatabase> time_zones;
+  // Where inbound events, first acknowledgements, store batches and the outbox
+  // are counted (metrics.hpp); null: nowhere. Must outlive the service.
+  DaemonMetrics* metrics = nullptr;
 };
+
+// Incidents not CLOSED, by severity and status: every combination, 0 included.
+using OpenIncidentCounts = std::map<std::pair<core::Severity, core::Status>, std::size_t>;
 
 // What a projection rebuild found.
 struct RebuildReport {
@@ -122,6 +130,11 @@ class IncidentService {
   // Full-text search over an organization's incidents (all with an empty one).
   void search(std::string organization, std::string query, std::size_t limit,
               std::function<void(core::Result<std::vector<core::SearchHit>>)> done);
+
+  // Counts the incidents not CLOSED (the metrics scrape). On the reader store when
+  // there is one: one read transaction, so the counts are one consistent moment,
+  // and the writer never waits for it.
+  void open_incident_counts(std::function<void(core::Result<OpenIncidentCounts>)> done);
 
   // Rewrites every projection from the events, as one writer job (inbound events
   // wait meanwhile), and counts the rows that differed from the live ones. With

@@ -25,6 +25,7 @@
 #include "http_server.hpp"
 #include "incident_service.hpp"
 #include "logging.hpp"
+#include "metrics.hpp"
 #include "plugin_host.hpp"
 #include "routes.hpp"
 
@@ -115,6 +116,12 @@ int run(const Options& options) {
 
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
+  std::vector<std::string> instance_names;
+  for (const auto& instance : config.plugins.instances) {
+    instance_names.push_back(instance.name);
+  }
+  // Before everything that counts into it, so it is destroyed after them.
+  haveri::daemon::DaemonMetrics metrics(instance_names);
   std::unique_ptr<haveri::daemon::IncidentService> incidents;
   haveri::daemon::PluginHostOptions plugin_options{
       config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout};
@@ -190,6 +197,7 @@ int run(const Options& options) {
   service_options.escalation_tick = config.escalation_tick;
   service_options.time_zones = std::make_shared<haveri::policy::TimeZoneDatabase>(config.zoneinfo);
   service_options.policies = std::make_shared<const haveri::policy::PolicySet>(config.policies);
+  service_options.metrics = &metrics;
   if (!config.policies_path) {
     spdlog::warn("no policies.path in {}: nobody will be paged by escalation policies",
                  options.config_path);
@@ -226,7 +234,14 @@ int run(const Options& options) {
 
   haveri::http::HttpServer server(
       io, server_options(config.server),
-      haveri::daemon::make_router({plugins, *incidents, config.api.token}));
+      haveri::daemon::make_router(
+          {plugins, *incidents, config.api.token, instance_names, &metrics}));
+  metrics.before_scrape = [&server, &metrics] {
+    const haveri::http::ServerStats stats = server.stats();
+    metrics.http_connections_open.set(static_cast<double>(stats.open_connections));
+    metrics.http_connections_refused.advance_to(stats.refused_busy_total);
+    metrics.http_timeouts.advance_to(stats.timed_out_total);
+  };
   try {
     server.start();
   } catch (const std::exception& e) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
@@ -300,6 +301,9 @@ struct PluginHost::Impl : std::enable_shared_from_this<PluginHost::Impl> {
   haveri_host_api host_api{};
   std::map<std::string, std::shared_ptr<PluginLibrary>> libraries;  // by plugin name
   std::map<std::string, std::unique_ptr<HostInstance>, std::less<>> instances;
+  // Names of the instances started and not shut down: `instances` itself is only
+  // safe to read once start() returned; this answers /readyz at any time.
+  Guarded<std::set<std::string, std::less<>>> started;
   std::atomic<std::uint64_t> next_id{1};
   Guarded<std::unordered_map<std::uint64_t, PendingRequest>> requests;
   Guarded<std::unordered_map<std::uint64_t, PendingOperation>> operations;
@@ -1189,11 +1193,16 @@ void PluginHost::start(const std::vector<PluginInstanceConfig>& instances) {
                  api.abi_major, api.abi_minor,
                  instance->limits ? instance->limits->dump() : std::string("none declared"));
     impl_->instances.emplace(config.name, std::move(instance));
+    impl_->started.with([&](auto& names) { names.insert(config.name); });
   }
 }
 
 bool PluginHost::has_instance(std::string_view name) const {
   return impl_->find(name) != nullptr;
+}
+
+bool PluginHost::started(std::string_view name) const {
+  return impl_->started.with([name](const auto& names) { return names.contains(name); });
 }
 
 std::optional<nlohmann::json> PluginHost::limits(std::string_view name) const {
@@ -1297,6 +1306,7 @@ void PluginHost::perform(const std::string& instance_name, const nlohmann::json&
 }
 
 void PluginHost::shutdown() {
+  impl_->started.with([](auto& names) { names.clear(); });
   // Services first: no answer may reach an instance that is being destroyed.
   for (auto& [name, instance] : impl_->instances) {
     stop_services(*instance->services);

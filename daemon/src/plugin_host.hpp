@@ -100,6 +100,12 @@ class PluginHost {
 
   bool has_instance(std::string_view name) const;
 
+  // Whether instance `name` was created and started by start() and shutdown() has
+  // not stopped it since: false for an unknown instance, one whose create failed
+  // (start() threw before it), and every instance after shutdown(). Thread-safe,
+  // also while start() or shutdown() runs (/readyz asks from the io threads).
+  bool started(std::string_view name) const;
+
   // The limits instance `name` declared through describe_instance (ABI 1.1), as
   // validated at start: an object holding only the members that were in range —
   // "channel_interval_ms" (integer 0..600000), "per_second" (number, > 0 and

@@ -1,11 +1,15 @@
 #include "routes.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <memory>
 #include <optional>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <haveri/core/commands.hpp>
 #include <haveri/core/event_store.hpp>
@@ -13,6 +17,7 @@
 #include <haveri/core/incident.hpp>
 
 #include "incident_service.hpp"
+#include "metrics.hpp"
 #include "plugin_host.hpp"
 
 namespace haveri::daemon {
@@ -309,20 +314,121 @@ void serve_api(RouterDependencies& deps, const http::Request& request,
   respond(http::Response::error(404, "no such API route"));
 }
 
+// What /readyz waits for: "store", "plugin <name>"; empty when ready.
+std::vector<std::string> waiting_for(const RouterDependencies& deps) {
+  std::vector<std::string> waiting;
+  if (!deps.incidents.ready()) {
+    waiting.emplace_back("store");
+  }
+  for (const std::string& instance : deps.plugin_instances) {
+    if (!deps.plugins.started(instance)) {
+      waiting.push_back("plugin " + instance);
+    }
+  }
+  return waiting;
+}
+
+void serve_metrics(const std::shared_ptr<RouterDependencies>& deps,
+                   const http::Responder& respond) {
+  // The counts come from the reader store: the io thread does not wait for them.
+  deps->incidents.open_incident_counts([deps, respond](core::Result<OpenIncidentCounts> counts) {
+    DaemonMetrics& exported = *deps->metrics;
+    if (counts) {
+      for (const auto& [key, count] : counts.value()) {
+        exported.incidents_open
+            .with(
+                {std::string(core::to_string(key.first)), std::string(core::to_string(key.second))})
+            .set(static_cast<double>(count));
+      }
+      exported.incidents_open.set_visible(true);
+    } else {
+      // Absent rather than stale: an alert on it then says "no data", not "all fine".
+      spdlog::warn("metrics: open incidents not counted: {}", counts.error().message);
+      exported.incidents_open.set_visible(false);
+    }
+    if (exported.before_scrape) {
+      exported.before_scrape();
+    }
+    exported.ready.set(waiting_for(*deps).empty() ? 1.0 : 0.0);
+    exported.escalation_timers_pending.set(
+        static_cast<double>(deps->incidents.pending_escalation_timers()));
+    exported.store_queue_depth.set(static_cast<double>(deps->incidents.store_stats().queued));
+    http::Response response;
+    response.status = 200;
+    response.content_type = std::string(metrics::kContentType);
+    response.body = exported.registry.render();
+    respond(std::move(response));
+  });
+}
+
+// The responder, counting the answer (once) under the request's route.
+http::Responder counting(DaemonMetrics& exported, RouteLabel label, http::Responder respond) {
+  auto counted = std::make_shared<std::atomic<bool>>(false);
+  return [&exported, label = std::move(label), counted, respond = std::move(respond),
+          started = std::chrono::steady_clock::now()](http::Response response) {
+    if (!counted->exchange(true)) {
+      exported.count_request(label.route, label.plugin_instance, response.status,
+                             std::chrono::steady_clock::now() - started);
+    }
+    respond(std::move(response));
+  };
+}
+
 }  // namespace
+
+RouteLabel route_label(std::string_view path, const std::vector<std::string>& plugin_instances) {
+  for (const std::string_view fixed :
+       {"/healthz", "/readyz", "/metrics", "/api/v1/incidents", "/api/v1/follow-ups",
+        "/api/v1/outbox", "/api/v1/rebuild", "/api/v1/search"}) {
+    if (path == fixed) {
+      return {std::string(fixed), {}};
+    }
+  }
+  constexpr std::string_view kIncident = "/api/v1/incidents/";
+  if (path.starts_with(kIncident)) {
+    std::string_view rest = path.substr(kIncident.size());
+    const bool events = rest.ends_with("/events");
+    if (events) {
+      rest.remove_suffix(std::string_view("/events").size());
+    }
+    if (!rest.empty() && rest.find('/') == std::string_view::npos) {
+      return {events ? "/api/v1/incidents/{id}/events" : "/api/v1/incidents/{id}", {}};
+    }
+    return {"other", {}};
+  }
+  constexpr std::string_view kHooks = "/hooks/";
+  if (path.starts_with(kHooks)) {
+    const std::string_view rest = path.substr(kHooks.size());
+    const std::string_view name = rest.substr(0, rest.find('/'));
+    if (std::find(plugin_instances.begin(), plugin_instances.end(), name) !=
+        plugin_instances.end()) {
+      return {"/hooks/{instance}", std::string(name)};
+    }
+  }
+  return {"other", {}};
+}
 
 http::Handler make_router(RouterDependencies dependencies) {
   auto deps = std::make_shared<RouterDependencies>(std::move(dependencies));
   return [deps](http::Request&& request, http::Responder respond) {
+    if (deps->metrics != nullptr) {
+      respond = counting(*deps->metrics, route_label(request.path, deps->plugin_instances),
+                         std::move(respond));
+    }
     const std::string& path = request.path;
     if (path == "/healthz") {
       respond(http::Response::json(200, R"({"status":"ok"})"));
       return;
     }
     if (path == "/readyz") {
-      // TODO(issue 8): every plugin instance started, too.
-      respond(deps->incidents.ready() ? http::Response::json(200, R"({"status":"ready"})")
-                                      : http::Response::json(503, R"({"status":"starting"})"));
+      const std::vector<std::string> waiting = waiting_for(*deps);
+      respond(waiting.empty() ? http::Response::json(200, R"({"status":"ready"})")
+                              : http::Response::json(
+                                    503, dump({{"status", "starting"}, {"waiting_for", waiting}})));
+      return;
+    }
+    if (path == "/metrics" && deps->metrics != nullptr) {
+      serve_metrics(deps, respond);
       return;
     }
     if (path == "/api/v1" || path.starts_with("/api/v1/")) {

@@ -25,8 +25,8 @@ class BackupEndToEnd : public DaemonTest {
   std::size_t incident_count() { return api("/api/v1/incidents")["incidents"].size(); }
 
   void declare(int number) {
-    const auto response = say("general", "alice", "/incident declare Pump " +
-                                                      std::to_string(number) + " leaking sev3",
+    const auto response = say("general", "alice",
+                              "/incident declare Pump " + std::to_string(number) + " leaking sev3",
                               "declare-" + std::to_string(number));
     ASSERT_EQ(response.status, 200) << response.body;
   }
@@ -50,8 +50,8 @@ TEST_F(BackupEndToEnd, OnlineBackupTakenUnderWritesRestoresIntoAWorkingDaemon) {
                              {"user", "bob"},
                              {"text", "/incident declare Valve " + std::to_string(i) + " stuck"},
                              {"client_message_id", "during-" + std::to_string(i)}};
-      if (client.request("POST", "/hooks/local/messages", body.dump(), "application/json")
-              .status == 200) {
+      if (client.request("POST", "/hooks/local/messages", body.dump(), "application/json").status ==
+          200) {
         ++answered;
       }
     }
@@ -79,9 +79,9 @@ TEST_F(BackupEndToEnd, OnlineBackupTakenUnderWritesRestoresIntoAWorkingDaemon) {
   std::filesystem::copy_file(backup_file, database());
   start();
   EXPECT_EQ(incident_count(), static_cast<std::size_t>(in_backup));
-  const auto ctl = run_program(build_dir() / "bin" / "haverictl",
-                               {"--url", url(), "rebuild", "--check"}, dir_.path(), std::nullopt,
-                               {std::string("HAVERI_API_TOKEN=") + kTestToken});
+  const auto ctl =
+      run_program(build_dir() / "bin" / "haverictl", {"--url", url(), "rebuild", "--check"},
+                  dir_.path(), std::nullopt, {std::string("HAVERI_API_TOKEN=") + kTestToken});
   EXPECT_EQ(ctl.exit_code, 0) << ctl.output;
   EXPECT_THAT(ctl.output, HasSubstr("0 differed"));
 

@@ -415,6 +415,22 @@ TEST_F(Escalation, RaisingTheSeverityStartsTheNewPolicysChainAndNeedsItsOwnAckno
   EXPECT_THAT(paged(), ElementsAre("alice", "bob", "alice", "bob", "sam"));
 }
 
+TEST_F(Escalation, OnlyAnIncidentsFirstAcknowledgementIsReportedForTheLatencyMetric) {
+  ASSERT_EQ(command("general", "carol", "declare Press stuck sev3 area:assembly"),
+            InboundOutcome::committed);
+  clock_.advance(2min);
+  ASSERT_EQ(command("inc-1-press-stuck", "alice", "ack"), InboundOutcome::committed);
+  EXPECT_THAT(engine_->take_first_acknowledgements(),
+              ElementsAre(core::FirstAcknowledgement{1, core::Severity::sev3, 120000ms}));
+  EXPECT_TRUE(engine_->take_first_acknowledgements().empty()) << "taken once";
+  // A chain started by raising the severity waits for an acknowledgement of its
+  // own; that one, and one refused after it, are not the incident's first.
+  ASSERT_EQ(command("inc-1-press-stuck", "carol", "sev sev2"), InboundOutcome::committed);
+  ASSERT_EQ(command("inc-1-press-stuck", "bob", "ack"), InboundOutcome::committed);
+  ASSERT_EQ(command("inc-1-press-stuck", "carol", "ack"), InboundOutcome::committed);
+  EXPECT_TRUE(engine_->take_first_acknowledgements().empty());
+}
+
 TEST_F(Escalation, LoweringToASeverityWithoutPolicyStopsTheChain) {
   ASSERT_EQ(command("general", "carol", "declare Press stuck sev2 area:assembly"),
             InboundOutcome::committed);

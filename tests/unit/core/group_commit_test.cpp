@@ -221,6 +221,54 @@ TEST(GroupCommitWriter, ABatchThatCannotBeginRunsNoJobAndSaysWhy) {
   EXPECT_FALSE(ran);
 }
 
+TEST(GroupCommitWriter, TheBatchObserverSeesEveryBatchAfterItsJobsAreSettled) {
+  RecordingStore store;
+  std::vector<GroupCommitBatch> observed;  // writer thread; read after stop()
+  std::vector<std::string> order;
+  GroupCommitOptions options;
+  options.on_batch = [&](const GroupCommitBatch& batch) {
+    observed.push_back(batch);
+    order.emplace_back("observed");
+    if (observed.size() == 1) {
+      throw std::runtime_error("an observer that throws stops nothing");
+    }
+  };
+  GroupCommitWriter writer(store, options);
+  Gate gate;
+  ASSERT_TRUE(writer.submit(gate.job()).ok());
+  gate.wait_entered();
+  std::vector<std::future<Result<AppendOutcome>>> outcomes;
+  for (int i = 0; i < 3; ++i) {
+    auto promise = std::make_shared<std::promise<Result<AppendOutcome>>>();
+    outcomes.push_back(promise->get_future());
+    writer.append(keyed("k" + std::to_string(i)), kInline,
+                  [promise, &order](const Result<AppendOutcome>& outcome) {
+                    order.emplace_back("settled");
+                    promise->set_value(outcome);
+                  });
+  }
+  gate.release();
+  for (auto& outcome : outcomes) {
+    EXPECT_TRUE(outcome.get().ok());
+  }
+  store.fail_commit = true;  // the writer is idle: the next batch fails to commit
+  std::promise<Result<AppendOutcome>> lost;
+  writer.append(keyed("lost"), kInline, [&lost](auto outcome) { lost.set_value(outcome); });
+  EXPECT_FALSE(lost.get_future().get().ok());
+  writer.stop();
+  ASSERT_EQ(observed.size(), 3U);
+  EXPECT_EQ(observed[0].jobs, 1U);
+  EXPECT_TRUE(observed[0].committed);
+  EXPECT_EQ(observed[1].jobs, 3U);
+  EXPECT_TRUE(observed[1].committed);
+  EXPECT_GE(observed[1].commit_time.count(), 0);
+  EXPECT_EQ(observed[2].jobs, 1U);
+  EXPECT_FALSE(observed[2].committed);
+  const std::vector<std::string> expected = {"observed", "settled",  "settled",
+                                             "settled",  "observed", "observed"};
+  EXPECT_EQ(order, expected);
+}
+
 TEST(GroupCommitWriter, AJobThatThrowsIsUndoneAndSettledWithAnErrorWhileOthersCommit) {
   RecordingStore store;
   GroupCommitWriter writer(store);

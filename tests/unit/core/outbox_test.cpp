@@ -717,6 +717,40 @@ TEST(OutboxStatsTest, CountsEveryWayAnEntryEnds) {
   EXPECT_EQ(outbox.depth("teams"), 0U);
 }
 
+TEST(OutboxStatsTest, CountsPerInstanceAndKeepsThemWhenReplacedAfterAReload) {
+  OutboxSettings settings = test_settings();
+  settings.max_attempts = 2;
+  OutboxScheduler outbox(settings);
+  outbox.set_limits("slack", kUnpaced);
+  outbox.set_limits("teams", kUnpaced);
+  outbox.add(make_entry(1, "slack/C1", "slack"));
+  outbox.add(make_entry(2, "slack/C2", "slack"));
+  outbox.add(make_entry(3, "teams/T1", "teams", "card:1"));
+  outbox.add(make_entry(4, "teams/T1", "teams", "card:1"));  // supersedes 3
+  EXPECT_EQ(ids_of(outbox.take_due(kStart, 10)), (Ids{1, 2, 4}));
+  outbox.complete(1, ok(), kStart);
+  outbox.complete(2, retryable(1s), kStart);
+  outbox.complete(4, permanent(), kStart);
+  using Stats = std::map<std::string, InstanceOutboxStats>;
+  EXPECT_EQ(outbox.instance_stats(), (Stats{{"slack", {1, 1, 0, 1}}, {"teams", {0, 0, 1, 0}}}));
+
+  // The engine replaces its scheduler after a lost batch: the counters carry over,
+  // the depth is what the new one holds.
+  OutboxScheduler reloaded(settings);
+  reloaded.keep_counters_of(outbox);
+  EXPECT_EQ(reloaded.instance_stats(), (Stats{{"slack", {0, 1, 0, 1}}, {"teams", {0, 0, 1, 0}}}));
+  EXPECT_EQ(reloaded.stats(), (OutboxStats{0, 0, 1, 1, 1, 1}));
+  reloaded.set_limits("slack", kUnpaced);
+  OutboxEntry retried = make_entry(2, "slack/C2", "slack");
+  retried.attempts = 1;  // as the store kept it
+  reloaded.add(retried);
+  reloaded.add(make_entry(9, "local/general", "local"));
+  ASSERT_EQ(ids_of(reloaded.take_due(kStart + 1s, 1)), (Ids{2}));
+  reloaded.complete(2, retryable(), kStart + 1s);  // second attempt: given up
+  EXPECT_EQ(reloaded.instance_stats(),
+            (Stats{{"local", {1, 0, 0, 0}}, {"slack", {0, 2, 1, 1}}, {"teams", {0, 0, 1, 0}}}));
+}
+
 TEST(OutboxScale, DrainsThousandsOfEntriesInLaneOrder) {
   OutboxScheduler outbox(test_settings());
   outbox.set_limits("slack", InstanceLimits{0ms, 1e6, 1'000'000});

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -42,6 +43,15 @@ struct EscalationTimerUpdate {
   std::vector<IncidentId> incidents;
   std::vector<EscalationTimer> timers;
   bool empty() const noexcept { return !replace_all && incidents.empty(); }
+};
+
+// An incident's first acknowledgement, as committed (for the acknowledgement
+// latency metric).
+struct FirstAcknowledgement {
+  IncidentId incident = 0;
+  Severity severity = Severity::sev3;
+  std::chrono::milliseconds after_declaration{0};  // acknowledged_at - declared_at
+  bool operator==(const FirstAcknowledgement&) const = default;
 };
 
 // A file shared in chat, as the platform described it (never the bytes).
@@ -154,7 +164,15 @@ class IncidentEngine {
   bool settle(bool committed);
 
   OutboxStats outbox_stats() const;
+  // The outbox per plugin instance (OutboxScheduler::instance_stats).
+  std::map<std::string, InstanceOutboxStats> outbox_instance_stats() const;
   const IncidentSettings& settings() const noexcept { return settings_; }
+
+  // First acknowledgements appended since the last call, in order, whether or not
+  // their batch becomes durable (the caller keeps those of kept jobs in durable
+  // batches). A later acknowledgement (a chain that waits for one of its own) and a
+  // retried request the store knew already are not first ones.
+  std::vector<FirstAcknowledgement> take_first_acknowledgements();
 
   // Why the last inbound event was refused or failed, for the daemon's log.
   const std::string& last_problem() const noexcept { return last_problem_; }
@@ -170,7 +188,9 @@ class IncidentEngine {
   bool resolve_mentions(Command& command, const Organization& organization,
                         const std::string& platform, std::string& problem);
   InboundOutcome reply_only(const InboundEvent& event, const Message& reply, bool privately);
-  InboundOutcome commit(AppendRequest request);
+  // `first_acknowledgement`: the request acknowledges an incident nobody had
+  // acknowledged before (noted once it is appended).
+  InboundOutcome commit(AppendRequest request, bool first_acknowledgement = false);
   std::vector<OutboxEntry> outbox_of(const Incident& after, const std::vector<Event>& committed,
                                      const std::string& key_prefix);
   void queue(std::vector<OutboxEntry> entries);
@@ -213,6 +233,7 @@ class IncidentEngine {
   std::map<IncidentId, std::vector<EscalationTimer>> settled_timers_;
   bool resync_timers_ = false;
   TimePoint started_at_{};  // steps due before it fell due while we were not running
+  std::vector<FirstAcknowledgement> first_acknowledgements_;
 };
 
 }  // namespace haveri::core

@@ -18,12 +18,23 @@ namespace haveri::core {
 // a test may run it inline or fulfil a promise. Must not block.
 using Executor = std::function<void(std::function<void()>)>;
 
+// One transaction of the writer, as its observer sees it.
+struct GroupCommitBatch {
+  std::size_t jobs = 0;
+  bool committed = false;  // false: it could not be begun or committed; nothing was kept
+  std::chrono::nanoseconds commit_time{0};  // in commit_batch; zero when it was never begun
+};
+
 struct GroupCommitOptions {
   // Jobs in one transaction at most; the rest wait for the next one.
   std::size_t max_batch = 512;
   // Jobs waiting for the writer at most; beyond it submit() fails at once with
   // ErrorCode::unavailable, so the caller can answer "retry later".
   std::size_t max_queued = 10000;
+  // Called on the writer thread after each batch, once all its jobs are settled
+  // (metrics: batch sizes, commit times, and whatever the jobs changed). Must not
+  // block; an exception from it is swallowed. May be empty.
+  std::function<void(const GroupCommitBatch&)> on_batch{};
 };
 
 struct GroupCommitStats {

@@ -75,6 +75,15 @@ struct OutboxStats {
   bool operator==(const OutboxStats&) const = default;
 };
 
+// One plugin instance's share of the outbox.
+struct InstanceOutboxStats {
+  std::size_t depth = 0;      // queued and in flight now
+  std::uint64_t retried = 0;  // attempts that ended retryable, since start
+  std::uint64_t failed = 0;   // entries given up, since start
+  std::uint64_t done = 0;     // entries performed, since start
+  bool operator==(const InstanceOutboxStats&) const = default;
+};
+
 // Decides which outbox entries are performed when: ordering per lane, pacing per
 // lane and per instance, exponential backoff with jitter that honours the
 // platform's retry-after, and coalescing of queued edits. Pure: no I/O, time is
@@ -118,6 +127,11 @@ class OutboxScheduler {
   OutboxStats stats() const;
   // Queued and in-flight entries of one instance.
   std::size_t depth(const std::string& instance) const;
+  // Every instance that has entries now or had any since start, by name.
+  std::map<std::string, InstanceOutboxStats> instance_stats() const;
+  // Takes over the "since start" counters of `previous` (a scheduler this one
+  // replaces after the outbox was reloaded from the store), so they never go back.
+  void keep_counters_of(const OutboxScheduler& previous);
 
  private:
   struct Lane {
@@ -157,6 +171,7 @@ class OutboxScheduler {
   std::map<std::string, std::size_t> depth_;  // instance -> queued and in-flight entries
   std::mt19937_64 jitter_;
   OutboxStats counters_;
+  std::map<std::string, InstanceOutboxStats> instance_counters_;  // depth unused
 };
 
 }  // namespace haveri::core
