@@ -75,7 +75,8 @@ constexpr std::array<std::string_view, 5> kOutboxKeys = {"first_retry_delay", "m
                                                          "max_attempts", "default_channel_interval",
                                                          "default_instance_per_second"};
 constexpr std::array<std::string_view, 4> kSynchronousModes = {"off", "normal", "full", "extra"};
-constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+constexpr std::array<std::string_view, 7> kLogLevels = {"trace", "debug",    "info", "warn",
+                                                        "error", "critical", "off"};
 
 using std::chrono::milliseconds;
 constexpr milliseconds kMinute = std::chrono::minutes(1);
@@ -425,13 +426,30 @@ class ConfigReader {
 
   bool has_problems() const { return !problems_.empty() || !directory_problems_.empty(); }
 
- private:
-  void report(const YAML::Mark& mark, std::string_view key, std::string_view message) {
-    std::string line = display_name_;
-    const bool located = !mark.is_null() && mark.line >= 0 && mark.column >= 0;
-    if (located) {
-      line += ':' + std::to_string(mark.line + 1) + ':' + std::to_string(mark.column + 1);
+  // What of `plugins` can be tried although the configuration has problems (see
+  // ConfigError::plugins); nullptr when plugins.directory is unusable.
+  std::shared_ptr<const PluginsConfig> checkable_plugins(const PluginsConfig& plugins) const {
+    if (!plugins_directory_ok_) {
+      return nullptr;
     }
+    auto out = std::make_shared<PluginsConfig>(plugins);
+    out->instances = checkable_instances_;
+    return out;
+  }
+
+ private:
+  // "<file>:<line>:<column>", or "<file>" for a mark that is not in it.
+  std::string location(const YAML::Mark& mark) const {
+    std::string out = display_name_;
+    if (!mark.is_null() && mark.line >= 0 && mark.column >= 0) {
+      out += ':' + std::to_string(mark.line + 1) + ':' + std::to_string(mark.column + 1);
+    }
+    return out;
+  }
+
+  void report(const YAML::Mark& mark, std::string_view key, std::string_view message) {
+    std::string line = location(mark);
+    const bool located = !mark.is_null() && mark.line >= 0 && mark.column >= 0;
     line += ": ";
     if (!key.empty()) {
       line += key;
@@ -778,6 +796,7 @@ class ConfigReader {
     if (const Field* f = s.find("directory")) {
       if (auto value = path_value(f->value, "plugins.directory")) {
         plugins.directory = std::move(*value);
+        plugins_directory_ok_ = true;
       }
     } else {
       missing(s, "plugins.directory", " (the directory holding libhaveri_<plugin>.so)");
@@ -845,12 +864,14 @@ class ConfigReader {
     for (std::size_t i = 0; i < node.size(); ++i) {
       const YAML::Node item = node[i];
       const std::string path = "plugins.instances[" + std::to_string(i) + "]";
+      const std::size_t problems_before = problems_.size();
       if (!item.IsMap()) {
         report(item.Mark(), path, "expected a mapping with name and plugin, got " + describe(item));
         continue;
       }
       const Section s = mapping_node(item, YAML::Node(), path, kInstanceKeys);
       PluginInstanceConfig instance;
+      instance.source = location(item.Mark()) + ": " + path;
       if (const Field* f = s.find("name")) {
         if (auto value = string_value(f->value, path + ".name")) {
           if (!is_instance_name(*value)) {
@@ -893,6 +914,9 @@ class ConfigReader {
         } else if (auto value = settings_value(f->value, path + ".settings")) {
           instance.settings = std::move(*value);
         }
+      }
+      if (problems_.size() == problems_before) {
+        checkable_instances_.push_back(instance);
       }
       instances.push_back(std::move(instance));
     }
@@ -1269,12 +1293,17 @@ class ConfigReader {
   std::vector<Problem> problems_;
   std::vector<std::string> directory_problems_;  // already "<file>:<line>:<col>: …", in order
   std::size_t settings_nodes_ = 0;
+  bool plugins_directory_ok_ = false;
+  std::vector<PluginInstanceConfig> checkable_instances_;  // read without a problem
 };
 
 }  // namespace
 
-ConfigError::ConfigError(std::vector<std::string> problems)
-    : std::runtime_error(join_lines(problems)), problems_(std::move(problems)) {}
+ConfigError::ConfigError(std::vector<std::string> problems,
+                         std::shared_ptr<const PluginsConfig> plugins)
+    : std::runtime_error(join_lines(problems)),
+      problems_(std::move(problems)),
+      plugins_(std::move(plugins)) {}
 
 Config load_config(const std::filesystem::path& file) {
   const std::string display_name = file.string();
@@ -1316,7 +1345,8 @@ Config load_config(const std::filesystem::path& file) {
     reader.add_problem(display_name + ": " + e.what());
   }
   if (reader.has_problems()) {
-    throw ConfigError(reader.take_problems());
+    auto plugins = reader.checkable_plugins(config.plugins);
+    throw ConfigError(reader.take_problems(), std::move(plugins));
   }
   return config;
 }

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -17,15 +18,24 @@
 
 namespace haveri::daemon {
 
+struct PluginsConfig;
+
 // Every problem found in a configuration file, one per line, each naming the file,
 // line, column and key: "config.yaml:12:3: server.prot: unknown key (allowed: …)".
 class ConfigError : public std::runtime_error {
  public:
-  explicit ConfigError(std::vector<std::string> problems);
+  explicit ConfigError(std::vector<std::string> problems,
+                       std::shared_ptr<const PluginsConfig> plugins = nullptr);
   const std::vector<std::string>& problems() const noexcept { return problems_; }
+  // The plugins section as far as it is valid, so that `haverid --check-config` can
+  // try to load the plugin instances although something else is wrong: its
+  // plugins.directory and bounds, and only the instances read without a problem.
+  // nullptr when the file could not be read or parsed, or plugins.directory is unusable.
+  const std::shared_ptr<const PluginsConfig>& plugins() const noexcept { return plugins_; }
 
  private:
   std::vector<std::string> problems_;
+  std::shared_ptr<const PluginsConfig> plugins_;
 };
 
 struct ServerConfig {
@@ -56,6 +66,10 @@ struct PluginInstanceConfig {
   std::string name;                                    // also the /hooks/<name>/ path segment
   std::string plugin;                                  // loads <directory>/libhaveri_<plugin>.so
   nlohmann::json settings = nlohmann::json::object();  // secrets resolved
+  // Where it is written, as problems about it begin:
+  // "<config file>:<line>:<column>: plugins.instances[<index>]". Empty when it was not
+  // read from a file.
+  std::string source{};
 };
 
 struct PluginsConfig {
@@ -76,7 +90,7 @@ struct PluginsConfig {
 };
 
 struct LoggingConfig {
-  std::string level = "info";  // trace | debug | info | warn | error
+  std::string level = "info";  // trace | debug | info | warn | error | critical | off
 };
 
 struct Config {

@@ -18,6 +18,7 @@
 #include <haveri/policy/time_zone.hpp>
 #include <haveri/policy/timer_wheel.hpp>
 
+#include "logging.hpp"
 #include "metrics.hpp"
 
 namespace haveri::daemon {
@@ -420,8 +421,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         [this, timer, outcome] {
           *outcome = engine.fire_escalation(timer);
           if (*outcome == core::InboundOutcome::retry_later) {
-            spdlog::error("escalation INC-{} step {}: not recorded, trying again: {}",
-                          timer.incident, timer.step, engine.last_problem());
+            spdlog::error("escalation step {} not recorded, trying again: {}{}", timer.step,
+                          engine.last_problem(), LogFields().incident(timer.incident));
           }
           return *outcome != core::InboundOutcome::retry_later;
         },
@@ -431,8 +432,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           }
         });
     if (!queued) {
-      spdlog::warn("escalation INC-{} step {}: {}; trying again", entry.incident, entry.step,
-                   queued.error().message);
+      spdlog::warn("escalation step {} not queued: {}; trying again{}", entry.step,
+                   queued.error().message, LogFields().incident(entry.incident));
       refire_later(entry);
     }
   }
@@ -463,12 +464,14 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     if (!event) {
       count_inbound(instance, problem.empty() ? "ignored" : "malformed");
       if (problem.empty()) {
-        spdlog::debug("plugin {}: ignoring inbound event of type {}", instance,
-                      string_at(json, "type").value_or("?"));
+        spdlog::debug("ignoring an inbound event of type {}{}",
+                      log_value(string_at(json, "type").value_or("?")),
+                      LogFields().instance(instance));
       } else {
         // A plugin bug, not a passing failure: acknowledging stops the platform from
         // retrying an event that can never be stored.
-        spdlog::error("plugin {}: malformed inbound event dropped: {}", instance, problem);
+        spdlog::error("malformed inbound event dropped: {}{}", problem,
+                      LogFields().instance(instance));
       }
       done(core::InboundOutcome::committed);
       return;
@@ -481,12 +484,12 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
           *outcome = engine.handle(event);
           switch (*outcome) {
             case core::InboundOutcome::refused:
-              spdlog::warn("plugin {}: refused an event from user {}: {}", instance, event.user.id,
-                           engine.last_problem());
+              spdlog::warn("refused an inbound event: {}{}", engine.last_problem(),
+                           LogFields().instance(instance).add("user", event.user.id));
               break;
             case core::InboundOutcome::retry_later:
-              spdlog::error("plugin {}: not stored, the platform will retry: {}", instance,
-                            engine.last_problem());
+              spdlog::error("inbound event not stored, the platform will retry: {}{}",
+                            engine.last_problem(), LogFields().instance(instance));
               break;
             case core::InboundOutcome::committed:
               break;
@@ -501,7 +504,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         },
         core::GroupCommitWriter::Admission::bounded);
     if (!queued) {
-      spdlog::warn("plugin {}: {}; answering retry-later", instance, queued.error().message);
+      spdlog::warn("inbound event not queued: {}; answering retry-later{}", queued.error().message,
+                   LogFields().instance(instance));
       count_inbound(instance, "retry_later");
       (*answer)(core::InboundOutcome::retry_later);
     }
@@ -537,7 +541,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         [this, due, next](const core::VoidResult&, bool ran) {
           pump_queued = false;
           for (core::DueOperation& operation : *due) {
-            send_operation(std::move(operation));
+            send_operation(operation);
           }
           if (!ran) {
             // The store could not run it; try again shortly rather than never.
@@ -552,11 +556,21 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   }
 
   // Writer thread.
-  void send_operation(core::DueOperation due) {
+  void send_operation(const core::DueOperation& due) {
     nlohmann::json operation = nlohmann::json::parse(due.operation, nullptr, false);
     std::weak_ptr<Impl> weak = weak_from_this();
     const std::int64_t id = due.outbox_id;
-    auto on_result = [weak, id](const nlohmann::json& result) {
+    const LogFields log_context = LogFields()
+                                      .instance(due.instance)
+                                      .add("operation", string_at(operation, "type").value_or("?"))
+                                      .add("outbox", id);
+    auto on_result = [weak, id, log_context](const nlohmann::json& result) {
+      if (const auto status = string_at(result, "status").value_or("?"); status != "ok") {
+        spdlog::warn("outbox: the operation failed ({}): {}{}", status,
+                     string_at(result, "error").value_or("no reason given"), log_context);
+      } else {
+        spdlog::debug("outbox: the operation succeeded{}", log_context);
+      }
       if (auto self = weak.lock()) {
         self->complete(id, result);
       }
@@ -565,7 +579,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
       send(due.instance, std::move(operation), on_result);
     } catch (const std::exception& e) {
       // The operation stays owed: it is tried again like any retryable failure.
-      spdlog::error("outbox #{}: could not hand it to plugin {}: {}", id, due.instance, e.what());
+      spdlog::error("outbox: could not hand the operation to the plugin: {}{}", e.what(),
+                    log_context);
       complete(id, nlohmann::json{{"v", 1},
                                   {"status", "retryable"},
                                   {"error", "could not be handed to the plugin"}});
@@ -578,11 +593,6 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
         "recording an operation result",
         [this, id, result] {
           --in_flight;
-          const std::string status = string_at(result, "status").value_or("?");
-          if (status != "ok") {
-            spdlog::warn("outbox #{}: {}: {}", id, status,
-                         string_at(result, "error").value_or("no reason given"));
-          }
           engine.complete(id, result.dump());
           return true;
         },
@@ -597,7 +607,8 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
     if (!queued) {
       // Stopping: the entry stays in the persisted outbox and is sent again (same
       // operation key) after the restart.
-      spdlog::warn("outbox #{}: result not recorded: {}", id, queued.error().message);
+      spdlog::warn("outbox: result not recorded: {}{}", queued.error().message,
+                   LogFields().add("outbox", id));
     }
   }
 

@@ -22,6 +22,7 @@
 #include <haveri/store/sqlite_event_store.hpp>
 
 #include "config.hpp"
+#include "config_changes.hpp"
 #include "http_server.hpp"
 #include "incident_service.hpp"
 #include "logging.hpp"
@@ -51,11 +52,32 @@ struct Options {
   bool check_only = false;
 };
 
-// SIGHUP: the directory and the escalation policies are read again and replace the
-// running ones together, or not at all. Other sections need a restart.
-void reload(const std::string& config_path, haveri::daemon::IncidentService& incidents) {
-  spdlog::info("received SIGHUP: reloading the directory and escalation policies from {}",
-               config_path);
+std::string plural(std::size_t count, const char* one, const char* many) {
+  return std::to_string(count) + " " + (count == 1 ? one : many);
+}
+
+haveri::daemon::PluginHostOptions plugin_host_options(
+    const haveri::daemon::PluginsConfig& plugins) {
+  haveri::daemon::PluginHostOptions out{plugins.directory, plugins.request_timeout,
+                                        plugins.operation_timeout};
+  out.max_outbound_in_flight = plugins.max_outbound_in_flight;
+  out.max_outbound_response_bytes = plugins.max_outbound_response_bytes;
+  out.max_websockets = plugins.max_websockets;
+  out.max_websocket_message_bytes = plugins.max_websocket_message_bytes;
+  out.max_timers = plugins.max_timers;
+  out.ca_file = plugins.ca_file;
+  return out;
+}
+
+// SIGHUP: the directory, the escalation policies and logging.level are read again
+// and replace the running ones together, or not at all (an invalid file changes
+// nothing). Settings read only at start that differ are named, not applied. Returns
+// whether the new configuration was applied; `running` then holds it.
+bool reload(const std::string& config_path, haveri::daemon::IncidentService& incidents,
+            haveri::daemon::Config& running) {
+  spdlog::info(
+      "received SIGHUP: reloading the directory, escalation policies and log level from {}",
+      config_path);
   haveri::daemon::Config fresh;
   try {
     fresh = haveri::daemon::load_config(config_path);
@@ -64,20 +86,87 @@ void reload(const std::string& config_path, haveri::daemon::IncidentService& inc
       spdlog::error("{}", problem);
     }
     spdlog::error(
-        "reload refused: {} is invalid ({} problem{}); still running with the "
-        "directory and policies loaded before",
-        config_path, e.problems().size(), e.problems().size() == 1 ? "" : "s");
-    return;
+        "reload refused: {} is invalid ({}); still running with the directory, policies and "
+        "log level loaded before",
+        config_path, plural(e.problems().size(), "problem", "problems"));
+    return false;
   }
   for (const auto& warning : fresh.policy_warnings) {
     spdlog::warn("{}", warning);
   }
+  for (const auto& change : haveri::daemon::changes_needing_restart(running, fresh)) {
+    spdlog::warn("{}", change);
+  }
   const std::size_t organizations = fresh.directory.organizations.size();
   const std::size_t policies = fresh.policies.policies.size();
-  incidents.reload(std::make_shared<const haveri::core::Directory>(std::move(fresh.directory)),
-                   std::make_shared<const haveri::policy::PolicySet>(std::move(fresh.policies)));
-  spdlog::info("reloaded: {} organization(s), {} escalation polic{}", organizations, policies,
-               policies == 1 ? "y" : "ies");
+  const std::string level_before = haveri::daemon::log_level();
+  incidents.reload(std::make_shared<const haveri::core::Directory>(fresh.directory),
+                   std::make_shared<const haveri::policy::PolicySet>(fresh.policies));
+  haveri::daemon::set_log_level(fresh.logging.level);
+  running.directory_file = fresh.directory_file;
+  running.directory = std::move(fresh.directory);
+  running.policies_path = fresh.policies_path;
+  running.policies = std::move(fresh.policies);
+  running.policy_warnings = std::move(fresh.policy_warnings);
+  running.logging = fresh.logging;
+  spdlog::info("reloaded: {} organization(s), {} escalation polic{}, log level {}{}", organizations,
+               policies, policies == 1 ? "y" : "ies", running.logging.level,
+               level_before == running.logging.level ? "" : " (was " + level_before + ")");
+  return true;
+}
+
+// --check-config: every problem of the configuration, the directory, the policies and
+// the plugin instances, on stderr, one per line, then a summary. The plugin instances
+// are loaded and created (and destroyed) without the io_context ever running.
+int check_config(const Options& options) {
+  std::vector<std::string> problems;
+  std::shared_ptr<const haveri::daemon::PluginsConfig> plugins;
+  haveri::daemon::Config config;
+  bool config_ok = false;
+  try {
+    config = haveri::daemon::load_config(options.config_path);
+    config_ok = true;
+    plugins = std::make_shared<const haveri::daemon::PluginsConfig>(config.plugins);
+  } catch (const haveri::daemon::ConfigError& e) {
+    problems = e.problems();
+    plugins = e.plugins();
+  }
+  for (const auto& warning : config.policy_warnings) {
+    std::cerr << warning << '\n';
+  }
+  if (plugins) {
+    // What the plugins log while they are created is in the problems that matter.
+    haveri::daemon::setup_logging("off");
+    boost::asio::io_context io;
+    haveri::daemon::PluginHost host(
+        io, plugin_host_options(*plugins),
+        // NOLINTNEXTLINE(performance-unnecessary-value-param): the host's callback type
+        [](const std::string&, nlohmann::json, auto done) {
+          done(haveri::daemon::InboundVerdict::retry_later);
+        });
+    try {
+      host.start(plugins->instances);
+    } catch (const haveri::daemon::PluginLoadError& e) {
+      problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+    }
+    host.shutdown();
+  }
+  if (config_ok && problems.empty()) {
+    std::cout << options.config_path << ": configuration OK ("
+              << plural(config.plugins.instances.size(), "plugin instance", "plugin instances")
+              << ", "
+              << plural(config.policies.policies.size(), "escalation policy", "escalation policies")
+              << ")\n";
+    return kExitOk;
+  }
+  for (const auto& problem : problems) {
+    std::cerr << problem << '\n';
+  }
+  std::cerr << "haverid: configuration " << options.config_path << " is invalid ("
+            << plural(problems.size(), "problem", "problems")
+            << (plugins ? "" : "; the plugin instances were not checked: fix the above first")
+            << ")\n";
+  return kExitConfig;
 }
 
 haveri::http::ServerOptions server_options(const haveri::daemon::ServerConfig& server) {
@@ -94,6 +183,9 @@ haveri::http::ServerOptions server_options(const haveri::daemon::ServerConfig& s
 }
 
 int run(const Options& options) {
+  if (options.check_only) {
+    return check_config(options);
+  }
   haveri::daemon::Config config;
   try {
     config = haveri::daemon::load_config(options.config_path);
@@ -123,16 +215,8 @@ int run(const Options& options) {
   // Before everything that counts into it, so it is destroyed after them.
   haveri::daemon::DaemonMetrics metrics(instance_names);
   std::unique_ptr<haveri::daemon::IncidentService> incidents;
-  haveri::daemon::PluginHostOptions plugin_options{
-      config.plugins.directory, config.plugins.request_timeout, config.plugins.operation_timeout};
-  plugin_options.max_outbound_in_flight = config.plugins.max_outbound_in_flight;
-  plugin_options.max_outbound_response_bytes = config.plugins.max_outbound_response_bytes;
-  plugin_options.max_websockets = config.plugins.max_websockets;
-  plugin_options.max_websocket_message_bytes = config.plugins.max_websocket_message_bytes;
-  plugin_options.max_timers = config.plugins.max_timers;
-  plugin_options.ca_file = config.plugins.ca_file;
   haveri::daemon::PluginHost plugins(
-      io, std::move(plugin_options),
+      io, plugin_host_options(config.plugins),
       // NOLINTNEXTLINE(performance-unnecessary-value-param): the host's callback type
       [&incidents](const std::string& instance, nlohmann::json event, auto done) {
         incidents->handle_inbound(instance, event, [done](haveri::core::InboundOutcome outcome) {
@@ -152,17 +236,15 @@ int run(const Options& options) {
   try {
     plugins.start(config.plugins.instances);
   } catch (const haveri::daemon::PluginLoadError& e) {
-    spdlog::critical("{}", e.what());
-    std::cerr << "haverid: " << e.what() << '\n';
-    return options.check_only ? kExitConfig : kExitRuntimeError;
-  }
-  if (options.check_only) {
+    for (const auto& problem : e.problems()) {
+      spdlog::critical("{}", problem);
+    }
+    spdlog::critical(
+        "haverid cannot start: {} could not be loaded (haverid --check-config lists "
+        "every problem)",
+        plural(e.problems().size(), "plugin instance", "plugin instances"));
     plugins.shutdown();
-    std::cout << options.config_path << ": configuration OK (" << config.plugins.instances.size()
-              << " plugin instance" << (config.plugins.instances.size() == 1 ? "" : "s") << ", "
-              << config.policies.policies.size() << " escalation polic"
-              << (config.policies.policies.size() == 1 ? "y" : "ies") << ")\n";
-    return kExitOk;
+    return kExitRuntimeError;
   }
 
   std::error_code ec;
@@ -264,7 +346,7 @@ int run(const Options& options) {
         signals.async_wait(on_signal);
         const char* name = signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
         if (signal_number == SIGHUP) {
-          reload(options.config_path, *incidents);
+          reload(options.config_path, *incidents, config);
         } else if (draining) {
           spdlog::info("received {} again: ending the drain now", name);
           server.cut_drain();

@@ -19,6 +19,7 @@
 
 #include <haveri/plugin.h>
 
+#include "logging.hpp"
 #include "outbound_http.hpp"
 #include "websocket_client.hpp"
 
@@ -99,8 +100,8 @@ constexpr LimitRule kLimitRules[] = {
 // plugin's mistake here is logged and costs it its limits, never its start.
 std::optional<nlohmann::json> read_limits(const std::string& instance, haveri_str description) {
   if (description.ptr == nullptr && description.len > 0) {
-    spdlog::warn("plugin {}: describe_instance returned a NULL pointer with a length; ignored",
-                 instance);
+    spdlog::warn("describe_instance returned a NULL pointer with a length; ignored{}",
+                 LogFields().instance(instance));
     return std::nullopt;
   }
   const std::string_view text = view(description);
@@ -108,24 +109,24 @@ std::optional<nlohmann::json> read_limits(const std::string& instance, haveri_st
     return std::nullopt;
   }
   if (text.size() > kMaxDescriptionBytes) {
-    spdlog::warn("plugin {}: describe_instance returned {} bytes (at most {}); ignored", instance,
-                 text.size(), kMaxDescriptionBytes);
+    spdlog::warn("describe_instance returned {} bytes (at most {}); ignored{}", text.size(),
+                 kMaxDescriptionBytes, LogFields().instance(instance));
     return std::nullopt;
   }
   const nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
   if (document.is_discarded() || !document.is_object()) {
     spdlog::warn(
-        "plugin {}: describe_instance returned something that is not a JSON object "
-        "(see describe_instance in haveri/plugin.h); ignored",
-        instance);
+        "describe_instance returned something that is not a JSON object "
+        "(see describe_instance in haveri/plugin.h); ignored{}",
+        LogFields().instance(instance));
     return std::nullopt;
   }
   if (const auto v = document.find("v");
       v != document.end() && !(v->is_number_unsigned() && v->get<std::uint64_t>() == 1)) {
     spdlog::warn(
-        "plugin {}: describe_instance returned a document of version {} (this haverid "
-        "reads v 1); ignored",
-        instance, v->dump());
+        "describe_instance returned a document of version {} (this haverid reads v 1); "
+        "ignored{}",
+        v->dump(), LogFields().instance(instance));
     return std::nullopt;
   }
   const auto limits = document.find("limits");
@@ -133,8 +134,8 @@ std::optional<nlohmann::json> read_limits(const std::string& instance, haveri_st
     return std::nullopt;
   }
   if (!limits->is_object()) {
-    spdlog::warn("plugin {}: describe_instance: \"limits\" must be an object, got {}; ignored",
-                 instance, limits->dump());
+    spdlog::warn("describe_instance: \"limits\" must be an object, got {}; ignored{}",
+                 limits->dump(), LogFields().instance(instance));
     return std::nullopt;
   }
   nlohmann::json accepted = nlohmann::json::object();
@@ -146,8 +147,8 @@ std::optional<nlohmann::json> read_limits(const std::string& instance, haveri_st
     if (rule.accepts(*value)) {
       accepted[rule.name] = *value;
     } else {
-      spdlog::warn("plugin {}: describe_instance: limits.{} must be {}, got {}; ignored", instance,
-                   rule.name, rule.range, value->dump());
+      spdlog::warn("describe_instance: limits.{} must be {}, got {}; ignored{}", rule.name,
+                   rule.range, value->dump(), LogFields().instance(instance));
     }
   }
   if (accepted.empty()) {
@@ -173,7 +174,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   void* handle = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
-    throw PluginLoadError(name + ": cannot load: " + (why != nullptr ? why : "unknown error"));
+    throw PluginLoadError(name + ": dlopen: " + (why != nullptr ? why : "unknown error"));
   }
   auto close_and_throw = [&](const std::string& message) {
     dlclose(handle);
@@ -207,6 +208,19 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::filesystem::path& 
   }
   return std::shared_ptr<PluginLibrary>(new PluginLibrary(handle, api, file));
 }
+
+PluginLoadError::PluginLoadError(const std::string& problem)
+    : std::runtime_error(problem), problems_{problem} {}
+
+PluginLoadError::PluginLoadError(std::vector<std::string> problems)
+    : std::runtime_error([&] {
+        std::string text;
+        for (const auto& problem : problems) {
+          text += (text.empty() ? "" : "\n") + problem;
+        }
+        return text;
+      }()),
+      problems_(std::move(problems)) {}
 
 PluginLibrary::~PluginLibrary() {
   dlclose(handle_);
@@ -365,7 +379,8 @@ struct PluginHost::Impl : std::enable_shared_from_this<PluginHost::Impl> {
       }
       bool still_pending = impl->requests.with([&](auto& table) { return table.count(id) > 0; });
       if (still_pending) {
-        spdlog::warn("plugin {}: request {} not answered in time; replied 504", instance_name, id);
+        spdlog::warn("the plugin did not answer its request {} in time; replied 504{}", id,
+                     LogFields().instance(instance_name));
         impl->abandon_request(id, http::Response::error(504, "the plugin did not answer in time"));
       }
     });
@@ -406,16 +421,16 @@ void log_from_plugin(haveri_host_instance* handle, int level, haveri_str message
   const std::string_view text = view(message);
   switch (level) {
     case HAVERI_LOG_DEBUG:
-      spdlog::debug("plugin {}: {}", instance->name, text);
+      spdlog::debug("{}: {}{}", instance->plugin, text, LogFields().instance(instance->name));
       break;
     case HAVERI_LOG_INFO:
-      spdlog::info("plugin {}: {}", instance->name, text);
+      spdlog::info("{}: {}{}", instance->plugin, text, LogFields().instance(instance->name));
       break;
     case HAVERI_LOG_WARN:
-      spdlog::warn("plugin {}: {}", instance->name, text);
+      spdlog::warn("{}: {}{}", instance->plugin, text, LogFields().instance(instance->name));
       break;
     default:
-      spdlog::error("plugin {}: {}", instance->name, text);
+      spdlog::error("{}: {}{}", instance->plugin, text, LogFields().instance(instance->name));
       instance->last_error.with([&](std::string& last) { last.assign(text); });
       break;
   }
@@ -430,16 +445,17 @@ haveri_status submit_inbound_from_plugin(haveri_host_instance* handle, std::uint
   nlohmann::json event = nlohmann::json::parse(view(event_json), nullptr, false);
   if (event.is_discarded() || !event.is_object() || !event.contains("type") ||
       !event["type"].is_string()) {
-    spdlog::error("plugin {}: submitted an inbound event that is not a JSON object with a type",
-                  instance->name);
+    spdlog::error("the plugin submitted an inbound event that is not a JSON object with a type{}",
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   // Refused here, so the plugin can fail the platform's request instead of the host
   // acknowledging an event it could not store without risking a double on a retry.
   if (const auto key = event.find("idempotency_key");
       key == event.end() || !key->is_string() || key->get_ref<const std::string&>().empty()) {
-    spdlog::error("plugin {}: submitted a {} event without an idempotency_key; it is refused",
-                  instance->name, event["type"].get<std::string>());
+    spdlog::error("the plugin submitted a {} event without an idempotency_key; it is refused{}",
+                  log_value(event["type"].get<std::string>()),
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   auto impl = instance->host->shared_from_this();
@@ -482,15 +498,15 @@ haveri_status respond_from_plugin(haveri_host_instance* handle, std::uint64_t re
     return HAVERI_ERR_INVALID;
   }
   if (status < 200 || status > 599) {
-    spdlog::error("plugin {}: responded with HTTP status {}; only 200-599 are allowed",
-                  instance->name, status);
+    spdlog::error("the plugin responded with HTTP status {}; only 200-599 are allowed{}", status,
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   const std::string_view type = view(content_type);
   if (std::any_of(type.begin(), type.end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
-    spdlog::error("plugin {}: responded with a content type holding control characters",
-                  instance->name);
+    spdlog::error("the plugin responded with a content type holding control characters{}",
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   auto* impl = instance->host;
@@ -526,8 +542,8 @@ haveri_status complete_from_plugin(haveri_host_instance* handle, std::uint64_t o
   nlohmann::json result = nlohmann::json::parse(view(result_json), nullptr, false);
   if (result.is_discarded() || !result.is_object() || !result.contains("status") ||
       !result["status"].is_string()) {
-    spdlog::error("plugin {}: completed operation {} with a result that has no status",
-                  instance->name, operation_id);
+    spdlog::error("the plugin completed operation {} with a result that has no status{}",
+                  operation_id, LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   // Only the instance that was asked may complete an operation.
@@ -687,7 +703,8 @@ haveri_status http_request_from_plugin(haveri_host_instance* handle, std::uint64
     }
   }
   if (!why.empty()) {
-    spdlog::error("plugin {}: http_request {}: {}; refused", instance->name, call_id, why);
+    spdlog::error("http_request {}: {}; refused{}", call_id, why,
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   auto services = instance->services;
@@ -711,7 +728,8 @@ haveri_status http_request_from_plugin(haveri_host_instance* handle, std::uint64
   });
   if (admitted != HAVERI_OK) {
     if (!why.empty()) {
-      spdlog::error("plugin {}: http_request {}: {}; refused", instance->name, call_id, why);
+      spdlog::error("http_request {}: {}; refused{}", call_id, why,
+                    LogFields().instance(instance->name));
     }
     return admitted;
   }
@@ -732,13 +750,13 @@ haveri_status http_request_from_plugin(haveri_host_instance* handle, std::uint64
           t.http_calls.erase(call);
           nlohmann::json answer = {{"v", 1}, {"status", response.status}};
           if (response.status == 0) {
-            spdlog::debug("plugin {}: {} -> failed in {} ms: {}", name, summary, elapsed.count(),
-                          response.error);
+            spdlog::debug("outbound {} -> failed in {} ms: {}{}", summary, elapsed.count(),
+                          response.error, LogFields().instance(name));
             answer["error"] = std::move(response.error);
             response.body.clear();
           } else {
-            spdlog::debug("plugin {}: {} -> {} in {} ms", name, summary, response.status,
-                          elapsed.count());
+            spdlog::debug("outbound {} -> {} in {} ms{}", summary, response.status, elapsed.count(),
+                          LogFields().instance(name));
             nlohmann::json headers = nlohmann::json::object();
             for (auto& [header, value] : response.headers) {
               headers[header] = std::move(value);
@@ -806,7 +824,8 @@ haveri_status websocket_open_from_plugin(haveri_host_instance* handle, std::uint
     why = http::WebSocketClient::check_url(request->url);
   }
   if (!why.empty()) {
-    spdlog::error("plugin {}: websocket_open {}: {}; refused", instance->name, socket_id, why);
+    spdlog::error("websocket_open {}: {}; refused{}", socket_id, why,
+                  LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   PluginHost::Impl& host = *instance->host;
@@ -839,7 +858,7 @@ haveri_status websocket_open_from_plugin(haveri_host_instance* handle, std::uint
       if (error.empty()) {
         closed["reason"] = std::move(reason);
       } else {
-        spdlog::debug("plugin {}: WebSocket {} closed: {}", name, socket_id, error);
+        spdlog::debug("WebSocket {} closed: {}{}", socket_id, error, LogFields().instance(name));
         closed["error"] = std::move(error);
       }
       post_websocket_event(weak, socket_id, generation, HAVERI_WS_CLOSED,
@@ -859,7 +878,8 @@ haveri_status websocket_open_from_plugin(haveri_host_instance* handle, std::uint
     return HAVERI_OK;
   });
   if (opened == HAVERI_ERR_INVALID) {
-    spdlog::error("plugin {}: websocket_open {}: {}; refused", instance->name, socket_id, why);
+    spdlog::error("websocket_open {}: {}; refused{}", socket_id, why,
+                  LogFields().instance(instance->name));
   }
   return opened;
 }
@@ -888,13 +908,14 @@ haveri_status websocket_send_from_plugin(haveri_host_instance* handle, std::uint
       return HAVERI_ERR_GONE;
     case http::WebSocketClient::SendResult::too_large:
       spdlog::error(
-          "plugin {}: websocket_send {}: {} bytes is over plugins.max_websocket_message_bytes "
-          "({}); refused",
-          instance->name, socket_id, text.len, instance->host->options.max_websocket_message_bytes);
+          "websocket_send {}: {} bytes is over plugins.max_websocket_message_bytes ({}); "
+          "refused{}",
+          socket_id, text.len, instance->host->options.max_websocket_message_bytes,
+          LogFields().instance(instance->name));
       return HAVERI_ERR_INVALID;
     case http::WebSocketClient::SendResult::queue_full:
-      spdlog::error("plugin {}: websocket_send {}: too many messages wait to be sent; refused",
-                    instance->name, socket_id);
+      spdlog::error("websocket_send {}: too many messages wait to be sent; refused{}", socket_id,
+                    LogFields().instance(instance->name));
       return HAVERI_ERR_INVALID;
   }
   return HAVERI_ERR_INTERNAL;
@@ -919,8 +940,8 @@ haveri_status set_timer_from_plugin(haveri_host_instance* handle, std::uint64_t 
     return HAVERI_ERR_UNSUPPORTED;
   }
   if (delay_ms > kMaxTimerDelayMs) {
-    spdlog::error("plugin {}: set_timer {}: a delay of {} ms is over a day ({} ms); refused",
-                  instance->name, timer_id, delay_ms, kMaxTimerDelayMs);
+    spdlog::error("set_timer {}: a delay of {} ms is over a day ({} ms); refused{}", timer_id,
+                  delay_ms, kMaxTimerDelayMs, LogFields().instance(instance->name));
     return HAVERI_ERR_INVALID;
   }
   const std::size_t limit = instance->host->options.max_timers;
@@ -965,8 +986,8 @@ haveri_status set_timer_from_plugin(haveri_host_instance* handle, std::uint64_t 
     return HAVERI_OK;
   });
   if (set == HAVERI_ERR_INVALID) {
-    spdlog::error("plugin {}: set_timer {}: {} timers are pending already (plugins.max_timers)",
-                  instance->name, timer_id, limit);
+    spdlog::error("set_timer {}: {} timers are pending already (plugins.max_timers){}", timer_id,
+                  limit, LogFields().instance(instance->name));
   }
   return set;
 }
@@ -1153,20 +1174,43 @@ PluginHost::~PluginHost() {
 }
 
 void PluginHost::start(const std::vector<PluginInstanceConfig>& instances) {
+  std::vector<std::string> problems;
   for (const auto& config : instances) {
-    const std::filesystem::path file =
-        impl_->options.directory / ("libhaveri_" + config.plugin + ".so");
-    auto& library = impl_->libraries[config.plugin];
-    if (!library) {
-      try {
-        library = PluginLibrary::load(file);
-      } catch (const PluginLoadError& e) {
-        impl_->libraries.erase(config.plugin);
-        throw PluginLoadError("plugin instance \"" + config.name + "\": " + e.what());
+    try {
+      start_instance(config);
+    } catch (const PluginLoadError& e) {
+      const std::string where = config.source.empty() ? "plugin instance \"" + config.name + "\""
+                                                      : config.source + " (" + config.name + ")";
+      for (const auto& problem : e.problems()) {
+        problems.push_back(where + ": " + problem);
       }
     }
+  }
+  if (!problems.empty()) {
+    throw PluginLoadError(std::move(problems));
+  }
+}
+
+void PluginHost::start_instance(const PluginInstanceConfig& config) {
+  if (impl_->instances.count(config.name) > 0) {
+    throw PluginLoadError("an instance of this name is running already");
+  }
+  const std::filesystem::path file =
+      impl_->options.directory / ("libhaveri_" + config.plugin + ".so");
+  auto& library = impl_->libraries[config.plugin];
+  if (!library) {
+    try {
+      library = PluginLibrary::load(file);
+    } catch (const PluginLoadError& e) {
+      impl_->libraries.erase(config.plugin);
+      throw PluginLoadError(std::string("cannot load ") + e.what());
+    }
+  }
+  {
     auto instance = std::make_unique<HostInstance>(impl_.get(), config.name, library,
                                                    asio::make_strand(impl_->io));
+    // Named before instance_create: what the plugin logs from it says which plugin.
+    instance->plugin = config.plugin;
     const std::string settings = config.settings.dump();
     haveri_plugin_instance* handle = nullptr;
     const haveri_status status = library->api().instance_create(
@@ -1175,11 +1219,10 @@ void PluginHost::start(const std::vector<PluginInstanceConfig>& instances) {
         haveri_str{settings.data(), settings.size()}, &handle);
     if (status != HAVERI_OK || handle == nullptr) {
       std::string why = instance->last_error.with([](std::string& s) { return s; });
-      throw PluginLoadError("plugin instance \"" + config.name + "\" (" + file.string() +
-                            ") failed to start" + (why.empty() ? "" : ": " + why));
+      throw PluginLoadError("failed to start (" + file.string() + ")" +
+                            (why.empty() ? ": the plugin logged no error" : ": " + why));
     }
     instance->handle = handle;
-    instance->plugin = config.plugin;
     // Before the instance is published nothing else can call it, so this call is
     // serialised with every later one, as the ABI promises.
     const haveri_plugin_api& api = library->api();
@@ -1188,10 +1231,11 @@ void PluginHost::start(const std::vector<PluginInstanceConfig>& instances) {
       instance->limits = read_limits(config.name, api.describe_instance(handle));
     }
     instance->alive = true;
-    spdlog::info("plugin instance {} started ({} {}, ABI {}.{}, limits: {})", config.name,
+    spdlog::info("plugin instance started ({} {}, ABI {}.{}, limits: {}){}",
                  api.name != nullptr ? api.name : "?", api.version != nullptr ? api.version : "?",
                  api.abi_major, api.abi_minor,
-                 instance->limits ? instance->limits->dump() : std::string("none declared"));
+                 instance->limits ? instance->limits->dump() : std::string("none declared"),
+                 LogFields().instance(config.name));
     impl_->instances.emplace(config.name, std::move(instance));
     impl_->started.with([&](auto& names) { names.insert(config.name); });
   }
@@ -1254,8 +1298,8 @@ void PluginHost::handle_request(const std::string& instance_name, const std::str
         instance->handle, id, haveri_str{request_json->data(), request_json->size()},
         haveri_str{body->data(), body->size()});
     if (status != HAVERI_OK) {
-      spdlog::error("plugin {}: handle_request failed with status {}", instance->name,
-                    static_cast<int>(status));
+      spdlog::error("the plugin's handle_request failed with status {}{}", static_cast<int>(status),
+                    LogFields().instance(instance->name));
       impl->abandon_request(id, http::Response::error(500, "the plugin failed"));
     }
   });
@@ -1315,7 +1359,7 @@ void PluginHost::shutdown() {
     if (instance->alive.exchange(false) && instance->handle != nullptr) {
       instance->library->api().instance_destroy(instance->handle);
       instance->handle = nullptr;
-      spdlog::info("plugin instance {} stopped", name);
+      spdlog::info("plugin instance stopped{}", LogFields().instance(name));
     }
   }
   impl_->requests.with([](auto& table) { table.clear(); });

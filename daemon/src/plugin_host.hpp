@@ -24,10 +24,17 @@ class io_context;
 
 namespace haveri::daemon {
 
-// A plugin library that cannot be used; the message names the file and the fix.
+// Plugin libraries or instances that cannot be used. Each problem names the
+// instance (where the configuration has it), the file and the fix; what() is every
+// problem, one per line.
 class PluginLoadError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit PluginLoadError(const std::string& problem);
+  explicit PluginLoadError(std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const noexcept { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
 };
 
 // A dlopen()ed plugin library whose entry and ABI version were checked.
@@ -94,8 +101,12 @@ class PluginHost {
   PluginHost(const PluginHost&) = delete;
   PluginHost& operator=(const PluginHost&) = delete;
 
-  // Loads each instance's library (once per plugin) and creates the instance.
-  // Throws PluginLoadError naming the instance, the file and the problem.
+  // Loads each instance's library (once per plugin) and creates the instance. Goes
+  // on past an instance that cannot start, so that every problem is known, then
+  // throws PluginLoadError with one problem per such instance:
+  //   "<config file>:<line>:<column>: plugins.instances[1] (slack-main): cannot load …"
+  // (`plugin instance "<name>": …` for an instance without a source). The instances
+  // that did start stay until shutdown().
   void start(const std::vector<PluginInstanceConfig>& instances);
 
   bool has_instance(std::string_view name) const;
@@ -145,6 +156,9 @@ class PluginHost {
   struct Impl;
 
  private:
+  // Loads and creates one instance; throws PluginLoadError with its one problem.
+  void start_instance(const PluginInstanceConfig& config);
+
   std::shared_ptr<Impl> impl_;
 };
 

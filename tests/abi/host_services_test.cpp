@@ -386,7 +386,7 @@ TEST_F(HostServices, GetAndPostArriveIntactAndResponseHeadersAreLowerCase) {
   EXPECT_EQ(seen["body"], body);
   EXPECT_EQ(seen["headers"]["content-type"], "application/json; charset=utf-8");
   // Debug log: method, URL without its query, status, time; never a header value.
-  EXPECT_NE(log_->str().find("plugin svc: GET " + url("/echo") + " -> 200 in "), std::string::npos)
+  EXPECT_NE(log_->str().find("outbound GET " + url("/echo") + " -> 200 in "), std::string::npos)
       << log_->str();
   EXPECT_EQ(log_->str().find("xoxb-fake"), std::string::npos);
   EXPECT_EQ(log_->str().find("channel=C1"), std::string::npos);

@@ -1,5 +1,8 @@
 // haverid refuses to start on a bad configuration or plugin, and says why.
+#include <sstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,6 +13,8 @@ namespace {
 
 using namespace haveri::testing;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 RunResult start_haverid(const TempDir& dir, const std::string& config_text,
                         const std::vector<std::string>& extra_args = {}) {
@@ -76,8 +81,78 @@ TEST(Startup, CheckConfigAcceptsAValidConfigurationWithoutListening) {
   TempDir dir;
   auto result = start_haverid(dir, test_config(dir.path()), {"--check-config"});
   EXPECT_EQ(result.exit_code, 0) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("configuration OK"));
+  EXPECT_THAT(result.output, HasSubstr("configuration OK (1 plugin instance, 0 escalation "
+                                       "policies)"));
+  EXPECT_THAT(result.output, Not(HasSubstr("invalid")));
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "haveri.db"));
+}
+
+// Lines of `output` that begin with `prefix`.
+std::vector<std::string> lines_starting_with(const std::string& output, const std::string& prefix) {
+  std::vector<std::string> lines;
+  std::istringstream in(output);
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with(prefix)) {
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+// Three instances, the second and third broken, with `extra` added to `server:`: without
+// it instances[1] is on line 14 and instances[2] on line 16, both at column 7.
+std::string config_with_broken_plugins(const TempDir& dir, const std::string& extra = {}) {
+  std::string config = test_config(dir.path(), (build_dir() / "plugins").string(),
+                                   "    - name: chat\n      plugin: local\n"
+                                   "    - name: slack-main\n      plugin: slack\n"
+                                   "    - name: other\n      plugin: nosuchplatform\n");
+  config.replace(config.find("server:\n"), 8, "server:\n" + extra);
+  return config;
+}
+
+TEST(Startup, CheckConfigListsEveryProblemWithItsLocationConfigAndPluginsTogether) {
+  TempDir dir;
+  const std::string file = (dir.path() / "haveri.yaml").string();
+  auto result =
+      start_haverid(dir, config_with_broken_plugins(dir, "  prot: 9999\n"), {"--check-config"});
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  const auto problems = lines_starting_with(result.output, file + ":");
+  ASSERT_EQ(problems.size(), 3U) << result.output;
+  EXPECT_THAT(problems[0], StartsWith(file + ":2:3: server.prot: unknown key"));
+  // Not loadable, and loadable but refusing its settings: each at its own place.
+  EXPECT_THAT(problems[1],
+              StartsWith(file + ":15:7: plugins.instances[1] (slack-main): failed to start ("));
+  EXPECT_THAT(problems[1], HasSubstr("libhaveri_slack.so"));
+  EXPECT_THAT(problems[1], HasSubstr("settings.bot_token: required"));
+  EXPECT_THAT(problems[2], StartsWith(file + ":17:7: plugins.instances[2] (other): cannot load "));
+  EXPECT_THAT(problems[2], HasSubstr("libhaveri_nosuchplatform.so: no such plugin library"));
+  EXPECT_THAT(result.output,
+              HasSubstr("haverid: configuration " + file + " is invalid (3 problems)"));
+  EXPECT_THAT(result.output, Not(HasSubstr("configuration OK")));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "data" / "haveri.db"));
+}
+
+TEST(Startup, CheckConfigSaysThatPluginsWereNotCheckedWhenTheFileCannotBeParsed) {
+  TempDir dir;
+  std::string config = config_with_broken_plugins(dir);
+  config.replace(config.find("port: 0"), 7, "port: [0");
+  auto result = start_haverid(dir, config, {"--check-config"});
+  EXPECT_EQ(result.exit_code, 3) << result.output;
+  EXPECT_THAT(result.output, HasSubstr((dir.path() / "haveri.yaml").string() + ":"));
+  EXPECT_THAT(result.output, HasSubstr("the plugin instances were not checked"));
+  EXPECT_THAT(result.output, Not(HasSubstr("nosuchplatform")));
+}
+
+TEST(Startup, AStartWithBrokenPluginsReportsEachLikeCheckConfig) {
+  TempDir dir;
+  const std::string file = (dir.path() / "haveri.yaml").string();
+  auto result = start_haverid(dir, config_with_broken_plugins(dir));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr(file + ":14:7: plugins.instances[1] (slack-main): failed "
+                                              "to start ("));
+  EXPECT_THAT(result.output, HasSubstr(file + ":16:7: plugins.instances[2] (other): cannot load "));
+  EXPECT_THAT(result.output, HasSubstr("2 plugin instances could not be loaded"));
+  EXPECT_THAT(result.output, Not(HasSubstr("listening on")));
 }
 
 TEST(Startup, ExampleConfigurationPassesCheckConfig) {

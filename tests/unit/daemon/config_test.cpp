@@ -451,7 +451,7 @@ TEST_F(ConfigTest, EnumeratedValues) {
       ElementsAre(at(7, 18) + "storage.sqlite.synchronous: expected one of off, normal, full, "
                               "extra, got \"fast\"",
                   at(9, 10) + "logging.level: expected one of trace, debug, info, warn, error, "
-                              "got \"verbose\""));
+                              "critical, off, got \"verbose\""));
 }
 
 TEST_F(ConfigTest, DuplicateKeyIsAnError) {
@@ -1088,6 +1088,58 @@ TEST(ConfigErrorTest, WhatJoinsProblemsWithNewlines) {
   const ConfigError error({"a.yaml:1:1: x: one", "a.yaml:2:1: y: two"});
   EXPECT_STREQ(error.what(), "a.yaml:1:1: x: one\na.yaml:2:1: y: two");
   EXPECT_THAT(error.problems(), SizeIs(2));
+}
+
+TEST_F(ConfigTest, PluginInstancesKnowWhereTheyAreWritten) {
+  const Config config = load(std::string(kMinimal) +
+                             "  instances:\n"
+                             "    - name: chat\n"
+                             "      plugin: local\n"
+                             "    -   name: slack-main\n"
+                             "        plugin: slack\n");
+  ASSERT_THAT(config.plugins.instances, SizeIs(2));
+  EXPECT_EQ(config.plugins.instances[0].source, at(6, 7) + "plugins.instances[0]");
+  EXPECT_EQ(config.plugins.instances[1].source, at(8, 9) + "plugins.instances[1]");
+}
+
+TEST_F(ConfigTest, AnInvalidConfigurationStillOffersItsValidPluginInstancesForChecking) {
+  write("secret", "s3cret\n");
+  write("config.yaml", std::string(kMinimal) +
+                           "  instances:\n"
+                           "    - name: chat\n"
+                           "      plugin: local\n"
+                           "    - name: Bad Name\n"
+                           "      plugin: local\n"
+                           "    - name: slack\n"
+                           "      plugin: slack\n"
+                           "      settings:\n"
+                           "        token_file: secret\n"
+                           "server:\n"
+                           "  prot: 1\n");
+  try {
+    load_config(file_);
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.problems(), SizeIs(2));
+    ASSERT_NE(e.plugins(), nullptr);
+    EXPECT_EQ(e.plugins()->directory, dir_ / "plugins");
+    ASSERT_THAT(e.plugins()->instances, SizeIs(2));  // not the one with a bad name
+    EXPECT_EQ(e.plugins()->instances[0].name, "chat");
+    EXPECT_EQ(e.plugins()->instances[1].name, "slack");
+    EXPECT_EQ(e.plugins()->instances[1].settings.value("token", ""), "s3cret");
+  }
+  // Unparsable, or without a usable plugins.directory: nothing to check.
+  for (const std::string& yaml :
+       {std::string("api: [\n"), std::string("api:\n  token: t\nplugins:\n  directory: [a]\n"),
+        std::string("api:\n  token: t\nplugins:\n  instances: []\n")}) {
+    write("config.yaml", yaml);
+    try {
+      load_config(file_);
+      ADD_FAILURE() << "accepted " << yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.plugins(), nullptr) << yaml;
+    }
+  }
 }
 
 }  // namespace
