@@ -8,6 +8,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "logging.hpp"
 #include "plugin_host.hpp"
 #include "routes.hpp"
+#include "systemd_notify.hpp"
 
 namespace {
 
@@ -96,6 +98,11 @@ int run(const Options& options) {
   for (const auto& warning : config.policy_warnings) {
     spdlog::warn("{}", warning);
   }
+  // Before any thread starts (it unsets the variables). --check-config, also run as
+  // ExecStartPre=, tells systemd nothing.
+  auto notifier = options.check_only ? haveri::daemon::SystemdNotifier()
+                                     : haveri::daemon::SystemdNotifier::from_environment();
+  notifier.status("loading plugins");
 
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
@@ -142,6 +149,7 @@ int run(const Options& options) {
     return kExitOk;
   }
 
+  notifier.status("opening store");
   std::error_code ec;
   std::filesystem::create_directories(config.storage.sqlite_path.parent_path(), ec);
   auto store = haveri::store::SqliteEventStore::open(
@@ -222,6 +230,10 @@ int run(const Options& options) {
     return kExitRuntimeError;
   }
   spdlog::info("haverid listening on http://{}:{}", config.server.address, server.port());
+  const std::size_t instance_count = config.plugins.instances.size();
+  const std::string ready_status =
+      "ready: listening on " + config.server.address + ":" + std::to_string(server.port()) + ", " +
+      std::to_string(instance_count) + " plugin instance" + (instance_count == 1 ? "" : "s");
 
   boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -230,15 +242,28 @@ int run(const Options& options) {
           return;
         }
         if (signal_number == SIGHUP) {
+          notifier.reloading("reloading the directory and escalation policies");
           reload(options.config_path, *incidents);
+          notifier.ready(ready_status);  // whatever came of it: the old config still runs
           signals.async_wait(on_signal);
           return;
         }
+        notifier.stopping("stopping: draining in-flight work");
         spdlog::info("received {}, stopping", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
         server.stop();
         io.stop();
       };
   signals.async_wait(on_signal);
+
+  // The store is open, the outbox loaded, every plugin instance started and the port
+  // listens: systemd may start what waits for us.
+  notifier.ready(ready_status);
+  std::optional<haveri::daemon::EventLoopWatchdog> watchdog;
+  if (auto timeout = notifier.watchdog_timeout()) {
+    watchdog.emplace(io, notifier, *timeout,
+                     [&incidents](auto answer) { incidents->probe_liveness(std::move(answer)); });
+    watchdog->start();
+  }
 
   // An exception escaping a handler is a bug; log it and stop rather than
   // std::terminate from a pool thread.
