@@ -242,7 +242,7 @@ int run(const Options& options) {
           return;
         }
         if (signal_number == SIGHUP) {
-          notifier.reloading("reloading the directory and escalation policies");
+          notifier.reloading("reloading the configuration");
           reload(options.config_path, *incidents);
           notifier.ready(ready_status);  // whatever came of it: the old config still runs
           signals.async_wait(on_signal);
