@@ -231,6 +231,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   // By incident: what was put in the wheel (fired ones until the next update).
   std::map<core::IncidentId, std::vector<ScheduledStep>> wheel_handles;
   std::atomic<std::size_t> wheel_size{0};
+  std::uint64_t jobs_at_last_probe = 0;  // service thread only (probe_liveness)
   std::thread thread;
   // Last: constructed once the engine is ready, stopped (joined) before the rest goes.
   core::GroupCommitWriter writer;
@@ -1026,6 +1027,24 @@ bool IncidentService::ready() const noexcept {
 
 core::GroupCommitStats IncidentService::store_stats() const {
   return impl_->writer.stats();
+}
+
+void IncidentService::probe_liveness(std::function<void(bool healthy, std::string problem)> done) {
+  Impl* impl = impl_.get();
+  asio::post(impl->context, [impl, done = std::move(done)] {
+    const core::GroupCommitStats stats = impl->writer.stats();
+    const bool progressed = stats.jobs != impl->jobs_at_last_probe;
+    impl->jobs_at_last_probe = stats.jobs;
+    if (stats.queued == 0 || progressed) {
+      contained("answering a liveness probe", [&] { done(true, {}); });
+      return;
+    }
+    contained("answering a liveness probe", [&] {
+      done(false, "the store writer has " + std::to_string(stats.queued) +
+                      " job(s) waiting and finished none since the previous probe (a "
+                      "transaction or a job is stuck)");
+    });
+  });
 }
 
 }  // namespace haveri::daemon

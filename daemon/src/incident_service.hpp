@@ -147,6 +147,13 @@ class IncidentService {
   // Batches, commit times and queue depth of the store writer.
   core::GroupCommitStats store_stats() const;
 
+  // For the systemd watchdog: on the service thread, whether the store writer makes
+  // progress (nothing queued, or jobs finished since the previous probe). `done` runs
+  // on the service thread itself, not on options.completions, so a busy io loop does
+  // not make the service look stuck. It is never called once stop() ran, nor while
+  // the service thread is stuck: the caller counts silence as stuck. Must not block.
+  void probe_liveness(std::function<void(bool healthy, std::string problem)> done);
+
   // Runs time-driven work now (tests, and the tick timer).
   void tick_now();
 

@@ -8,6 +8,7 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +30,7 @@
 #include "metrics.hpp"
 #include "plugin_host.hpp"
 #include "routes.hpp"
+#include "systemd_notify.hpp"
 
 namespace {
 
@@ -205,6 +207,10 @@ int run(const Options& options) {
   for (const auto& warning : config.policy_warnings) {
     spdlog::warn("{}", warning);
   }
+  // Before any thread starts (it unsets the variables). --check-config (check_config
+  // above), also run as ExecStartPre=, tells systemd nothing.
+  auto notifier = haveri::daemon::SystemdNotifier::from_environment();
+  notifier.status("loading plugins");
 
   boost::asio::io_context io;
   haveri::core::SystemWallClock clock;
@@ -247,6 +253,7 @@ int run(const Options& options) {
     return kExitRuntimeError;
   }
 
+  notifier.status("opening store");
   std::error_code ec;
   std::filesystem::create_directories(config.storage.sqlite_path.parent_path(), ec);
   auto store = haveri::store::SqliteEventStore::open(
@@ -333,6 +340,10 @@ int run(const Options& options) {
     return kExitRuntimeError;
   }
   spdlog::info("haverid listening on http://{}:{}", config.server.address, server.port());
+  const std::size_t instance_count = config.plugins.instances.size();
+  const std::string ready_status =
+      "ready: listening on " + config.server.address + ":" + std::to_string(server.port()) + ", " +
+      std::to_string(instance_count) + " plugin instance" + (instance_count == 1 ? "" : "s");
 
   // SIGTERM/SIGINT: stop accepting, let the requests in flight be answered (bounded
   // by server.drain_timeout_seconds), then stop io; a second one ends the drain now.
@@ -346,15 +357,17 @@ int run(const Options& options) {
         signals.async_wait(on_signal);
         const char* name = signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
         if (signal_number == SIGHUP) {
+          notifier.reloading("reloading the configuration");
           reload(options.config_path, *incidents, config);
+          notifier.ready(ready_status);  // whatever came of it: the old config still runs
         } else if (draining) {
           spdlog::info("received {} again: ending the drain now", name);
           server.cut_drain();
         } else {
           draining = true;
+          notifier.stopping("stopping: draining in-flight work");
           spdlog::info("received {}: draining (up to {}s)", name,
                        config.server.drain_timeout.count());
-          // TODO(issue 8, systemd): notify STOPPING=1 here, before the drain starts.
           server.drain(config.server.drain_timeout, [&io](haveri::http::DrainReport report) {
             spdlog::info("drained: {} request(s) finished, {} connection(s) cut", report.finished,
                          report.cut);
@@ -363,6 +376,16 @@ int run(const Options& options) {
         }
       };
   signals.async_wait(on_signal);
+
+  // The store is open, the outbox loaded, every plugin instance started and the port
+  // listens: systemd may start what waits for us.
+  notifier.ready(ready_status);
+  std::optional<haveri::daemon::EventLoopWatchdog> watchdog;
+  if (auto timeout = notifier.watchdog_timeout()) {
+    watchdog.emplace(io, notifier, *timeout,
+                     [&incidents](auto answer) { incidents->probe_liveness(std::move(answer)); });
+    watchdog->start();
+  }
 
   // An exception escaping a handler is a bug; log it and stop rather than
   // std::terminate from a pool thread.
@@ -417,7 +440,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--check-config") {
       options.check_only = true;
     } else if (arg == "--version") {
-      std::cout << "haverid 0.1.0\n";
+      std::cout << "haverid " HAVERI_VERSION "\n";
       return kExitOk;
     } else if (arg == "--help" || arg == "-h") {
       std::cout << kUsage;

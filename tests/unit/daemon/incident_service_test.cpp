@@ -469,4 +469,54 @@ TEST_F(IncidentServiceTest, AResultLostWithItsBatchIsOwedAgainAndSentWithTheSame
   EXPECT_TRUE(linked);
 }
 
+// The systemd watchdog's probe: a store writer that stops finishing jobs while work
+// waits for it is reported stuck, and healthy again once it moves.
+TEST_F(IncidentServiceTest, LivenessProbeReportsAStoreWriterThatStopsMoving) {
+  const auto probe = [this] {
+    auto answered = std::make_shared<std::promise<std::pair<bool, std::string>>>();
+    auto future = answered->get_future();
+    service_->probe_liveness([answered](bool healthy, std::string problem) {
+      answered->set_value({healthy, std::move(problem)});
+    });
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+    return future.get();
+  };
+  EXPECT_TRUE(probe().first);  // idle
+
+  // The writer thread hands outbox operations to the sender: one that blocks holds
+  // the writer, as a hung disk or a stuck job would.
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  auto blocked = std::make_shared<std::atomic<bool>>(false);
+  sender_.set_script([&entered, released, blocked](const nlohmann::json& operation) {
+    if (!blocked->exchange(true)) {
+      entered.set_value();
+      released.wait_for(std::chrono::seconds(10));
+    }
+    if (operation.value("type", "") == "create_channel") {
+      return nlohmann::json{{"v", 1},
+                            {"status", "ok"},
+                            {"channel", {{"id", operation["name"]}, {"name", operation["name"]}}}};
+    }
+    return nlohmann::json{{"v", 1}, {"status", "ok"}, {"message_id", "1"}};
+  });
+  EXPECT_TRUE(submit(chat("command", "general", "declare Writer stuck sev2", "k-1")));
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  std::promise<InboundOutcome> behind;
+  auto behind_outcome = behind.get_future();
+  service_->handle_inbound("local", chat("command", "general", "declare Behind it sev3", "k-2"),
+                           [&behind](InboundOutcome outcome) { behind.set_value(outcome); });
+  // The first probe may still count the jobs finished before the writer stopped.
+  (void)probe();
+  const auto [healthy, problem] = probe();
+  EXPECT_FALSE(healthy);
+  EXPECT_THAT(problem, HasSubstr("job(s) waiting"));
+
+  release.set_value();
+  ASSERT_EQ(behind_outcome.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(behind_outcome.get(), InboundOutcome::committed);
+  EXPECT_TRUE(probe().first);
+}
+
 }  // namespace
