@@ -49,13 +49,13 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-// The repository root: HAVERI_SOURCE_DIR when CTest passes it, else derived from this
-// file's own path (tests/unit/daemon/config_test.cpp), which CMake compiles by absolute path.
+// The repository root: HAVERI_SOURCE_DIR when set, else the one CMake configured (not
+// __FILE__, which ccache's base_dir can make relative).
 fs::path source_dir() {
   if (const char* dir = std::getenv("HAVERI_SOURCE_DIR"); dir != nullptr && *dir != '\0') {
     return dir;
   }
-  return fs::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+  return HAVERI_TEST_SOURCE_DIR;
 }
 
 constexpr const char* kMinimal =
