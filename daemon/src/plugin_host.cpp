@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstddef>
 #include <map>
@@ -647,17 +648,41 @@ std::optional<ServiceRequest> read_service_request(std::string_view text, bool w
   return out;
 }
 
-// The URL as it may be logged: no credentials, no query, no fragment.
+// A path segment that may be a credential: long, with letters and digits mixed, as
+// the token ending a Slack response_url or incoming-webhook URL. Ids of that shape
+// (GUIDs, conversation ids) go too; the host and the short segments say enough.
+bool token_like(std::string_view segment) {
+  constexpr std::size_t kShortestToken = 20;
+  const bool letters = std::any_of(segment.begin(), segment.end(), [](char c) {
+    return std::isalpha(static_cast<unsigned char>(c)) != 0;
+  });
+  const bool digits = std::any_of(segment.begin(), segment.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+  return segment.size() >= kShortestToken && letters && digits;
+}
+
+// The URL as it may be logged: no credentials in the authority, no query, no
+// fragment, and no token-like path segment ("…" instead).
 std::string url_for_log(std::string_view url) {
   url = url.substr(0, url.find_first_of("?#"));
   const std::size_t scheme_end = url.find("://");
   const std::size_t authority_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  const std::size_t authority_end = url.find('/', authority_start);
+  const std::size_t authority_end = std::min(url.find('/', authority_start), url.size());
   const std::size_t at = url.substr(0, authority_end).rfind('@');
-  if (at != std::string_view::npos && at >= authority_start) {
-    return std::string(url.substr(0, authority_start)) + std::string(url.substr(at + 1));
+  const std::size_t host_start =
+      at != std::string_view::npos && at >= authority_start ? at + 1 : authority_start;
+  std::string logged(url.substr(0, authority_start));
+  logged += url.substr(host_start, authority_end - host_start);
+  std::string_view path = url.substr(authority_end);
+  while (!path.empty()) {
+    // Each round takes one "/segment".
+    const std::size_t next = path.find('/', 1);
+    const std::string_view piece = path.substr(0, next);
+    logged += token_like(piece.substr(1)) ? std::string_view("/…") : piece;
+    path = next == std::string_view::npos ? std::string_view{} : path.substr(next);
   }
-  return std::string(url);
+  return logged;
 }
 
 // Whether the plugin's table has the callback `member` would answer through.

@@ -390,6 +390,18 @@ TEST_F(HostServices, GetAndPostArriveIntactAndResponseHeadersAreLowerCase) {
       << log_->str();
   EXPECT_EQ(log_->str().find("xoxb-fake"), std::string::npos);
   EXPECT_EQ(log_->str().find("channel=C1"), std::string::npos);
+
+  // A token in the path (a Slack response_url ends in one) is not logged either.
+  ASSERT_EQ(
+      call({{"type", "http"},
+            {"call_id", 3},
+            {"request",
+             {{"method", "GET"}, {"url", url("/actions/T0001/99/Fake0token1not2a3secret4")}}}}),
+      HAVERI_OK);
+  (void)http_answer(3);
+  EXPECT_NE(log_->str().find("outbound GET " + url("/actions/T0001/99/…")), std::string::npos)
+      << log_->str();
+  EXPECT_EQ(log_->str().find("Fake0token1not2a3secret4"), std::string::npos) << log_->str();
 }
 
 TEST_F(HostServices, NoAnswerInTimeIsStatusZeroWithAnError) {
