@@ -97,9 +97,12 @@ void GroupCommitWriter::run_writer() {
         batch.push_back(std::move(shared_.queue.front()));
         shared_.queue.pop_front();
       }
+      shared_.stats.batch_began = std::chrono::steady_clock::now();
     }
     run_batch(batch);
     batch.clear();
+    std::lock_guard lock(shared_.mutex);
+    shared_.stats.batch_began.reset();
   }
 }
 

@@ -168,6 +168,33 @@ std::optional<core::InboundEvent> parse_inbound_event(const std::string& instanc
   return event;
 }
 
+// The open-incident counts /metrics shows, kept for a moment: counting reads
+// every incident that is not closed, and /metrics needs no token, so scrapes in a
+// loop must not keep the reader (and the service thread it shares) busy. Concurrent
+// callers wait for the one count being made and share it.
+class OpenIncidentCountsCache {
+ public:
+  template <class Count>
+  core::Result<OpenIncidentCounts> get(std::chrono::steady_clock::duration max_age, Count&& count) {
+    std::lock_guard lock(mutex_);
+    const auto now = std::chrono::steady_clock::now();
+    if (taken_ && now - *taken_ < max_age) {
+      return counts_;
+    }
+    core::Result<OpenIncidentCounts> counted = count();
+    if (counted) {
+      counts_ = counted.value();
+      taken_ = now;
+    }
+    return counted;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::optional<std::chrono::steady_clock::time_point> taken_;
+  OpenIncidentCounts counts_;
+};
+
 struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Impl> {
   Impl(std::unique_ptr<core::EventStore> event_store, std::unique_ptr<core::EventStore> read_store,
        std::shared_ptr<const core::Directory> directory, core::IncidentSettings settings,
@@ -232,6 +259,7 @@ struct IncidentService::Impl : std::enable_shared_from_this<IncidentService::Imp
   std::map<core::IncidentId, std::vector<ScheduledStep>> wheel_handles;
   std::atomic<std::size_t> wheel_size{0};
   std::uint64_t jobs_at_last_probe = 0;  // service thread only (probe_liveness)
+  OpenIncidentCountsCache open_counts;
   std::thread thread;
   // Last: constructed once the engine is ready, stopped (joined) before the rest goes.
   core::GroupCommitWriter writer;
@@ -905,30 +933,40 @@ void IncidentService::search(std::string organization, std::string query, std::s
       std::move(done));
 }
 
+namespace {
+
+core::Result<OpenIncidentCounts> count_open(core::EventStore& store) {
+  // Every incident not CLOSED is among those time can still act on.
+  auto incidents = store.incidents_with_timed_work();
+  if (!incidents) {
+    return incidents.error();
+  }
+  OpenIncidentCounts counts;
+  for (const core::Severity severity :
+       {core::Severity::sev1, core::Severity::sev2, core::Severity::sev3}) {
+    for (const core::Status status : {core::Status::declared, core::Status::investigating,
+                                      core::Status::mitigated, core::Status::resolved}) {
+      counts[{severity, status}] = 0;
+    }
+  }
+  for (const core::Incident& incident : incidents.value()) {
+    if (incident.status != core::Status::closed) {
+      ++counts[{incident.severity, incident.status}];
+    }
+  }
+  return counts;
+}
+
+}  // namespace
+
 void IncidentService::open_incident_counts(
     std::function<void(core::Result<OpenIncidentCounts>)> done) {
+  Impl* impl = impl_.get();
   impl_->read<OpenIncidentCounts>(
       "counting open incidents",
-      [](core::EventStore& store) -> core::Result<OpenIncidentCounts> {
-        // Every incident not CLOSED is among those time can still act on.
-        auto incidents = store.incidents_with_timed_work();
-        if (!incidents) {
-          return incidents.error();
-        }
-        OpenIncidentCounts counts;
-        for (const core::Severity severity :
-             {core::Severity::sev1, core::Severity::sev2, core::Severity::sev3}) {
-          for (const core::Status status : {core::Status::declared, core::Status::investigating,
-                                            core::Status::mitigated, core::Status::resolved}) {
-            counts[{severity, status}] = 0;
-          }
-        }
-        for (const core::Incident& incident : incidents.value()) {
-          if (incident.status != core::Status::closed) {
-            ++counts[{incident.severity, incident.status}];
-          }
-        }
-        return counts;
+      [impl](core::EventStore& store) -> core::Result<OpenIncidentCounts> {
+        return impl->open_counts.get(impl->options.open_incident_counts_max_age,
+                                     [&store] { return count_open(store); });
       },
       std::move(done));
 }
@@ -1035,14 +1073,19 @@ void IncidentService::probe_liveness(std::function<void(bool healthy, std::strin
     const core::GroupCommitStats stats = impl->writer.stats();
     const bool progressed = stats.jobs != impl->jobs_at_last_probe;
     impl->jobs_at_last_probe = stats.jobs;
-    if (stats.queued == 0 || progressed) {
+    // One long transaction (a projection rebuild of a large store) is work, not a
+    // hang, up to a limit far beyond any batch of chat traffic.
+    const bool long_but_alive =
+        stats.batch_began && std::chrono::steady_clock::now() - *stats.batch_began <
+                                 impl->options.longest_store_transaction;
+    if (stats.queued == 0 || progressed || long_but_alive) {
       contained("answering a liveness probe", [&] { done(true, {}); });
       return;
     }
     contained("answering a liveness probe", [&] {
       done(false, "the store writer has " + std::to_string(stats.queued) +
                       " job(s) waiting and finished none since the previous probe (a "
-                      "transaction or a job is stuck)");
+                      "transaction has run too long, or the writer is stuck)");
     });
   });
 }

@@ -53,6 +53,12 @@ struct IncidentServiceOptions {
   // Where inbound events, first acknowledgements, store batches and the outbox
   // are counted (metrics.hpp); null: nowhere. Must outlive the service.
   DaemonMetrics* metrics = nullptr;
+  // probe_liveness calls one store transaction stuck only past this: a projection
+  // rebuild of a large store is one long transaction, not a hang.
+  std::chrono::milliseconds longest_store_transaction{std::chrono::minutes(2)};
+  // open_incident_counts answers from a count at most this old: /metrics needs no
+  // token, and a count reads every incident that is not closed.
+  std::chrono::milliseconds open_incident_counts_max_age{1000};
 };
 
 // Incidents not CLOSED, by severity and status: every combination, 0 included.

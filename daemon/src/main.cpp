@@ -16,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
 
 #include <haveri/core/clock.hpp>
@@ -213,6 +214,11 @@ int run(const Options& options) {
   notifier.status("loading plugins");
 
   boost::asio::io_context io;
+  // On a strand: the handler re-arms first, and two signals must not be handled at
+  // once on the two io threads. SIGHUP is taken from here on (a reload during the
+  // start-up waits for it instead of killing the process); SIGTERM and SIGINT keep
+  // their default action until the daemon can drain.
+  boost::asio::signal_set signals(boost::asio::make_strand(io), SIGHUP);
   haveri::core::SystemWallClock clock;
   std::vector<std::string> instance_names;
   for (const auto& instance : config.plugins.instances) {
@@ -347,8 +353,9 @@ int run(const Options& options) {
 
   // SIGTERM/SIGINT: stop accepting, let the requests in flight be answered (bounded
   // by server.drain_timeout_seconds), then stop io; a second one ends the drain now.
-  boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-  bool draining = false;  // only touched by on_signal, which never runs concurrently
+  signals.add(SIGINT);
+  signals.add(SIGTERM);
+  bool draining = false;  // only touched by on_signal, which runs on the signals' strand
   std::function<void(const boost::system::error_code&, int)> on_signal =
       [&](const boost::system::error_code& error, int signal_number) {
         if (error) {
@@ -356,7 +363,9 @@ int run(const Options& options) {
         }
         signals.async_wait(on_signal);
         const char* name = signal_number == SIGTERM ? "SIGTERM" : "SIGINT";
-        if (signal_number == SIGHUP) {
+        if (signal_number == SIGHUP && draining) {
+          spdlog::info("received SIGHUP while stopping: not reloading");
+        } else if (signal_number == SIGHUP) {
           notifier.reloading("reloading the configuration");
           reload(options.config_path, *incidents, config);
           notifier.ready(ready_status);  // whatever came of it: the old config still runs

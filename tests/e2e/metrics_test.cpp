@@ -103,8 +103,13 @@ TEST_F(MetricsEndToEnd, ADeclaredAndAcknowledgedSev2ShowsInEveryMetricItTouches)
   // The shipped SEV2 policy pages the shift now and the supervisor in 15 minutes
   // unless acknowledged: that step waits in the timer wheel.
   exposition = await_scrape(
-      [](const Exposition& e) { return e.value("haveri_escalation_timers_pending") > 0.0; },
-      "a pending escalation step");
+      [](const Exposition& e) {
+        // Open incidents are counted at most once a second.
+        return e.value("haveri_escalation_timers_pending") > 0.0 &&
+               e.value("haveri_incidents_open", {{"severity", "SEV2"}, {"status", "DECLARED"}}) ==
+                   1.0;
+      },
+      "a pending escalation step and the incident counted");
   expect_one_open(exposition, "SEV2", "DECLARED");
   EXPECT_GT(exposition.value("haveri_http_requests_total", hooks_ok_).value_or(0), hooks_ok_before);
   EXPECT_GE(exposition.value("haveri_inbound_events_total",
@@ -115,12 +120,14 @@ TEST_F(MetricsEndToEnd, ADeclaredAndAcknowledgedSev2ShowsInEveryMetricItTouches)
   EXPECT_EQ(exposition.value("haveri_acknowledge_latency_seconds_count", sev2_), 0.0);
 
   ASSERT_EQ(say("general", "bob", "/incident ack INC-1").status, 200);
+  const std::string status = api("/api/v1/incidents/1").value("status", "");
   exposition = await_scrape(
-      [this](const Exposition& e) {
+      [this, &status](const Exposition& e) {
         return e.value("haveri_acknowledge_latency_seconds_count", sev2_) == 1.0 &&
-               e.value("haveri_escalation_timers_pending") == 0.0;
+               e.value("haveri_escalation_timers_pending") == 0.0 &&
+               e.value("haveri_incidents_open", {{"severity", "SEV2"}, {"status", status}}) == 1.0;
       },
-      "the acknowledgement counted and the supervisor's step cancelled");
+      "the acknowledgement counted, the supervisor's step cancelled, the status counted");
   EXPECT_EQ(exposition.value("haveri_acknowledge_latency_seconds_count", sev2_), 1.0);
   // Acknowledged within seconds: in the first bucket, well below 10 s.
   EXPECT_EQ(exposition.value("haveri_acknowledge_latency_seconds_bucket",
@@ -129,7 +136,6 @@ TEST_F(MetricsEndToEnd, ADeclaredAndAcknowledgedSev2ShowsInEveryMetricItTouches)
   EXPECT_LT(exposition.value("haveri_acknowledge_latency_seconds_sum", sev2_).value_or(99), 10.0);
   EXPECT_EQ(exposition.value("haveri_acknowledge_latency_seconds_count", {{"severity", "SEV1"}}),
             0.0);
-  const std::string status = api("/api/v1/incidents/1").value("status", "");
   expect_one_open(exposition, "SEV2", status);
   // Acknowledging again is not a first acknowledgement. (A hook is answered only
   // once its batch is durable, and the count is taken before the answer.)

@@ -85,7 +85,8 @@ class HttpServerTest : public ::testing::Test {
     }
   }
 
-  // /hello: 200 at once; /echo: the body back; /slow: 200 after 300 ms; /never:
+  // /hello: 200 at once; /echo: the body back; /slow: 200 after 800 ms (long enough
+  // for a drain to begin first on a loaded machine); /never:
   // no answer (the responder is kept); /big: a 16 MiB body.
   void handle(Request&& request, Responder respond) {
     {
@@ -93,7 +94,7 @@ class HttpServerTest : public ::testing::Test {
       requests_.push_back(request);
     }
     if (request.path == "/slow") {
-      auto timer = std::make_shared<boost::asio::steady_timer>(io_, milliseconds(300));
+      auto timer = std::make_shared<boost::asio::steady_timer>(io_, milliseconds(800));
       timer->async_wait([timer, respond](const boost::system::error_code&) {
         respond(Response::json(200, R"({"slow":true})"));
       });
@@ -253,14 +254,15 @@ TEST_F(HttpServerTest, IdleConnectionsAreClosedAfterTheIdleTimeout) {
   ServerOptions options = short_timeouts();
   options.idle_timeout = milliseconds(400);
   start(options);
-  // Kept alive after a request.
+  // Kept alive after a request. The times are taken before what starts the server's
+  // idle timer (its write, its accept), so a descheduled client cannot undercut them.
   RawClient kept(port());
+  const auto answered = Clock::now();
   ASSERT_TRUE(kept.send(get("/hello")));
   ASSERT_TRUE(kept.read_response().has_value());
-  const auto answered = Clock::now();
   // A new connection that never sends a byte.
-  RawClient silent(port());
   const auto connected = Clock::now();
+  RawClient silent(port());
 
   EXPECT_TRUE(kept.await_close());
   EXPECT_GE(since(answered), options.idle_timeout - kEarly);

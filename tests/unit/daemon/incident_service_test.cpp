@@ -156,6 +156,9 @@ class FlakyStore final : public haveri::core::EventStore {
   std::unique_ptr<haveri::core::EventStore> inner_;
 };
 
+// Short, so a held writer counts as stuck within a test.
+constexpr std::chrono::milliseconds kLongestTransaction{500};
+
 class IncidentServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { start(); }
@@ -170,6 +173,7 @@ class IncidentServiceTest : public ::testing::Test {
     options.max_queued_inbound = max_queued;
     options.tick_interval = std::chrono::hours(1);
     options.platforms = {{"local", "local"}};
+    options.longest_store_transaction = kLongestTransaction;
     auto flaky = std::make_unique<FlakyStore>(std::move(store.value()));
     flaky_ = flaky.get();
     service_ = std::make_unique<IncidentService>(
@@ -507,8 +511,11 @@ TEST_F(IncidentServiceTest, LivenessProbeReportsAStoreWriterThatStopsMoving) {
   auto behind_outcome = behind.get_future();
   service_->handle_inbound("local", chat("command", "general", "declare Behind it sev3", "k-2"),
                            [&behind](InboundOutcome outcome) { behind.set_value(outcome); });
-  // The first probe may still count the jobs finished before the writer stopped.
+  // The first probe may still count the jobs finished before the writer stopped; a
+  // transaction younger than longest_store_transaction is work, not a hang.
   (void)probe();
+  EXPECT_TRUE(probe().first) << "a transaction held for less than the limit is not a hang";
+  std::this_thread::sleep_for(kLongestTransaction + std::chrono::milliseconds(100));
   const auto [healthy, problem] = probe();
   EXPECT_FALSE(healthy);
   EXPECT_THAT(problem, HasSubstr("job(s) waiting"));

@@ -354,6 +354,7 @@ class MetricsThroughTheService : public ::testing::Test {
     outbox.max_attempts = 2;
     outbox.first_retry_delay = std::chrono::milliseconds(0);
     haveri::daemon::IncidentServiceOptions options;
+    options.open_incident_counts_max_age = std::chrono::milliseconds(0);
     options.tick_interval = std::chrono::hours(1);
     options.platforms = {{"local", "local"}};
     options.metrics = &metrics_;

@@ -415,7 +415,9 @@ TEST_F(EventLoopWatchdogTest, AnUnhealthyAnswerWithholdsOnePingWithItsReason) {
 TEST_F(EventLoopWatchdogTest, AProbeAnsweredFromAnotherThreadCounts) {
   std::vector<std::thread> answerers;
   std::mutex mutex;
-  auto watchdog = make_watchdog(40ms, [&](int call, const Answer& answer) {
+  // A long period: each answer comes from a thread that must first be started, which
+  // can take tens of milliseconds on a loaded machine.
+  auto watchdog = make_watchdog(400ms, [&](int call, const Answer& answer) {
     std::lock_guard lock(mutex);
     answerers.emplace_back([answer] { answer(true, ""); });
     if (call == 4) {

@@ -7,6 +7,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <haveri/core/event_store.hpp>
@@ -45,6 +46,9 @@ struct GroupCommitStats {
   std::size_t queued = 0;  // waiting now
   // Time spent in commit_batch (where the fsync happens), over every batch.
   std::chrono::nanoseconds commit_time{0};
+  // When the batch running now was taken from the queue; nullopt while idle. A
+  // watchdog tells a long transaction (a projection rebuild) from a stuck one by it.
+  std::optional<std::chrono::steady_clock::time_point> batch_began;
 };
 
 // The one writer of an EventStore. Its own thread takes every job queued since the
