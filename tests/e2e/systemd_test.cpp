@@ -25,13 +25,6 @@ using ::testing::HasSubstr;
 constexpr std::chrono::milliseconds kStartLimit{30000};
 constexpr std::chrono::milliseconds kWait{10000};
 
-std::uint64_t monotonic_usec() {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000U +
-         static_cast<std::uint64_t>(now.tv_nsec) / 1'000U;
-}
-
 // haverid started as systemd starts it: the notify variables in its environment.
 class NotifiedHaverid {
  public:

@@ -9,7 +9,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +25,14 @@
 #include <unistd.h>
 
 namespace haveri::testing {
+
+// CLOCK_MONOTONIC in microseconds, as MONOTONIC_USEC= carries it.
+inline std::uint64_t monotonic_usec() {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000U +
+         static_cast<std::uint64_t>(now.tv_nsec) / 1'000U;
+}
 
 // One datagram: newline-separated assignments.
 struct Notification {

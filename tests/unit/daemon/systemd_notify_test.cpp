@@ -25,18 +25,12 @@ using haveri::daemon::EventLoopWatchdog;
 using haveri::daemon::SystemdNotifier;
 using haveri::daemon::WatchdogRounds;
 using haveri::testing::FakeNotifySocket;
+using haveri::testing::monotonic_usec;
 using haveri::testing::TempDir;
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 constexpr std::chrono::milliseconds kWait{5000};
-
-std::uint64_t monotonic_usec() {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000U +
-         static_cast<std::uint64_t>(now.tv_nsec) / 1'000U;
-}
 
 // Routes spdlog into memory for the test's lifetime, to check what was logged.
 class CapturedLog {
